@@ -1,0 +1,54 @@
+# vault-csi-provider: see `make help`.
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+GO       ?= go
+BIN      := $(CURDIR)/bin
+PROVIDER := $(BIN)/vault-csi-provider
+VAULT    := $(BIN)/vault
+STATICCHECK := $(BIN)/staticcheck
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+GOFILES  := $(shell git ls-files '*.go' 2>/dev/null | grep -v '^tools/' || find . -name '*.go' -not -path './tools/*')
+# Downloads from the module proxy can hang: bound each and retry.
+FETCH    := hack/fetch-modules.sh
+
+export VAULT_BIN := $(VAULT)
+
+.PHONY: help build test lint demo bench clean tools
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+build: ## build bin/vault-csi-provider
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(PROVIDER) ./cmd/provider
+
+$(VAULT): tools/vault/go.mod tools/vault/go.sum
+	$(FETCH) tools/vault
+	cd tools/vault && $(GO) build -ldflags='-s -w' -o $(VAULT) github.com/hashicorp/vault
+
+$(STATICCHECK): tools/lint/go.mod tools/lint/go.sum
+	$(FETCH) tools/lint
+	cd tools/lint && $(GO) build -o $(STATICCHECK) honnef.co/go/tools/cmd/staticcheck
+
+tools: $(VAULT) $(STATICCHECK) ## build the Vault server and staticcheck used by the tests
+
+lint: $(STATICCHECK) ## gofmt, go vet and staticcheck
+	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+test: $(VAULT) build ## run every test with -race against a real Vault
+	$(GO) test -race -count=1 ./...
+
+demo: $(VAULT) build ## start a dev Vault and the provider, mount through the socket, print the files
+	$(GO) run ./test/demo -provider $(PROVIDER)
+
+bench: $(VAULT) ## Go benchmarks of a warm Mount through the socket against the real Vault
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/mount/
+
+clean: ## remove built binaries
+	rm -rf $(BIN)

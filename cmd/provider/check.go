@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/config"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/hmackey"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/kube"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/logging"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/mount"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
+)
+
+// runCheck runs one mount of a SecretProviderClass outside the cluster's
+// driver, with the same code as the daemon, and writes or lists the files.
+func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
+	c, err := config.ParseCheck(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := logging.New(stderr, c.LogLevel, "text")
+	if err != nil {
+		return err
+	}
+	spc, err := readSPC(c.SPCFile)
+	if err != nil {
+		return err
+	}
+	var kc kubernetes.Interface
+	if c.Kubeconfig != "" {
+		if kc, err = kube.NewClient(c.Kubeconfig, "vault-csi-provider-check/"+version); err != nil {
+			return err
+		}
+	}
+	pod, err := checkPod(ctx, c, spc, kc)
+	if err != nil {
+		return err
+	}
+	attrs, err := checkAttributes(c, spc, pod)
+	if err != nil {
+		return err
+	}
+	clients, err := vault.NewClients(1, vault.DefaultRetryPolicy())
+	if err != nil {
+		return err
+	}
+	authn, err := auth.NewAuthenticator(1, auth.NewTokenRequester(kc, tokenTTL))
+	if err != nil {
+		return err
+	}
+	// Versions computed here use a throwaway key: they are for comparing
+	// objects within this run, not with the cluster's.
+	keys, err := hmackey.Ephemeral()
+	if err != nil {
+		return err
+	}
+	svc, err := mount.NewService(mount.Options{Defaults: c.Defaults, Clients: clients, Auth: authn, Keys: keys, Concurrency: 8, Version: version})
+	if err != nil {
+		return err
+	}
+	log.Debug("mounting", "secret_provider_class", spc.Metadata.Name, "pod", pod.Namespace+"/"+pod.Name)
+	res, err := svc.MountAttributes(ctx, attrs, 0o644)
+	if err != nil {
+		return fmt.Errorf("mount failed (%s): %w", mount.Code(ctx, err), err)
+	}
+	if c.DryRun {
+		return printSummary(stdout, res)
+	}
+	if err := writeFiles(c.OutDir, res); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%d files written to %s\n", len(res.Files), c.OutDir)
+	return nil
+}
+
+// checkPod fills in the pod identity, reading UID and service account from
+// the API when a kubeconfig is given.
+func checkPod(ctx context.Context, c *config.Check, spc *secretProviderClass, kc kubernetes.Interface) (auth.Pod, error) {
+	pod := auth.Pod{Name: c.PodName, Namespace: c.PodNamespace, UID: c.PodUID, ServiceAccount: c.ServiceAccount}
+	if pod.Namespace == "" {
+		pod.Namespace = spc.Metadata.Namespace
+	}
+	if pod.Namespace == "" {
+		pod.Namespace = "default"
+	}
+	if kc != nil && pod.Name != "" && (pod.UID == "" || pod.ServiceAccount == "") {
+		p, err := kc.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil {
+			return pod, fmt.Errorf("read pod %s/%s: %w", pod.Namespace, pod.Name, err)
+		}
+		if pod.UID == "" {
+			pod.UID = string(p.UID)
+		}
+		if pod.ServiceAccount == "" {
+			pod.ServiceAccount = p.Spec.ServiceAccountName
+		}
+	}
+	if pod.Name == "" {
+		pod.Name = "offline-check"
+	}
+	if pod.UID == "" {
+		pod.UID = "offline-check"
+	}
+	if pod.ServiceAccount == "" {
+		pod.ServiceAccount = "default"
+	}
+	return pod, nil
+}
+
+// checkAttributes builds what the driver would send: the class's
+// parameters, the pod keys and, with -token-file, the token for the
+// audience.
+func checkAttributes(c *config.Check, spc *secretProviderClass, pod auth.Pod) (map[string]string, error) {
+	attrs := map[string]string{}
+	for k, v := range spc.Spec.Parameters {
+		attrs[k] = v
+	}
+	attrs["csi.storage.k8s.io/pod.name"] = pod.Name
+	attrs["csi.storage.k8s.io/pod.namespace"] = pod.Namespace
+	attrs["csi.storage.k8s.io/pod.uid"] = pod.UID
+	attrs["csi.storage.k8s.io/serviceAccount.name"] = pod.ServiceAccount
+	if c.TokenFile == "" {
+		return attrs, nil
+	}
+	b, err := os.ReadFile(c.TokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("token file: %w", err)
+	}
+	audience := attrs["audience"]
+	if audience == "" {
+		audience = c.Defaults.Audience
+	}
+	tokens, err := json.Marshal(map[string]map[string]string{audience: {"token": strings.TrimSpace(string(b))}})
+	if err != nil {
+		return nil, err
+	}
+	attrs["csi.storage.k8s.io/serviceAccount.tokens"] = string(tokens)
+	return attrs, nil
+}
+
+// printSummary lists the files without their contents.
+func printSummary(w io.Writer, res *mount.Result) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FILE\tMODE\tBYTES\tVERSION")
+	for i, f := range res.Files {
+		fmt.Fprintf(tw, "%s\t%#o\t%d\t%.12s\n", f.Path, f.Mode, len(f.Contents), res.Versions[i].Version)
+	}
+	return tw.Flush()
+}
+
+// writeFiles writes the files under dir with their modes; the paths were
+// validated as relative and clean when the parameters were parsed.
+func writeFiles(dir string, res *mount.Result) error {
+	for _, f := range res.Files {
+		p := filepath.Join(dir, filepath.FromSlash(f.Path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, f.Contents, os.FileMode(f.Mode)); err != nil {
+			return err
+		}
+		// WriteFile's mode is filtered by the umask and ignored for an
+		// existing file.
+		if err := os.Chmod(p, os.FileMode(f.Mode)); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,303 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
+)
+
+// fakeVault counts logins and issues a distinct token for each.
+type fakeVault struct {
+	cfg    vault.Config
+	ttl    time.Duration
+	err    error
+	logins atomic.Int64
+	mu     sync.Mutex
+	jwts   []string
+}
+
+func (f *fakeVault) Config() vault.Config { return f.cfg }
+
+func (f *fakeVault) Login(_ context.Context, mount, role, jwt string) (vault.Login, error) {
+	n := f.logins.Add(1)
+	f.mu.Lock()
+	f.jwts = append(f.jwts, jwt)
+	f.mu.Unlock()
+	if f.err != nil {
+		return vault.Login{}, f.err
+	}
+	return vault.Login{Token: "hvs.token-" + mount + "-" + role + "-" + string(rune('a'+n)), TTL: f.ttl}, nil
+}
+
+func driverTokens(t *testing.T, audience, token string, expiry time.Time) string {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{audience: map[string]string{
+		"token": token, "expirationTimestamp": expiry.UTC().Format(time.RFC3339)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func baseRequest(t *testing.T) LoginRequest {
+	return LoginRequest{
+		Pod:          Pod{Name: "web-1", Namespace: "shop", UID: "uid-1", ServiceAccount: "web"},
+		Role:         "web",
+		AuthMount:    "kubernetes",
+		Audience:     "vault",
+		DriverTokens: driverTokens(t, "vault", "sa-jwt", time.Now().Add(time.Hour)),
+	}
+}
+
+func newTestAuthenticator(t *testing.T, size int, requester *TokenRequester) *Authenticator {
+	t.Helper()
+	a, err := NewAuthenticator(size, requester)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestTokenIsReusedForTheSameIdentity(t *testing.T) {
+	v := &fakeVault{cfg: vault.Config{Address: "http://vault:8200"}, ttl: time.Hour}
+	a := newTestAuthenticator(t, 10, nil)
+	ctx := context.Background()
+	first, err := a.Token(ctx, v, baseRequest(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Cached {
+		t.Error("first token reported as cached")
+	}
+	second, err := a.Token(ctx, v, baseRequest(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !second.Cached || second.Value != first.Value {
+		t.Errorf("second call: got %v (same value: %t), want the cached token", second, second.Value == first.Value)
+	}
+	if n := v.logins.Load(); n != 1 {
+		t.Errorf("logins = %d, want 1", n)
+	}
+}
+
+// TestTokenNeverCrossesIdentities changes one part of the identity at a
+// time; each must get a login of its own.
+func TestTokenNeverCrossesIdentities(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(*LoginRequest, *vault.Config)
+	}{
+		{"other pod name", func(r *LoginRequest, _ *vault.Config) { r.Pod.Name = "web-2" }},
+		{"other pod uid", func(r *LoginRequest, _ *vault.Config) { r.Pod.UID = "uid-2" }},
+		{"other service account", func(r *LoginRequest, _ *vault.Config) { r.Pod.ServiceAccount = "admin" }},
+		{"other namespace", func(r *LoginRequest, _ *vault.Config) { r.Pod.Namespace = "billing" }},
+		{"other role", func(r *LoginRequest, _ *vault.Config) { r.Role = "admin" }},
+		{"other auth mount", func(r *LoginRequest, _ *vault.Config) { r.AuthMount = "jwt" }},
+		{"other audience", func(r *LoginRequest, _ *vault.Config) {
+			r.Audience = "other"
+			r.DriverTokens = driverTokens(t, "other", "sa-jwt", time.Now().Add(time.Hour))
+		}},
+		{"other vault address", func(_ *LoginRequest, c *vault.Config) { c.Address = "http://vault-2:8200" }},
+		{"other vault namespace", func(_ *LoginRequest, c *vault.Config) { c.Namespace = "team-a" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newTestAuthenticator(t, 10, nil)
+			cfg := vault.Config{Address: "http://vault:8200"}
+			v := &fakeVault{cfg: cfg, ttl: time.Hour}
+			base, err := a.Token(context.Background(), v, baseRequest(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := baseRequest(t)
+			tt.change(&req, &cfg)
+			other := &fakeVault{cfg: cfg, ttl: time.Hour}
+			got, err := a.Token(context.Background(), other, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Cached || got.Value == base.Value {
+				t.Errorf("token for a different identity came from the cache")
+			}
+			if n := other.logins.Load(); n != 1 {
+				t.Errorf("logins for the other identity = %d, want 1", n)
+			}
+		})
+	}
+}
+
+func TestTokenRefreshedAfterTwoThirdsOfTTL(t *testing.T) {
+	v := &fakeVault{cfg: vault.Config{Address: "http://vault:8200"}, ttl: 30 * time.Minute}
+	a := newTestAuthenticator(t, 10, nil)
+	now := time.Now()
+	a.now = func() time.Time { return now }
+	ctx := context.Background()
+	first, err := a.Token(ctx, v, baseRequest(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(19 * time.Minute)
+	if got, _ := a.Token(ctx, v, baseRequest(t)); !got.Cached || got.Value != first.Value {
+		t.Errorf("at 19 of 30 minutes: want the cached token")
+	}
+	now = now.Add(2 * time.Minute)
+	got, err := a.Token(ctx, v, baseRequest(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Cached || got.Value == first.Value {
+		t.Errorf("at 21 of 30 minutes: want a fresh login")
+	}
+	if n := v.logins.Load(); n != 2 {
+		t.Errorf("logins = %d, want 2", n)
+	}
+}
+
+func TestInvalidateDropsOnlyTheGivenToken(t *testing.T) {
+	v := &fakeVault{cfg: vault.Config{Address: "http://vault:8200"}, ttl: time.Hour}
+	a := newTestAuthenticator(t, 10, nil)
+	ctx := context.Background()
+	first, _ := a.Token(ctx, v, baseRequest(t))
+
+	a.Invalidate(v, baseRequest(t), "hvs.some-other-token")
+	if got, _ := a.Token(ctx, v, baseRequest(t)); !got.Cached {
+		t.Fatal("invalidating another token dropped the cached one")
+	}
+	a.Invalidate(v, baseRequest(t), first.Value)
+	got, _ := a.Token(ctx, v, baseRequest(t))
+	if got.Cached || got.Value == first.Value {
+		t.Error("invalidated token handed out again")
+	}
+}
+
+func TestConcurrentRequestsShareOneLogin(t *testing.T) {
+	v := &fakeVault{cfg: vault.Config{Address: "http://vault:8200"}, ttl: time.Hour}
+	a := newTestAuthenticator(t, 10, nil)
+	var wg sync.WaitGroup
+	tokens := make([]string, 50)
+	for i := range tokens {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tok, err := a.Token(context.Background(), v, baseRequest(t))
+			if err != nil {
+				t.Error(err)
+			}
+			tokens[i] = tok.Value
+		}()
+	}
+	wg.Wait()
+	if n := v.logins.Load(); n != 1 {
+		t.Errorf("logins = %d, want 1", n)
+	}
+	for _, tok := range tokens {
+		if tok != tokens[0] {
+			t.Fatalf("concurrent callers got different tokens")
+		}
+	}
+}
+
+func TestCacheSizeZeroAlwaysLogsIn(t *testing.T) {
+	v := &fakeVault{cfg: vault.Config{Address: "http://vault:8200"}, ttl: time.Hour}
+	a := newTestAuthenticator(t, 0, nil)
+	for range 3 {
+		if tok, err := a.Token(context.Background(), v, baseRequest(t)); err != nil || tok.Cached {
+			t.Fatalf("Token: %v, cached %t", err, tok.Cached)
+		}
+	}
+	if n := v.logins.Load(); n != 3 {
+		t.Errorf("logins = %d, want 3", n)
+	}
+}
+
+func TestLoginFailureIsNotCached(t *testing.T) {
+	v := &fakeVault{cfg: vault.Config{Address: "http://vault:8200"}, ttl: time.Hour, err: vault.ErrPermissionDenied}
+	a := newTestAuthenticator(t, 10, nil)
+	for range 2 {
+		_, err := a.Token(context.Background(), v, baseRequest(t))
+		if !errors.Is(err, vault.ErrPermissionDenied) {
+			t.Fatalf("err = %v, want ErrPermissionDenied", err)
+		}
+	}
+	if n := v.logins.Load(); n != 2 {
+		t.Errorf("logins = %d, want 2 (failures must not be cached)", n)
+	}
+}
+
+// TestServiceAccountTokenSource checks which token is sent to Vault: the
+// driver's when it has one for the audience and it is valid, else one from
+// the TokenRequest API.
+func TestServiceAccountTokenSource(t *testing.T) {
+	tests := []struct {
+		name         string
+		driverTokens func(t *testing.T) string
+		wantJWT      string
+		wantRequests int
+	}{
+		{"driver token for the audience", func(t *testing.T) string {
+			return driverTokens(t, "vault", "driver-jwt", time.Now().Add(time.Hour))
+		}, "driver-jwt", 0},
+		{"no driver tokens", func(*testing.T) string { return "" }, "requested-jwt", 1},
+		{"driver token for another audience", func(t *testing.T) string {
+			return driverTokens(t, "api", "driver-jwt", time.Now().Add(time.Hour))
+		}, "requested-jwt", 1},
+		{"expired driver token", func(t *testing.T) string {
+			return driverTokens(t, "vault", "driver-jwt", time.Now().Add(-time.Minute))
+		}, "requested-jwt", 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client := fake.NewClientset()
+			var requests atomic.Int64
+			client.PrependReactor("create", "serviceaccounts", func(action k8stesting.Action) (bool, runtime.Object, error) {
+				if action.GetSubresource() != "token" {
+					return false, nil, nil
+				}
+				requests.Add(1)
+				tr := action.(k8stesting.CreateAction).GetObject().(*authenticationv1.TokenRequest).DeepCopy()
+				tr.Status.Token = "requested-jwt"
+				return true, tr, nil
+			})
+			v := &fakeVault{cfg: vault.Config{Address: "http://vault:8200"}, ttl: time.Hour}
+			a := newTestAuthenticator(t, 10, NewTokenRequester(client, 10*time.Minute))
+			req := baseRequest(t)
+			req.DriverTokens = tt.driverTokens(t)
+			if _, err := a.Token(context.Background(), v, req); err != nil {
+				t.Fatal(err)
+			}
+			if len(v.jwts) != 1 || v.jwts[0] != tt.wantJWT {
+				t.Errorf("jwt sent to Vault is not %q", tt.wantJWT)
+			}
+			if n := requests.Load(); n != int64(tt.wantRequests) {
+				t.Errorf("TokenRequests = %d, want %d", n, tt.wantRequests)
+			}
+		})
+	}
+}
+
+func TestNoTokenAndNoKubernetes(t *testing.T) {
+	v := &fakeVault{cfg: vault.Config{Address: "http://vault:8200"}, ttl: time.Hour}
+	for _, requester := range []*TokenRequester{nil, NewTokenRequester(nil, time.Hour)} {
+		a := newTestAuthenticator(t, 10, requester)
+		req := baseRequest(t)
+		req.DriverTokens = ""
+		if _, err := a.Token(context.Background(), v, req); !errors.Is(err, ErrNoKubernetes) {
+			t.Errorf("err = %v, want ErrNoKubernetes", err)
+		}
+	}
+	if n := v.logins.Load(); n != 0 {
+		t.Errorf("logins = %d, want 0", n)
+	}
+}

@@ -1,0 +1,73 @@
+package config
+
+import (
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/mount"
+)
+
+// Check holds the settings of the offline mount check
+// (vault-csi-provider mount).
+type Check struct {
+	// SPCFile is a SecretProviderClass manifest.
+	SPCFile string
+	// PodName, PodNamespace, PodUID and ServiceAccount identify the pod the
+	// mount is for; with -kubeconfig, UID and service account are read from
+	// the pod.
+	PodName        string
+	PodNamespace   string
+	PodUID         string
+	ServiceAccount string
+	// TokenFile holds a service-account token; without it a token is
+	// requested with the TokenRequest API through Kubeconfig.
+	TokenFile  string
+	Kubeconfig string
+	OutDir     string
+	DryRun     bool
+	LogLevel   string
+	Defaults   mount.Defaults
+}
+
+// ParseCheck parses the arguments of the mount subcommand.
+func ParseCheck(args []string, getenv Getenv, usage io.Writer) (*Check, error) {
+	fs := flag.NewFlagSet("vault-csi-provider mount", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	c := &Check{}
+	fs.StringVar(&c.SPCFile, "f", "", "SecretProviderClass manifest (YAML) to mount (required)")
+	fs.StringVar(&c.PodName, "pod-name", "", "name of the pod the volume is for (required with -kubeconfig)")
+	fs.StringVar(&c.PodNamespace, "pod-namespace", "", "namespace of the pod (default: the SecretProviderClass's namespace)")
+	fs.StringVar(&c.PodUID, "pod-uid", "", "UID of the pod (read from the API with -kubeconfig)")
+	fs.StringVar(&c.ServiceAccount, "service-account", "", "service account of the pod (read from the API with -kubeconfig; default \"default\")")
+	fs.StringVar(&c.TokenFile, "token-file", "", "file holding the pod's service-account token for the audience")
+	fs.StringVar(&c.Kubeconfig, "kubeconfig", getenv("KUBECONFIG"), "kubeconfig used to read the pod and request its token (env KUBECONFIG)")
+	fs.StringVar(&c.OutDir, "out", "", "directory to write the files into")
+	fs.BoolVar(&c.DryRun, "dry-run", false, "print what would be written (names, modes, sizes, versions; never values)")
+	fs.StringVar(&c.LogLevel, "log-level", "warn", "log level: debug, info, warn or error")
+	defaults, validateVault := vaultFlags(fs, getenv)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	c.Defaults = *defaults
+	var problems []string
+	if fs.NArg() > 0 {
+		problems = append(problems, fmt.Sprintf("unexpected arguments %q (flags start with -)", fs.Args()))
+	}
+	if err := validateVault(); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if c.SPCFile == "" {
+		problems = append(problems, "-f is required: the SecretProviderClass manifest to mount")
+	}
+	if c.TokenFile == "" && c.Kubeconfig == "" {
+		problems = append(problems, "give -token-file, or -kubeconfig to request a token for the pod")
+	}
+	if c.TokenFile == "" && c.PodName == "" {
+		problems = append(problems, "-pod-name is required to request a token for the pod")
+	}
+	if (c.OutDir == "") == !c.DryRun {
+		problems = append(problems, "give exactly one of -out DIR or -dry-run")
+	}
+	return c, joinProblems(problems)
+}

@@ -1,0 +1,113 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/mount"
+)
+
+// inClusterNamespaceFile holds the namespace of the pod's service account.
+const inClusterNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// Serve holds the daemon's settings.
+type Serve struct {
+	Endpoint       string
+	HealthAddr     string
+	LogLevel       string
+	LogFormat      string
+	HMACSecretName string
+	// Namespace is where the HMAC key Secret lives: the provider's own.
+	Namespace   string
+	Kubeconfig  string
+	CacheSize   int
+	Concurrency int
+	ShowVersion bool
+	Defaults    mount.Defaults
+}
+
+// ParseServe parses the daemon's arguments. flag.ErrHelp is returned for -h.
+func ParseServe(args []string, getenv Getenv, usage io.Writer) (*Serve, error) {
+	fs := flag.NewFlagSet("vault-csi-provider", flag.ContinueOnError)
+	fs.SetOutput(usage)
+	s := &Serve{}
+	var debug bool
+	fs.StringVar(&s.Endpoint, "endpoint", "/provider/vault.sock", "unix socket the driver connects to; its name must be vault.sock in the driver's provider directory")
+	fs.StringVar(&s.HealthAddr, "health-addr", ":8080", "address of the HTTP health endpoints /healthz and /readyz")
+	fs.StringVar(&s.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVar(&debug, "debug", false, "same as -log-level=debug (kept for existing DaemonSets)")
+	fs.StringVar(&s.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&s.HMACSecretName, "hmac-secret-name", "vault-csi-provider-hmac-key", "Kubernetes Secret holding the HMAC key for object versions")
+	fs.StringVar(&s.Namespace, "namespace", getenv("POD_NAMESPACE"), "namespace of the HMAC key Secret (env POD_NAMESPACE; in-cluster default: the provider's namespace)")
+	fs.StringVar(&s.Kubeconfig, "kubeconfig", getenv("KUBECONFIG"), "kubeconfig for the Kubernetes API (env KUBECONFIG); empty: in-cluster config")
+	fs.IntVar(&s.CacheSize, "cache-size", 1000, "Vault tokens kept in memory, one per pod identity; 0 disables the cache")
+	fs.IntVar(&s.Concurrency, "mount-concurrency", 8, "Vault requests one mount may have in flight")
+	fs.BoolVar(&s.ShowVersion, "version", false, "print version information and exit")
+	defaults, validateVault := vaultFlags(fs, getenv)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q (flags start with -)", fs.Args())
+	}
+	if debug {
+		s.LogLevel = "debug"
+	}
+	s.Defaults = *defaults
+	if s.Namespace == "" {
+		if b, err := os.ReadFile(inClusterNamespaceFile); err == nil {
+			s.Namespace = strings.TrimSpace(string(b))
+		}
+	}
+	if s.ShowVersion {
+		return s, nil
+	}
+	return s, s.validate(validateVault)
+}
+
+func (s *Serve) validate(validateVault func() error) error {
+	var problems []string
+	if err := validateVault(); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if s.Endpoint == "" {
+		problems = append(problems, "-endpoint must not be empty")
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, s.LogLevel) {
+		problems = append(problems, fmt.Sprintf("-log-level %q: use debug, info, warn or error", s.LogLevel))
+	}
+	if !slices.Contains([]string{"text", "json"}, s.LogFormat) {
+		problems = append(problems, fmt.Sprintf("-log-format %q: use text or json", s.LogFormat))
+	}
+	if s.HealthAddr != "" {
+		if _, _, err := net.SplitHostPort(s.HealthAddr); err != nil {
+			problems = append(problems, fmt.Sprintf("-health-addr %q: use host:port, e.g. :8080", s.HealthAddr))
+		}
+	}
+	for _, msg := range validation.IsDNS1123Subdomain(s.HMACSecretName) {
+		problems = append(problems, fmt.Sprintf("-hmac-secret-name %q: %s", s.HMACSecretName, msg))
+	}
+	if s.CacheSize < 0 {
+		problems = append(problems, "-cache-size must be 0 or more")
+	}
+	if s.Concurrency < 1 {
+		problems = append(problems, "-mount-concurrency must be 1 or more")
+	}
+	return joinProblems(problems)
+}
+
+// joinProblems reports every problem at once.
+func joinProblems(problems []string) error {
+	if len(problems) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(problems, "; "))
+}

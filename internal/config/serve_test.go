@@ -1,0 +1,161 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/mount"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
+)
+
+func env(m map[string]string) Getenv {
+	return func(k string) string { return m[k] }
+}
+
+func TestParseServeDefaults(t *testing.T) {
+	got, err := ParseServe(nil, env(map[string]string{"POD_NAMESPACE": "csi"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Serve{
+		Endpoint:       "/provider/vault.sock",
+		HealthAddr:     ":8080",
+		LogLevel:       "info",
+		LogFormat:      "text",
+		HMACSecretName: "vault-csi-provider-hmac-key",
+		Namespace:      "csi",
+		CacheSize:      1000,
+		Concurrency:    8,
+		Defaults: mount.Defaults{
+			Vault:     vault.Config{Address: "https://127.0.0.1:8200"},
+			AuthMount: "kubernetes",
+			Audience:  "vault",
+		},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("defaults (-want +got):\n%s", diff)
+	}
+}
+
+// TestEnvironmentThenFlags checks env < flags for every Vault setting.
+func TestEnvironmentThenFlags(t *testing.T) {
+	e := env(map[string]string{
+		"VAULT_ADDR":            "https://env:8200",
+		"VAULT_NAMESPACE":       "env-ns",
+		"VAULT_CACERT":          "/env/ca.pem",
+		"VAULT_CAPATH":          "/env/cas",
+		"VAULT_TLS_SERVER_NAME": "env.example",
+		"VAULT_CLIENT_CERT":     "/env/cert.pem",
+		"VAULT_CLIENT_KEY":      "/env/key.pem",
+		"VAULT_SKIP_VERIFY":     "true",
+		"POD_NAMESPACE":         "csi",
+	})
+	fromEnv, err := ParseServe(nil, e, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantEnv := vault.Config{Address: "https://env:8200", Namespace: "env-ns", CACert: "/env/ca.pem", CADirectory: "/env/cas",
+		TLSServerName: "env.example", ClientCert: "/env/cert.pem", ClientKey: "/env/key.pem", SkipVerify: true}
+	if diff := cmp.Diff(wantEnv, fromEnv.Defaults.Vault); diff != "" {
+		t.Errorf("from environment (-want +got):\n%s", diff)
+	}
+
+	fromFlags, err := ParseServe([]string{
+		"-vault-addr=unix:///run/agent.sock", "-vault-namespace=flag-ns", "-vault-tls-ca-cert=/flag/ca.pem",
+		"-vault-tls-ca-directory=/flag/cas", "-vault-tls-server-name=flag.example", "-vault-tls-client-cert=/flag/cert.pem",
+		"-vault-tls-client-key=/flag/key.pem", "-vault-tls-skip-verify=false", "-vault-mount=jwt",
+	}, e, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFlags := mount.Defaults{
+		Vault: vault.Config{Address: "unix:///run/agent.sock", Namespace: "flag-ns", CACert: "/flag/ca.pem", CADirectory: "/flag/cas",
+			TLSServerName: "flag.example", ClientCert: "/flag/cert.pem", ClientKey: "/flag/key.pem"},
+		AuthMount: "jwt",
+		Audience:  "vault",
+	}
+	if diff := cmp.Diff(wantFlags, fromFlags.Defaults); diff != "" {
+		t.Errorf("flags over environment (-want +got):\n%s", diff)
+	}
+}
+
+// TestReferenceDaemonSetArgs parses the arguments an existing
+// hashicorp/vault-csi-provider DaemonSet passes.
+func TestReferenceDaemonSetArgs(t *testing.T) {
+	args := []string{"-endpoint=/provider/vault.sock", "-debug=true", "-health-addr=:8080",
+		"-hmac-secret-name=my-hmac", "-cache-size=500", "-vault-addr=https://vault.vault:8200", "-vault-mount=k8s-auth"}
+	got, err := ParseServe(args, env(map[string]string{"POD_NAMESPACE": "csi"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.LogLevel != "debug" || got.HMACSecretName != "my-hmac" || got.CacheSize != 500 ||
+		got.Defaults.Vault.Address != "https://vault.vault:8200" || got.Defaults.AuthMount != "k8s-auth" {
+		t.Errorf("parsed %+v", got)
+	}
+}
+
+func TestParseServeReportsEveryProblem(t *testing.T) {
+	args := []string{"-log-level=loud", "-log-format=xml", "-cache-size=-1", "-mount-concurrency=0",
+		"-hmac-secret-name=Not_Valid", "-vault-addr=ftp://vault", "-health-addr=8080", "-endpoint="}
+	_, err := ParseServe(args, env(map[string]string{"VAULT_SKIP_VERIFY": "maybe"}), io.Discard)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{`-log-level "loud"`, `-log-format "xml"`, "-cache-size", "-mount-concurrency",
+		`-hmac-secret-name "Not_Valid"`, `-vault-addr "ftp://vault"`, `-health-addr "8080"`, "-endpoint", "VAULT_SKIP_VERIFY"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
+	}
+}
+
+func TestParseServeHelpAndVersion(t *testing.T) {
+	if _, err := ParseServe([]string{"-h"}, env(nil), io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("-h: err = %v, want flag.ErrHelp", err)
+	}
+	s, err := ParseServe([]string{"-version", "-log-level=bogus"}, env(nil), io.Discard)
+	if err != nil || !s.ShowVersion {
+		t.Errorf("-version: %v %+v", err, s)
+	}
+	if _, err := ParseServe([]string{"stray"}, env(nil), io.Discard); err == nil {
+		t.Error("stray argument accepted")
+	}
+}
+
+func TestParseCheck(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr []string
+	}{
+		{"token file and out dir", []string{"-f=spc.yaml", "-token-file=t", "-out=dir"}, nil},
+		{"kubeconfig, pod and dry run", []string{"-f=spc.yaml", "-kubeconfig=kc", "-pod-name=web", "-dry-run"}, nil},
+		{"nothing", nil, []string{"-f is required", "-token-file", "exactly one of -out DIR or -dry-run"}},
+		{"kubeconfig without pod", []string{"-f=x", "-kubeconfig=kc", "-dry-run"}, []string{"-pod-name is required"}},
+		{"both out and dry run", []string{"-f=x", "-token-file=t", "-out=d", "-dry-run"}, []string{"exactly one"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseCheck(tt.args, env(nil), io.Discard)
+			if len(tt.wantErr) == 0 {
+				if err != nil {
+					t.Fatalf("unexpected error: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, want := range tt.wantErr {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error lacks %q: %v", want, err)
+				}
+			}
+		})
+	}
+}

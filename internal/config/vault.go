@@ -1,0 +1,79 @@
+package config
+
+import (
+	"flag"
+	"fmt"
+	"net/url"
+	"strconv"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/mount"
+)
+
+// Getenv reads an environment variable; os.Getenv in production.
+type Getenv func(string) string
+
+// vaultFlags registers the node-wide Vault defaults shared by the daemon and
+// the offline check. Environment variables give each flag's default, so the
+// order of precedence is environment < flag < SecretProviderClass.
+func vaultFlags(fs *flag.FlagSet, getenv Getenv) (*mount.Defaults, func() error) {
+	d := &mount.Defaults{}
+	envOr := func(key, def string) string {
+		if v := getenv(key); v != "" {
+			return v
+		}
+		return def
+	}
+	fs.StringVar(&d.Vault.Address, "vault-addr", envOr("VAULT_ADDR", "https://127.0.0.1:8200"), "default Vault address (env VAULT_ADDR); unix:///path for a Vault Agent socket")
+	fs.StringVar(&d.Vault.Namespace, "vault-namespace", getenv("VAULT_NAMESPACE"), "default Vault namespace (env VAULT_NAMESPACE)")
+	fs.StringVar(&d.Vault.CACert, "vault-tls-ca-cert", getenv("VAULT_CACERT"), "PEM CA certificate file to trust for Vault (env VAULT_CACERT)")
+	fs.StringVar(&d.Vault.CADirectory, "vault-tls-ca-directory", getenv("VAULT_CAPATH"), "directory of PEM CA certificates to trust for Vault (env VAULT_CAPATH)")
+	fs.StringVar(&d.Vault.TLSServerName, "vault-tls-server-name", getenv("VAULT_TLS_SERVER_NAME"), "server name to verify in Vault's certificate (env VAULT_TLS_SERVER_NAME)")
+	fs.StringVar(&d.Vault.ClientCert, "vault-tls-client-cert", getenv("VAULT_CLIENT_CERT"), "PEM client certificate for Vault (env VAULT_CLIENT_CERT)")
+	fs.StringVar(&d.Vault.ClientKey, "vault-tls-client-key", getenv("VAULT_CLIENT_KEY"), "PEM client key for Vault (env VAULT_CLIENT_KEY)")
+	skipEnv := getenv("VAULT_SKIP_VERIFY")
+	skip, skipErr := false, error(nil)
+	if skipEnv != "" {
+		skip, skipErr = strconv.ParseBool(skipEnv)
+	}
+	fs.BoolVar(&d.Vault.SkipVerify, "vault-tls-skip-verify", skip, "do not verify Vault's certificate (env VAULT_SKIP_VERIFY); for testing only")
+	fs.StringVar(&d.AuthMount, "vault-mount", "kubernetes", "default Vault auth mount path (kubernetes or jwt auth method)")
+	fs.StringVar(&d.Audience, "audience", "vault", "default audience of the service-account token sent to Vault")
+
+	validate := func() error {
+		var problems []string
+		if skipErr != nil {
+			problems = append(problems, fmt.Sprintf("VAULT_SKIP_VERIFY=%q is not a boolean", skipEnv))
+		}
+		if err := checkVaultAddr(d.Vault.Address); err != nil {
+			problems = append(problems, err.Error())
+		}
+		if d.AuthMount == "" {
+			problems = append(problems, "-vault-mount must not be empty")
+		}
+		if d.Audience == "" {
+			problems = append(problems, "-audience must not be empty")
+		}
+		return joinProblems(problems)
+	}
+	return d, validate
+}
+
+func checkVaultAddr(addr string) error {
+	u, err := url.Parse(addr)
+	if err != nil {
+		return fmt.Errorf("-vault-addr %q is not a URL", addr)
+	}
+	switch u.Scheme {
+	case "http", "https":
+		if u.Host == "" {
+			return fmt.Errorf("-vault-addr %q has no host", addr)
+		}
+	case "unix":
+		if u.Path == "" {
+			return fmt.Errorf("-vault-addr %q has no socket path (use unix:///path/to/agent.sock)", addr)
+		}
+	default:
+		return fmt.Errorf("-vault-addr %q: use an http://, https:// or unix:// address", addr)
+	}
+	return nil
+}

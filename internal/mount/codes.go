@@ -1,0 +1,62 @@
+package mount
+
+import (
+	"context"
+	"errors"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
+)
+
+// toStatus maps an error from the inner packages to the gRPC status the
+// driver reports; the message is the error's text, which never holds a
+// token or a secret value.
+func toStatus(ctx context.Context, err error) error {
+	return status.Error(Code(ctx, err), err.Error())
+}
+
+// Code classifies err. ctx is the request's: once its deadline has passed,
+// every failure is reported as DeadlineExceeded, whatever layer noticed.
+func Code(ctx context.Context, err error) codes.Code {
+	var pe *ParamsError
+	var apiStatus apierrors.APIStatus
+	switch {
+	case errors.As(err, &pe), errors.Is(err, vault.ErrConfig):
+		return codes.InvalidArgument
+	case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return codes.DeadlineExceeded
+	case errors.Is(err, context.Canceled):
+		return codes.Canceled
+	case errors.Is(err, vault.ErrPermissionDenied):
+		return codes.PermissionDenied
+	case errors.Is(err, vault.ErrNotFound), errors.Is(err, ErrKeyNotFound):
+		return codes.NotFound
+	case errors.Is(err, vault.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		return codes.Unavailable
+	case errors.Is(err, ErrDecode), errors.Is(err, auth.ErrNoKubernetes):
+		return codes.FailedPrecondition
+	case errors.As(err, &apiStatus):
+		return kubernetesCode(err)
+	default:
+		return codes.Internal
+	}
+}
+
+// kubernetesCode classifies a Kubernetes API error (TokenRequest, the HMAC
+// key Secret).
+func kubernetesCode(err error) codes.Code {
+	switch {
+	case apierrors.IsForbidden(err), apierrors.IsUnauthorized(err):
+		return codes.PermissionDenied
+	case apierrors.IsNotFound(err):
+		return codes.NotFound
+	case apierrors.IsBadRequest(err), apierrors.IsInvalid(err):
+		return codes.InvalidArgument
+	default:
+		return codes.Unavailable
+	}
+}

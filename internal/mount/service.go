@@ -1,0 +1,191 @@
+package mount
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/hashicorp/vault/api"
+	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/logging"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
+)
+
+// ProviderName is the name the driver knows this provider by; it is also the
+// socket's base name (vault.sock).
+const ProviderName = "vault"
+
+// KeySource supplies the HMAC key for object versions.
+type KeySource interface {
+	Key(ctx context.Context) ([]byte, error)
+}
+
+// Options wires a Service; the caches in it are process-wide and shared by
+// every request.
+type Options struct {
+	Defaults Defaults
+	Clients  *vault.Clients
+	Auth     *auth.Authenticator
+	Keys     KeySource
+	// Concurrency bounds the Vault requests one mount has in flight.
+	Concurrency int
+	// Version is reported by the Version RPC.
+	Version string
+}
+
+// Service implements the driver's provider API.
+type Service struct {
+	pb.UnimplementedCSIDriverProviderServer
+	opts Options
+}
+
+var _ pb.CSIDriverProviderServer = (*Service)(nil)
+
+// NewService checks o and returns a Service.
+func NewService(o Options) (*Service, error) {
+	if o.Clients == nil || o.Auth == nil || o.Keys == nil {
+		return nil, errors.New("mount service needs Vault clients, an authenticator and an HMAC key source")
+	}
+	if o.Concurrency < 1 {
+		o.Concurrency = 1
+	}
+	return &Service{opts: o}, nil
+}
+
+// Version reports the API version and this runtime.
+func (s *Service) Version(context.Context, *pb.VersionRequest) (*pb.VersionResponse, error) {
+	return &pb.VersionResponse{
+		Version:        "v1alpha1",
+		RuntimeName:    "vault-csi-provider",
+		RuntimeVersion: s.opts.Version,
+	}, nil
+}
+
+// Mount fetches the objects of one volume and returns them as files for the
+// driver to write; any failing object fails the whole mount.
+func (s *Service) Mount(ctx context.Context, req *pb.MountRequest) (*pb.MountResponse, error) {
+	attrs, mode, err := decodeRequest(req)
+	if err != nil {
+		return nil, toStatus(ctx, err)
+	}
+	res, err := s.MountAttributes(ctx, attrs, mode)
+	if err != nil {
+		return nil, toStatus(ctx, err)
+	}
+	resp := &pb.MountResponse{}
+	for _, f := range res.Files {
+		resp.Files = append(resp.Files, &pb.File{Path: f.Path, Mode: f.Mode, Contents: f.Contents})
+	}
+	for _, v := range res.Versions {
+		resp.ObjectVersion = append(resp.ObjectVersion, &pb.ObjectVersion{Id: v.ID, Version: v.Version})
+	}
+	return resp, nil
+}
+
+// decodeRequest reads the JSON-encoded attributes and file permission the
+// driver sends.
+func decodeRequest(req *pb.MountRequest) (map[string]string, int32, error) {
+	var attrs map[string]string
+	if err := json.Unmarshal([]byte(req.GetAttributes()), &attrs); err != nil {
+		return nil, 0, &ParamsError{Problems: []string{"the driver sent attributes that are not a JSON object of strings"}}
+	}
+	mode := int32(0o644)
+	if p := req.GetPermission(); p != "" {
+		var m uint32
+		if err := json.Unmarshal([]byte(p), &m); err != nil || m > 0o777 {
+			return nil, 0, &ParamsError{Problems: []string{fmt.Sprintf("the driver sent file permission %q, want a number from 0 to 511 (0777)", p)}}
+		}
+		mode = int32(m)
+	}
+	return attrs, mode, nil
+}
+
+// File is one file of a mount result.
+type File struct {
+	Path     string
+	Mode     int32
+	Contents []byte
+}
+
+// ObjectVersion is the version reported for one object.
+type ObjectVersion struct {
+	ID      string
+	Version string
+}
+
+// Result is what one mount produced.
+type Result struct {
+	Files    []File
+	Versions []ObjectVersion
+}
+
+// MountAttributes runs a mount for already decoded attributes; the offline
+// check calls it directly. defaultMode applies to objects without
+// filePermission.
+func (s *Service) MountAttributes(ctx context.Context, attrs map[string]string, defaultMode int32) (*Result, error) {
+	p, err := ParseParams(attrs, s.opts.Defaults)
+	if err != nil {
+		return nil, err
+	}
+	logging.Add(ctx,
+		slog.String("pod", p.Pod.Namespace+"/"+p.Pod.Name),
+		slog.String("pod_uid", p.Pod.UID),
+		slog.String("role", p.RoleName),
+		slog.Int("objects", len(p.Objects)))
+	client, err := s.opts.Clients.Get(p.Vault)
+	if err != nil {
+		return nil, err
+	}
+	secrets, err := s.fetch(ctx, client, p)
+	if err != nil {
+		return nil, err
+	}
+	key, err := s.opts.Keys.Key(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("object versions: %w", err)
+	}
+	res := &Result{}
+	for i, obj := range p.Objects {
+		content, err := render(obj, secrets[i])
+		if err != nil {
+			return nil, fmt.Errorf("object %q: %w", obj.Name, err)
+		}
+		mode := defaultMode
+		if obj.Mode != nil {
+			mode = *obj.Mode
+		}
+		res.Files = append(res.Files, File{Path: obj.Name, Mode: mode, Contents: content})
+		res.Versions = append(res.Versions, ObjectVersion{ID: obj.Name, Version: version(key, content)})
+	}
+	return res, nil
+}
+
+// fetch logs in (or reuses a token) and reads every object. A 403 on a
+// cached token means it was revoked or its policies changed: log in once
+// more and retry, but never loop.
+func (s *Service) fetch(ctx context.Context, client *vault.Client, p *Params) ([]*api.Secret, error) {
+	lreq := auth.LoginRequest{
+		Pod:          p.Pod,
+		Role:         p.RoleName,
+		AuthMount:    p.AuthMount,
+		Audience:     p.Audience,
+		DriverTokens: p.DriverTokens,
+	}
+	tok, err := s.opts.Auth.Token(ctx, client, lreq)
+	if err != nil {
+		return nil, err
+	}
+	secrets, err := fetchObjects(ctx, client, tok.Value, p.Objects, s.opts.Concurrency)
+	if err != nil && tok.Cached && errors.Is(err, vault.ErrPermissionDenied) {
+		s.opts.Auth.Invalidate(client, lreq, tok.Value)
+		if tok, err = s.opts.Auth.Token(ctx, client, lreq); err != nil {
+			return nil, err
+		}
+		secrets, err = fetchObjects(ctx, client, tok.Value, p.Objects, s.opts.Concurrency)
+	}
+	return secrets, err
+}
