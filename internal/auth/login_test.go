@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"sync"
@@ -30,14 +31,14 @@ type fakeVault struct {
 func (f *fakeVault) Config() vault.Config { return f.cfg }
 
 func (f *fakeVault) Login(_ context.Context, mount, role, jwt string) (vault.Login, error) {
-	n := f.logins.Add(1)
+	f.logins.Add(1)
 	f.mu.Lock()
 	f.jwts = append(f.jwts, jwt)
 	f.mu.Unlock()
 	if f.err != nil {
 		return vault.Login{}, f.err
 	}
-	return vault.Login{Token: "hvs.token-" + mount + "-" + role + "-" + string(rune('a'+n)), TTL: f.ttl}, nil
+	return vault.Login{Token: "hvs." + rand.Text(), TTL: f.ttl}, nil
 }
 
 func driverTokens(t *testing.T, audience, token string, expiry time.Time) string {

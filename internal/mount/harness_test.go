@@ -1,0 +1,214 @@
+package mount_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/hmackey"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/logging"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/mount"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/server"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/vaulttest"
+)
+
+// The pod every test mounts for, allowed by the role "web".
+const (
+	podNamespace = "shop"
+	podSA        = "web"
+	podName      = "web-1"
+	podUID       = "9b7f0c1e-1111-4000-8000-000000000001"
+)
+
+// harness is a real Vault dev server and the provider serving on a real
+// unix socket, reached with the driver's gRPC client.
+type harness struct {
+	vault  *vaulttest.Server
+	issuer *vaulttest.JWTIssuer
+	client pb.CSIDriverProviderClient
+	logs   *syncBuffer
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func newHarness(t testing.TB) *harness {
+	t.Helper()
+	v := vaulttest.StartT(t)
+	ctx := context.Background()
+	issuer, err := vaulttest.NewJWTIssuer("https://kubernetes.default.svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(t, v.ConfigureJWTAuth(ctx, "jwt", issuer))
+	must(t, v.Mount(ctx, "kv1", "kv", map[string]string{"version": "1"}))
+	must(t, v.Mount(ctx, "pki", "pki", nil))
+	must(t, v.WritePolicy(ctx, "web", `
+path "secret/data/*" { capabilities = ["read"] }
+path "kv1/*" { capabilities = ["read"] }
+path "pki/issue/web" { capabilities = ["create", "update"] }
+`))
+	write(t, v, "auth/jwt/role/web", map[string]any{
+		"role_type":       "jwt",
+		"bound_audiences": []string{"vault"},
+		"bound_subject":   "system:serviceaccount:" + podNamespace + ":" + podSA,
+		"user_claim":      "sub",
+		"token_policies":  []string{"web"},
+		"token_ttl":       "1h",
+	})
+	write(t, v, "pki/root/generate/internal", map[string]any{"common_name": "example.test", "ttl": "24h"})
+	write(t, v, "pki/roles/web", map[string]any{"allowed_domains": "example.test", "allow_subdomains": true, "max_ttl": "1h"})
+
+	logs := &syncBuffer{}
+	log, err := logging.New(logs, "debug", "text")
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients, err := vault.NewClients(10, vault.RetryPolicy{MaxRetries: 2, MinWait: 10 * time.Millisecond, MaxWait: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	authn, err := auth.NewAuthenticator(100, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := hmackey.Ephemeral()
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := mount.NewService(mount.Options{
+		Defaults:    mount.Defaults{Vault: vault.Config{Address: v.Addr}, AuthMount: "jwt", Audience: "vault"},
+		Clients:     clients,
+		Auth:        authn,
+		Keys:        keys,
+		Concurrency: 4,
+		Version:     "test",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "vault.sock")
+	lis, err := server.Listen(sock, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(grpc.UnaryInterceptor(server.Interceptor(log)))
+	pb.RegisterCSIDriverProviderServer(srv, svc)
+	go srv.Serve(lis)
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return &harness{vault: v, issuer: issuer, client: pb.NewCSIDriverProviderClient(conn), logs: logs}
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func write(t testing.TB, v *vaulttest.Server, path string, data map[string]any) {
+	t.Helper()
+	if _, err := v.Write(context.Background(), path, data); err != nil {
+		t.Fatalf("write %s: %v", path, err)
+	}
+}
+
+// saToken signs a service-account token for the test pod (or another
+// service account) with the audience "vault".
+func (h *harness) saToken(t testing.TB, serviceAccount string) string {
+	t.Helper()
+	tok, err := h.issuer.ServiceAccountToken(podNamespace, serviceAccount, podName, podUID, "vault", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// request builds the MountRequest the driver sends: the class's parameters
+// plus the pod keys and the token for the audience "vault".
+func (h *harness) request(t testing.TB, params map[string]string) *pb.MountRequest {
+	t.Helper()
+	sa := podSA
+	if v, ok := params["csi.storage.k8s.io/serviceAccount.name"]; ok {
+		sa = v
+	}
+	tokens, err := json.Marshal(map[string]any{"vault": map[string]string{
+		"token":               h.saToken(t, sa),
+		"expirationTimestamp": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs := map[string]string{
+		"roleName":                                 "web",
+		"csi.storage.k8s.io/pod.name":              podName,
+		"csi.storage.k8s.io/pod.namespace":         podNamespace,
+		"csi.storage.k8s.io/pod.uid":               podUID,
+		"csi.storage.k8s.io/serviceAccount.name":   sa,
+		"csi.storage.k8s.io/serviceAccount.tokens": string(tokens),
+		"csi.storage.k8s.io/ephemeral":             "true",
+		"secretProviderClass":                      "web-secrets",
+	}
+	for k, v := range params {
+		if v == "" {
+			delete(attrs, k)
+			continue
+		}
+		attrs[k] = v
+	}
+	b, err := json.Marshal(attrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &pb.MountRequest{Attributes: string(b), Secrets: "null", Permission: "420", TargetPath: t.TempDir()}
+}
+
+func (h *harness) mount(t testing.TB, params map[string]string) (*pb.MountResponse, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return h.client.Mount(ctx, h.request(t, params))
+}
+
+// files maps each returned file's path to its content and mode.
+func files(resp *pb.MountResponse) map[string]file {
+	m := map[string]file{}
+	for _, f := range resp.GetFiles() {
+		m[f.Path] = file{Content: string(f.Contents), Mode: f.Mode}
+	}
+	return m
+}
+
+type file struct {
+	Content string
+	Mode    int32
+}
