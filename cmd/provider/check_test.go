@@ -1,0 +1,138 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/vaulttest"
+)
+
+// checkVault is a real Vault with one secret and a jwt role for
+// system:serviceaccount:shop:web; it returns a token for that account.
+func checkVault(t *testing.T) (*vaulttest.Server, string) {
+	t.Helper()
+	v := vaulttest.StartT(t)
+	ctx := context.Background()
+	issuer, err := vaulttest.NewJWTIssuer("https://kubernetes.default.svc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []error{
+		v.ConfigureJWTAuth(ctx, "jwt", issuer),
+		v.WritePolicy(ctx, "web", `path "secret/data/*" { capabilities = ["read"] }`),
+	}
+	for _, w := range []struct {
+		path string
+		data map[string]any
+	}{
+		{"secret/data/db", map[string]any{"data": map[string]any{"password": "check-secret-value"}}},
+		{"auth/jwt/role/web", map[string]any{"role_type": "jwt", "bound_audiences": []string{"vault"},
+			"bound_subject": "system:serviceaccount:shop:web", "user_claim": "sub", "token_policies": []string{"web"}}},
+	} {
+		_, err := v.Write(ctx, w.path, w.data)
+		steps = append(steps, err)
+	}
+	for _, err := range steps {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	tok, err := issuer.ServiceAccountToken("shop", "web", "web-1", "uid-1", "vault", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v, tok
+}
+
+const checkSPC = `apiVersion: secrets-store.csi.x-k8s.io/v1
+kind: SecretProviderClass
+metadata:
+  name: db
+  namespace: shop
+spec:
+  provider: vault
+  parameters:
+    roleName: web
+    vaultAuthMountPath: jwt
+    objects: |
+      - objectName: db/password
+        secretPath: secret/data/db
+        secretKey: password
+        filePermission: 0640
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web-1
+`
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCheckCommand(t *testing.T) {
+	v, tok := checkVault(t)
+	dir := t.TempDir()
+	spc := writeFile(t, dir, "spc.yaml", checkSPC)
+	tokenFile := writeFile(t, dir, "token", tok+"\n")
+	env := envOf(map[string]string{"VAULT_ADDR": v.Addr})
+	base := []string{"mount", "-f", spc, "-token-file", tokenFile, "-service-account", "web"}
+
+	t.Run("writes files with their modes", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "volume")
+		var stdout bytes.Buffer
+		if err := run(context.Background(), append(base, "-out", out), &stdout, io.Discard, env); err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(out, "db", "password")
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fi, _ := os.Stat(p)
+		if string(b) != "check-secret-value" || fi.Mode().Perm() != 0o640 {
+			t.Errorf("file %q mode %v", b, fi.Mode())
+		}
+		if !strings.Contains(stdout.String(), "1 files written") {
+			t.Errorf("stdout: %q", stdout.String())
+		}
+	})
+	t.Run("dry run hides values", func(t *testing.T) {
+		var stdout bytes.Buffer
+		if err := run(context.Background(), append(base, "-dry-run"), &stdout, io.Discard, env); err != nil {
+			t.Fatal(err)
+		}
+		out := stdout.String()
+		if !strings.Contains(out, "db/password") || !strings.Contains(out, "0640") || !strings.Contains(out, "18") {
+			t.Errorf("summary lacks name, mode or size:\n%s", out)
+		}
+		if strings.Contains(out, "check-secret-value") {
+			t.Errorf("dry run printed the secret:\n%s", out)
+		}
+	})
+	t.Run("a rejected token names the code", func(t *testing.T) {
+		bad := writeFile(t, t.TempDir(), "token", "not-a-jwt")
+		err := run(context.Background(), []string{"mount", "-f", spc, "-token-file", bad, "-dry-run"}, io.Discard, io.Discard, env)
+		if err == nil || !strings.Contains(err.Error(), "mount failed (PermissionDenied)") {
+			t.Errorf("err = %v, want a PermissionDenied mount failure", err)
+		}
+	})
+	t.Run("wrong provider", func(t *testing.T) {
+		p := writeFile(t, t.TempDir(), "spc.yaml", strings.Replace(checkSPC, "provider: vault", "provider: azure", 1))
+		err := run(context.Background(), []string{"mount", "-f", p, "-token-file", tokenFile, "-dry-run"}, io.Discard, io.Discard, env)
+		if err == nil || !strings.Contains(err.Error(), `spec.provider is "azure"`) {
+			t.Errorf("err = %v", err)
+		}
+	})
+}

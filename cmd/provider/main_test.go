@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
+)
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestVersionFlag(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"-version"}, &out, io.Discard, envOf(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); !strings.HasPrefix(got, "vault-csi-provider ") || !strings.Contains(got, runtime.Version()) || !strings.Contains(got, "commit ") {
+		t.Errorf("-version printed %q", got)
+	}
+}
+
+func TestBadFlagsFail(t *testing.T) {
+	err := run(context.Background(), []string{"-log-format=xml"}, io.Discard, io.Discard, envOf(nil))
+	if err == nil || !strings.Contains(err.Error(), "-log-format") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+// slowVault answers a jwt login and serves one KV v2 secret after a delay:
+// a fault a real Vault cannot be made to produce on demand.
+func slowVault(t *testing.T, delay time.Duration, reads *atomic.Int64) *httptest.Server {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/v1/auth/jwt/login", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, `{"auth":{"client_token":"hvs.test","accessor":"a","lease_duration":3600,"renewable":true}}`)
+	})
+	mux.HandleFunc("/v1/secret/data/slow", func(w http.ResponseWriter, _ *http.Request) {
+		reads.Add(1)
+		time.Sleep(delay)
+		fmt.Fprint(w, `{"data":{"data":{"k":"slow-value"},"metadata":{"version":1}}}`)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestServeStopsGracefully starts the daemon, checks health and readiness,
+// sends SIGTERM's equivalent while a mount is in flight, and expects that
+// mount to finish and the daemon to exit cleanly.
+func TestServeStopsGracefully(t *testing.T) {
+	var reads atomic.Int64
+	vaultSrv := slowVault(t, 500*time.Millisecond, &reads)
+	sock := filepath.Join(t.TempDir(), "vault.sock")
+	health := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-endpoint", sock, "-health-addr", health, "-vault-addr", vaultSrv.URL, "-vault-mount", "jwt"},
+			io.Discard, io.Discard, envOf(nil))
+	}()
+	waitFor(t, "readiness", func() bool {
+		resp, err := http.Get("http://" + health + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	fi, err := os.Stat(sock)
+	if err != nil || fi.Mode().Perm() != socketMode {
+		t.Fatalf("socket: %v, mode %v", err, fi.Mode())
+	}
+
+	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client := pb.NewCSIDriverProviderClient(conn)
+	attrs, _ := json.Marshal(map[string]string{
+		"roleName": "r", "objects": "- {objectName: k, secretPath: secret/data/slow, secretKey: k}",
+		"csi.storage.k8s.io/pod.name": "p", "csi.storage.k8s.io/pod.namespace": "n",
+		"csi.storage.k8s.io/pod.uid": "u", "csi.storage.k8s.io/serviceAccount.name": "sa",
+		"csi.storage.k8s.io/serviceAccount.tokens": `{"vault":{"token":"jwt","expirationTimestamp":""}}`,
+	})
+	mounted := make(chan error, 1)
+	var resp *pb.MountResponse
+	go func() {
+		var err error
+		resp, err = client.Mount(context.Background(), &pb.MountRequest{Attributes: string(attrs), Permission: "420"})
+		mounted <- err
+	}()
+	waitFor(t, "the mount to reach Vault", func() bool { return reads.Load() > 0 })
+	cancel()
+
+	if err := <-mounted; err != nil {
+		t.Fatalf("in-flight mount failed during shutdown: %v", err)
+	}
+	if string(resp.Files[0].Contents) != "slow-value" {
+		t.Errorf("in-flight mount returned %q", resp.Files[0].Contents)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run returned %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("daemon did not stop")
+	}
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Errorf("socket left behind: %v", err)
+	}
+}
