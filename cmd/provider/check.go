@@ -65,7 +65,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return err
 	}
-	svc, err := mount.NewService(mount.Options{Defaults: c.Defaults, Clients: clients, Auth: authn, Keys: keys, Concurrency: 8, Version: version})
+	svc, err := mount.NewService(mount.Options{Defaults: c.Defaults, Clients: clients, Auth: authn, Keys: keys, Concurrency: 8, Version: version, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -106,6 +106,7 @@ func newService(ctx context.Context, cfg *config.Serve, log *slog.Logger) (*moun
 		Keys:        keys,
 		Concurrency: cfg.Concurrency,
 		Version:     version,
+		Logger:      log,
 	})
 }
 

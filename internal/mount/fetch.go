@@ -53,6 +53,13 @@ func fetchObjects(ctx context.Context, c *vault.Client, token string, objs []Obj
 	return results, nil
 }
 
+// identity names what an object is, for its version: the file and the
+// request it is read with.
+func (obj Object) identity() string {
+	k, _ := requestKey(obj)
+	return obj.Name + "\x00" + obj.Key + "\x00" + string(obj.Encoding) + "\x00" + k
+}
+
 // requestKey identifies a Vault request; json.Marshal sorts map keys and
 // url.Values.Encode sorts parameters, so equal requests give equal keys.
 func requestKey(obj Object) (string, error) {

@@ -58,6 +58,16 @@ func (b *syncBuffer) String() string {
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()
+	keys, err := hmackey.Ephemeral()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newHarnessWithKeys(t, keys)
+}
+
+// newHarnessWithKeys serves with the given HMAC key source.
+func newHarnessWithKeys(t testing.TB, keys mount.KeySource) *harness {
+	t.Helper()
 	v := vaulttest.StartT(t)
 	ctx := context.Background()
 	issuer, err := vaulttest.NewJWTIssuer("https://kubernetes.default.svc")
@@ -96,10 +106,6 @@ path "pki/issue/web" { capabilities = ["create", "update"] }
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := hmackey.Ephemeral()
-	if err != nil {
-		t.Fatal(err)
-	}
 	svc, err := mount.NewService(mount.Options{
 		Defaults:    mount.Defaults{Vault: vault.Config{Address: v.Addr}, AuthMount: "jwt", Audience: "vault"},
 		Clients:     clients,
@@ -107,6 +113,7 @@ path "pki/issue/web" { capabilities = ["create", "update"] }
 		Keys:        keys,
 		Concurrency: 4,
 		Version:     "test",
+		Logger:      log,
 	})
 	if err != nil {
 		t.Fatal(err)

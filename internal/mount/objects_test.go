@@ -1,6 +1,7 @@
 package mount
 
 import (
+	"encoding/json"
 	"errors"
 	"net/url"
 	"strings"
@@ -85,6 +86,16 @@ func TestParseObjects(t *testing.T) {
 			want: []Object{base(nil), base(func(o *Object) {
 				o.Name, o.Args = "g", map[string]any{"k": map[string]any{"objectName": "f", "secretPath": "secret/data/app"}}
 			})}},
+		{name: "merge keys: explicit fields win, earlier merged maps win",
+			yaml: "- &base {objectName: base, secretPath: secret/data/app, method: PUT}\n- {objectName: e, secretPath: secret/data/app, secretArgs: &enc {encoding: hex, method: POST}}\n- {<<: [*enc, *base], objectName: f, secretKey: k}\n- {<<: *base, objectName: g, method: GET}",
+			want: []Object{
+				base(func(o *Object) { o.Name, o.Method = "base", "PUT" }),
+				base(func(o *Object) { o.Name, o.Args = "e", map[string]any{"encoding": "hex", "method": "POST"} }),
+				base(func(o *Object) { o.Key, o.Method, o.Encoding = "k", "POST", EncodingHex }),
+				base(func(o *Object) { o.Name = "g" }),
+			}},
+		{name: "custom-tagged nested key becomes a string key", yaml: "- {objectName: f, secretPath: secret/data/app, secretArgs: {a: [1, {!t k: v}]}}",
+			want: []Object{base(func(o *Object) { o.Args = map[string]any{"a": []any{1, map[string]any{"k": "v"}}} })}},
 		{name: "siblings in one directory", yaml: "- {objectName: dir/a, secretPath: s/a}\n- {objectName: dir/b, secretPath: s/b}\n- {objectName: dirx, secretPath: s/c}",
 			want: []Object{
 				{Name: "dir/a", Path: "s/a", Method: "GET", Encoding: EncodingUTF8},
@@ -129,6 +140,8 @@ func TestParseObjectsErrors(t *testing.T) {
 		{name: "non-scalar field name", yaml: "- objectName: a\n  secretPath: b\n  ? [x]\n  : y", want: []string{`object "a": field names must be plain strings`}},
 		{name: "objectName a list", yaml: "- objectName: [a]\n  secretPath: b",
 			want: []string{"object #1 (line 1): objectName must be a single value, not a list", "objectName is required"}},
+		{name: "merge of a non-map", yaml: "- {objectName: a, secretPath: b, <<: [x]}", want: []string{`object "a": a merge key (<<) needs a map or a list of maps`}},
+		{name: "self-merging object", yaml: "- &a {objectName: a, secretPath: b, <<: *a}", want: []string{`object "a": too many fields after expanding merge keys`}},
 		{name: "duplicate objectName", yaml: "- {objectName: a, secretPath: b}\n- {objectName: c, secretPath: b}\n- {objectName: a, secretPath: d}",
 			want: []string{`objectName "a" is used by objects #1 and #3: each objectName must be unique`}},
 		{name: "file and directory clash", yaml: "- {objectName: a/b/c, secretPath: x}\n- {objectName: a, secretPath: y}",
@@ -191,6 +204,8 @@ func FuzzParseParams(f *testing.F) {
 		"- {objectName: ../x, secretPath: .., method: put, encoding: HEX, filePermission: '0o777'}",
 		"- &a {objectName: a, secretPath: b, secretArgs: {x: *a}}\n- *a",
 		"[]", "{}", "- x", ":", "- objectName: ..data\n  secretPath: v1//",
+		"- objectName: a\n  secretPath: b\n  secretArgs: {a: [1, {!0 0}]}",
+		"- &a {objectName: a, secretPath: b}\n- {<<: [*a, {x: 1}], objectName: c}",
 	} {
 		f.Add(s)
 	}
@@ -214,6 +229,9 @@ func FuzzParseParams(f *testing.F) {
 			}
 			if o.Path == "" || strings.HasPrefix(o.Path, "/") || strings.Contains("/"+o.Path+"/", "/../") {
 				t.Errorf("accepted secretPath %q", o.Path)
+			}
+			if _, err := json.Marshal(o.Args); err != nil {
+				t.Errorf("accepted secretArgs that JSON cannot encode: %v", err)
 			}
 			if o.Mode != nil && (*o.Mode <= 0 || *o.Mode > 0o777) {
 				t.Errorf("accepted mode %o", *o.Mode)

@@ -227,7 +227,7 @@ func TestParseParamsErrors(t *testing.T) {
 		{
 			name:  "missing pod keys",
 			attrs: map[string]string{"csi.storage.k8s.io/pod.uid": "-", "csi.storage.k8s.io/serviceAccount.name": ""},
-			want: []string{"did not send csi.storage.k8s.io/pod.uid, csi.storage.k8s.io/serviceAccount.name: set podInfoOnMount: true"},
+			want:  []string{"did not send csi.storage.k8s.io/pod.uid, csi.storage.k8s.io/serviceAccount.name: set podInfoOnMount: true"},
 		},
 		{name: "missing objects", attrs: map[string]string{"objects": "-"}, want: []string{"no objects"}},
 		{

@@ -22,25 +22,22 @@ var (
 )
 
 // render turns an object's secret into the file's bytes: the value at
-// secretKey (KV v2's data.data is looked into), or the JSON of the whole
-// response data without secretKey; then decoded per the object's encoding.
+// secretKey (KV v2's data.data is looked into) decoded per the object's
+// encoding, or without secretKey the JSON of the response's data.
 func render(obj Object, s *api.Secret) ([]byte, error) {
 	if s == nil || s.Data == nil {
 		return nil, fmt.Errorf("%w: no data at %s", vault.ErrBadResponse, obj.Path)
 	}
-	var raw []byte
 	if obj.Key == "" {
 		b, err := json.Marshal(s.Data)
 		if err != nil {
 			return nil, fmt.Errorf("%w: data at %s cannot be encoded as JSON", vault.ErrBadResponse, obj.Path)
 		}
-		raw = b
-	} else {
-		v, err := valueAt(s.Data, obj)
-		if err != nil {
-			return nil, err
-		}
-		raw = v
+		return b, nil
+	}
+	raw, err := valueAt(s.Data, obj)
+	if err != nil {
+		return nil, err
 	}
 	return decode(obj, raw)
 }

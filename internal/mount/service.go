@@ -2,6 +2,7 @@ package mount
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -35,12 +36,17 @@ type Options struct {
 	Concurrency int
 	// Version is reported by the Version RPC.
 	Version string
+	// Logger receives warnings that do not fail a mount.
+	Logger *slog.Logger
 }
 
 // Service implements the driver's provider API.
 type Service struct {
 	pb.UnimplementedCSIDriverProviderServer
 	opts Options
+	// fallbackKey versions objects while the HMAC key cannot be read, so a
+	// Kubernetes outage does not stop secrets from being delivered.
+	fallbackKey []byte
 }
 
 var _ pb.CSIDriverProviderServer = (*Service)(nil)
@@ -53,7 +59,14 @@ func NewService(o Options) (*Service, error) {
 	if o.Concurrency < 1 {
 		o.Concurrency = 1
 	}
-	return &Service{opts: o}, nil
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	fallback := make([]byte, 32)
+	if _, err := rand.Read(fallback); err != nil {
+		return nil, fmt.Errorf("fallback HMAC key: %w", err)
+	}
+	return &Service{opts: o, fallbackKey: fallback}, nil
 }
 
 // Version reports the API version and this runtime.
@@ -144,10 +157,7 @@ func (s *Service) MountAttributes(ctx context.Context, attrs map[string]string, 
 	if err != nil {
 		return nil, err
 	}
-	key, err := s.opts.Keys.Key(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("object versions: %w", err)
-	}
+	key := s.versionKey(ctx)
 	res := &Result{}
 	for i, obj := range p.Objects {
 		content, err := render(obj, secrets[i])
@@ -155,13 +165,25 @@ func (s *Service) MountAttributes(ctx context.Context, attrs map[string]string, 
 			return nil, fmt.Errorf("object %q: %w", obj.Name, err)
 		}
 		mode := defaultMode
-		if obj.Mode != nil {
+		// As in the reference provider, filePermission 0 means the default.
+		if obj.Mode != nil && *obj.Mode != 0 {
 			mode = *obj.Mode
 		}
 		res.Files = append(res.Files, File{Path: obj.Name, Mode: mode, Contents: content})
-		res.Versions = append(res.Versions, ObjectVersion{ID: obj.Name, Version: version(key, content)})
+		res.Versions = append(res.Versions, ObjectVersion{ID: obj.Name, Version: version(key, obj.identity(), content)})
 	}
 	return res, nil
+}
+
+// versionKey is the node's HMAC key, or the in-memory fallback while the
+// key Secret cannot be read (the key source retries on the next mount).
+func (s *Service) versionKey(ctx context.Context) []byte {
+	key, err := s.opts.Keys.Key(ctx)
+	if err != nil {
+		s.opts.Logger.WarnContext(ctx, "HMAC key unavailable: object versions use an in-memory key until it can be read", "error", err)
+		return s.fallbackKey
+	}
+	return key
 }
 
 // fetch logs in (or reuses a token) and reads every object. A 403 on a

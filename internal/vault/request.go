@@ -1,0 +1,146 @@
+package vault
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/hashicorp/vault/api"
+)
+
+const (
+	// defaultTimeout bounds a call whose context has no deadline, so that a
+	// hung Vault cannot hold a mount forever.
+	defaultTimeout = time.Minute
+	// maxResponseBytes bounds what is read from Vault; the secrets store
+	// driver cannot pass on more than a few MiB anyway.
+	maxResponseBytes = 32 << 20
+)
+
+// Request is one call to Vault.
+type Request struct {
+	Method string         // "GET", "PUT" or "POST" (caller has normalised to upper case)
+	Path   string         // e.g. "secret/data/db": no "/v1/" prefix, no query string
+	Query  url.Values     // may be nil; sent as the URL query for every method
+	Body   map[string]any // sent as the JSON body when non-nil
+}
+
+// Read performs req with the given Vault token and returns the parsed
+// secret, which always has non-nil Data.
+func (c *Client) Read(ctx context.Context, token string, req Request) (*api.Secret, error) {
+	secret, err := c.call(ctx, callRead, token, req, token)
+	if err != nil {
+		return nil, err
+	}
+	if secret.Data == nil {
+		detail := "response has no data"
+		if len(secret.Warnings) > 0 {
+			detail += " (warnings: " + strings.Join(secret.Warnings, "; ") + ")"
+		}
+		return nil, newError(ErrBadResponse, nil, req.Method+" "+req.Path, detail, token)
+	}
+	return secret, nil
+}
+
+// call sends req with token and parses a 2xx answer into a non-nil secret.
+// secrets are redacted from any error message.
+func (c *Client) call(ctx context.Context, kind callKind, token string, req Request, secrets ...string) (*api.Secret, error) {
+	op := req.Method + " " + req.Path
+	switch req.Method {
+	case http.MethodGet, http.MethodPut, http.MethodPost:
+	default:
+		return nil, newError(nil, nil, op, fmt.Sprintf("unsupported method %q (want GET, PUT or POST)", req.Method), secrets...)
+	}
+	if req.Path == "" {
+		return nil, newError(nil, nil, op, "empty path", secrets...)
+	}
+	if strings.IndexFunc(token, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
+		return nil, newError(ErrPermissionDenied, nil, op, "token contains non-printable characters", secrets...)
+	}
+	var body []byte
+	if req.Body != nil {
+		var err error
+		if body, err = json.Marshal(req.Body); err != nil {
+			// The encoder's message may quote a value, so it is left out.
+			return nil, newError(nil, nil, op, "request body cannot be encoded as JSON", secrets...)
+		}
+	}
+	query := make(url.Values, len(req.Query))
+	for k, v := range req.Query {
+		query[k] = append([]string(nil), v...)
+	}
+
+	// The callback runs on a shallow copy of the shared client, so the token
+	// and query stay per call and the shared client is never mutated. It
+	// also sets the method, body and wrap TTL that the Logical helpers
+	// would otherwise choose.
+	client := c.api.WithRequestCallbacks(func(r *api.Request) {
+		r.Method = req.Method
+		r.ClientToken = token
+		r.Params = query
+		r.BodyBytes = body
+		r.WrapTTL = ""
+	})
+	ctx, cancel := withDefaultTimeout(ctx)
+	defer cancel()
+
+	var (
+		resp *api.Response
+		err  error
+	)
+	if req.Method == http.MethodGet {
+		resp, err = client.Logical().ReadRawWithDataWithContext(ctx, req.Path, nil)
+	} else {
+		resp, err = client.Logical().WriteRawWithContext(ctx, req.Path, body)
+	}
+	if resp != nil && resp.Body != nil {
+		defer resp.Body.Close()
+	}
+	if err != nil {
+		return nil, classify(ctx, kind, op, err, secrets...)
+	}
+	return parseSecret(ctx, kind, op, resp, secrets...)
+}
+
+// parseSecret turns a 2xx response into a secret; anything odd is an
+// ErrBadResponse rather than a nil secret, so callers need no nil checks.
+func parseSecret(ctx context.Context, kind callKind, op string, resp *api.Response, secrets ...string) (*api.Secret, error) {
+	if resp == nil || resp.Body == nil {
+		return nil, newError(ErrBadResponse, nil, op, "no response", secrets...)
+	}
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	if err != nil {
+		return nil, classify(ctx, kind, op, fmt.Errorf("reading response: %w", err), secrets...)
+	}
+	status := fmt.Sprintf("HTTP %d", resp.StatusCode)
+	switch {
+	case len(raw) > maxResponseBytes:
+		return nil, newError(ErrBadResponse, nil, op, fmt.Sprintf("%s: response larger than %d bytes", status, maxResponseBytes), secrets...)
+	case len(bytes.TrimSpace(raw)) == 0:
+		return nil, newError(ErrBadResponse, nil, op, status+": empty response body", secrets...)
+	}
+	secret, err := api.ParseSecret(bytes.NewReader(raw))
+	if err != nil {
+		// The decoder's message may quote response data, so it is left out.
+		return nil, newError(ErrBadResponse, nil, op, status+": response body is not a Vault JSON response", secrets...)
+	}
+	if secret == nil {
+		return nil, newError(ErrBadResponse, nil, op, status+": response has no data", secrets...)
+	}
+	return secret, nil
+}
+
+// withDefaultTimeout applies defaultTimeout when ctx has no deadline.
+func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, defaultTimeout)
+}

@@ -1,0 +1,248 @@
+// Package vaulttest runs a real Vault dev server (the v1.13.0 binary built
+// into <repo>/bin/vault) for tests and the demo, and provides helpers to
+// configure it: mounts, policies, jwt auth, and a signer of tokens shaped
+// like projected Kubernetes service-account tokens.
+//
+// Each server listens on a free loopback port chosen with bind(0), is
+// confirmed to be the process we started (PID alive, version 1.13.0, our
+// root token) before anything is written to it, and is stopped by PID.
+package vaulttest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+)
+
+const (
+	// ModulePath identifies the repository root when looking for bin/vault.
+	ModulePath = "github.com/vault-csi-provider/vault-csi-provider"
+	// Version is the Vault version Start insists on.
+	Version = "1.13.0"
+	// RootToken is the dev server's root token.
+	RootToken = "root"
+
+	startTimeout = 30 * time.Second
+	stopTimeout  = 10 * time.Second
+)
+
+// Binary returns the vault binary: $VAULT_BIN if set, else bin/vault in the
+// repository root, found by walking up from the working directory to the
+// go.mod that declares ModulePath (nested tool modules are skipped).
+func Binary() (string, error) {
+	if bin := os.Getenv("VAULT_BIN"); bin != "" {
+		return checkExecutable(bin, "$VAULT_BIN")
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("vaulttest: %w", err)
+	}
+	for dir := wd; ; dir = filepath.Dir(dir) {
+		if isRepoRoot(dir) {
+			return checkExecutable(filepath.Join(dir, "bin", "vault"), "repository bin/vault")
+		}
+		if parent := filepath.Dir(dir); parent == dir {
+			return "", fmt.Errorf("vaulttest: no go.mod for module %s above %s; set VAULT_BIN", ModulePath, wd)
+		}
+	}
+}
+
+func isRepoRoot(dir string) bool {
+	f, err := os.Open(filepath.Join(dir, "go.mod"))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if fields := strings.Fields(sc.Text()); len(fields) == 2 && fields[0] == "module" {
+			return strings.Trim(fields[1], `"`) == ModulePath
+		}
+	}
+	return false
+}
+
+func checkExecutable(path, what string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("vaulttest: %s: %w", what, err)
+	}
+	if fi.IsDir() || fi.Mode().Perm()&0o111 == 0 {
+		return "", fmt.Errorf("vaulttest: %s: %s is not an executable file", what, path)
+	}
+	return path, nil
+}
+
+// Server is a running Vault dev server.
+type Server struct {
+	Addr      string // http://127.0.0.1:PORT
+	RootToken string
+	PID       int
+	LogPath   string
+
+	cmd     *exec.Cmd
+	logFile *os.File
+	exited  chan struct{} // closed when the process has been reaped
+	waitErr error         // set before exited is closed
+	client  *api.Client
+	stop    sync.Once
+	stopErr error
+}
+
+// Start starts `vault server -dev` from bin on a free loopback port, with
+// its output in logPath (a new temp file when empty), and returns once the
+// server is healthy and confirmed to be ours. ctx bounds the start only; the
+// server runs until Stop. If the port is taken between choosing and
+// binding it, Start tries once more with another port.
+func Start(ctx context.Context, bin, logPath string) (*Server, error) {
+	s, err := start(ctx, bin, logPath)
+	if err != nil && errors.Is(err, errPortTaken) {
+		s, err = start(ctx, bin, logPath)
+	}
+	return s, err
+}
+
+var errPortTaken = errors.New("listen address already in use")
+
+func start(ctx context.Context, bin, logPath string) (*Server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	logFile, err := openLog(logPath)
+	if err != nil {
+		return nil, err
+	}
+	listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	cmd := exec.Command(bin, "server", "-dev",
+		"-dev-root-token-id="+RootToken,
+		"-dev-listen-address="+listen,
+		"-dev-no-store-token")
+	cmd.Env = serverEnv()
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = sysProcAttr()
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return nil, fmt.Errorf("vaulttest: starting %s: %w", bin, err)
+	}
+	s := &Server{
+		Addr:      "http://" + listen,
+		RootToken: RootToken,
+		PID:       cmd.Process.Pid,
+		LogPath:   logFile.Name(),
+		cmd:       cmd,
+		logFile:   logFile,
+		exited:    make(chan struct{}),
+	}
+	go func() {
+		s.waitErr = cmd.Wait()
+		close(s.exited)
+	}()
+	if err := s.waitReady(ctx); err != nil {
+		_ = s.Stop()
+		if bytes.Contains(s.logTail(), []byte("address already in use")) {
+			return nil, fmt.Errorf("vaulttest: %s: %w", listen, errPortTaken)
+		}
+		return nil, fmt.Errorf("%w (log %s:\n%s)", err, s.LogPath, s.logTail())
+	}
+	return s, nil
+}
+
+// freePort asks the kernel for a free loopback port. There is a window
+// before vault binds it, which Start covers by retrying once.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("vaulttest: picking a port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// openLog truncates an existing log so that a banner from an earlier run
+// cannot pass for this one.
+func openLog(logPath string) (*os.File, error) {
+	if logPath == "" {
+		f, err := os.CreateTemp("", "vault-dev-*.log")
+		if err != nil {
+			return nil, fmt.Errorf("vaulttest: log file: %w", err)
+		}
+		return f, nil
+	}
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("vaulttest: log file: %w", err)
+	}
+	return f, nil
+}
+
+// serverEnv drops VAULT_* so that a developer's shell settings (VAULT_ADDR,
+// VAULT_TOKEN, ...) cannot change how the dev server starts.
+func serverEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "VAULT_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+// Stop terminates the server by PID, waits for it to exit and closes its
+// log. It is safe to call more than once.
+func (s *Server) Stop() error {
+	s.stop.Do(func() {
+		defer s.logFile.Close()
+		select {
+		case <-s.exited:
+			return
+		default:
+		}
+		if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			s.stopErr = fmt.Errorf("vaulttest: stopping vault pid %d: %w", s.PID, err)
+		}
+		select {
+		case <-s.exited:
+		case <-time.After(stopTimeout):
+			_ = s.cmd.Process.Kill()
+			<-s.exited
+		}
+	})
+	return s.stopErr
+}
+
+// Alive reports whether the server process is still running.
+func (s *Server) Alive() bool {
+	select {
+	case <-s.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// logTail returns the end of the server log for error messages.
+func (s *Server) logTail() []byte {
+	b, err := os.ReadFile(s.LogPath)
+	if err != nil {
+		return nil
+	}
+	const max = 2048
+	if len(b) > max {
+		b = b[len(b)-max:]
+	}
+	return b
+}
