@@ -1,0 +1,239 @@
+package mount
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
+)
+
+// SecretProviderClass parameter keys, as hashicorp/vault-csi-provider names
+// them, and the pod keys the driver adds.
+const (
+	keyRoleName        = "roleName"
+	keyVaultAddress    = "vaultAddress"
+	keyVaultNamespace  = "vaultNamespace"
+	keyAudience        = "audience"
+	keyAuthMount       = "vaultAuthMountPath"
+	keyKubernetesMount = "vaultKubernetesMountPath"
+	keyCACert          = "vaultCACertPath"
+	keyCADirectory     = "vaultCADirectory"
+	keyTLSServerName   = "vaultTLSServerName"
+	keyClientCert      = "vaultTLSClientCertPath"
+	keyClientKey       = "vaultTLSClientKeyPath"
+	keySkipVerify      = "vaultSkipTLSVerify"
+	keyObjects         = "objects"
+	keyPodName         = "csi.storage.k8s.io/pod.name"
+	keyPodNamespace    = "csi.storage.k8s.io/pod.namespace"
+	keyPodUID          = "csi.storage.k8s.io/pod.uid"
+	keyServiceAccount  = "csi.storage.k8s.io/serviceAccount.name"
+	keyDriverTokens    = "csi.storage.k8s.io/serviceAccount.tokens"
+)
+
+const (
+	defaultAuthMount    = "kubernetes"
+	defaultAuthMountSrc = "the provider's default auth mount"
+	addressSchemesHint  = "http://, https:// or unix:// (e.g. https://vault.vault.svc:8200)"
+	podInfoOnMountHint  = "set podInfoOnMount: true in the secrets-store.csi.k8s.io CSIDriver object"
+	authMountPathHint   = "give the auth method's mount path, e.g. kubernetes or jwt"
+)
+
+// Defaults are the node-wide values (environment < flags);
+// SecretProviderClass parameters override them field by field.
+type Defaults struct {
+	Vault     vault.Config
+	AuthMount string // e.g. "kubernetes"
+	Audience  string // e.g. "vault"
+}
+
+// Params is everything one Mount request asks for, validated.
+type Params struct {
+	RoleName  string
+	AuthMount string // cleaned: no leading "auth/", no leading/trailing "/"
+	Audience  string
+	Vault     vault.Config // defaults merged with SPC values
+	Pod       auth.Pod
+	// DriverTokens is the raw value of csi.storage.k8s.io/serviceAccount.tokens
+	// ("" if absent). It holds tokens: never log it.
+	DriverTokens string
+	Objects      []Object
+}
+
+// ParamsError lists every problem found in the parameters, so that one
+// failed mount tells the user everything to fix.
+type ParamsError struct{ Problems []string }
+
+func (e *ParamsError) Error() string {
+	return "invalid SecretProviderClass parameters: " + strings.Join(e.Problems, "; ")
+}
+
+// problems collects the messages that end up in a ParamsError.
+type problems []string
+
+func (p *problems) add(format string, args ...any) {
+	*p = append(*p, fmt.Sprintf(format, args...))
+}
+
+// ParseParams parses the Mount request attributes (SecretProviderClass
+// parameters plus the driver's pod keys). It reports every problem at once,
+// each naming the parameter or the object (by objectName, or by index if it
+// has none). Keys it does not know are ignored: the driver adds many.
+func ParseParams(attrs map[string]string, d Defaults) (*Params, error) {
+	var probs problems
+	p := &Params{
+		RoleName:     attrs[keyRoleName],
+		Audience:     pick(attrs[keyAudience], d.Audience),
+		DriverTokens: attrs[keyDriverTokens],
+	}
+	if p.RoleName == "" {
+		probs.add("roleName is required: set it to the Vault role the pod logs in with")
+	}
+	p.Vault = mergeVault(attrs, d.Vault, &probs)
+	p.AuthMount = authMount(attrs, d.AuthMount, &probs)
+	p.Pod = podInfo(attrs, &probs)
+	var objProbs problems
+	p.Objects = parseObjects(attrs[keyObjects], &objProbs)
+	probs = append(probs, objProbs...)
+	if len(probs) > 0 {
+		return nil, &ParamsError{Problems: probs}
+	}
+	return p, nil
+}
+
+// pick returns the SecretProviderClass value v, or def when v is empty:
+// an empty parameter counts as unset.
+func pick(v, def string) string {
+	if v != "" {
+		return v
+	}
+	return def
+}
+
+func mergeVault(attrs map[string]string, d vault.Config, probs *problems) vault.Config {
+	c := vault.Config{
+		Address:       pick(attrs[keyVaultAddress], d.Address),
+		Namespace:     pick(attrs[keyVaultNamespace], d.Namespace),
+		CACert:        pick(attrs[keyCACert], d.CACert),
+		CADirectory:   pick(attrs[keyCADirectory], d.CADirectory),
+		TLSServerName: pick(attrs[keyTLSServerName], d.TLSServerName),
+		ClientCert:    pick(attrs[keyClientCert], d.ClientCert),
+		ClientKey:     pick(attrs[keyClientKey], d.ClientKey),
+		SkipVerify:    d.SkipVerify,
+	}
+	if s := attrs[keySkipVerify]; s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			probs.add("%s %q is not a boolean: use \"true\" or \"false\"", keySkipVerify, s)
+		}
+		c.SkipVerify = b
+	}
+	source := keyVaultAddress
+	if attrs[keyVaultAddress] == "" {
+		source = "the provider's default Vault address (-vault-addr flag or VAULT_ADDR)"
+	}
+	switch {
+	case c.Address == "":
+		probs.add("no Vault address: set %s in the SecretProviderClass, or the provider's -vault-addr flag or VAULT_ADDR", keyVaultAddress)
+	default:
+		if err := checkAddress(c.Address); err != nil {
+			probs.add("%s %q %v", source, c.Address, err)
+		}
+	}
+	return c
+}
+
+// checkAddress accepts the address forms the Vault API client can dial.
+func checkAddress(addr string) error {
+	lower := strings.ToLower(addr)
+	var scheme string
+	for _, s := range []string{"http://", "https://", "unix://"} {
+		if strings.HasPrefix(lower, s) {
+			scheme = s
+		}
+	}
+	if scheme == "" {
+		return fmt.Errorf("must start with %s", addressSchemesHint)
+	}
+	u, err := url.Parse(addr)
+	if err != nil {
+		return fmt.Errorf("is not a valid URL (%v): use %s", err, addressSchemesHint)
+	}
+	switch {
+	case scheme == "unix://" && len(addr) == len(scheme):
+		return fmt.Errorf("names no socket: use unix:///path/to/vault.sock")
+	case scheme != "unix://" && u.Host == "":
+		return fmt.Errorf("has no host: use %s", addressSchemesHint)
+	}
+	return nil
+}
+
+// authMount picks the auth mount (vaultAuthMountPath, its older alias
+// vaultKubernetesMountPath, or the default) and cleans it, so that
+// "auth/jwt/" and "jwt" both log in at auth/jwt/login.
+func authMount(attrs map[string]string, def string, probs *problems) string {
+	src, raw := keyAuthMount, attrs[keyAuthMount]
+	switch old := attrs[keyKubernetesMount]; {
+	case raw != "" && old != "":
+		probs.add("both %s and %s are set: keep only %s (%s is its older name)",
+			keyAuthMount, keyKubernetesMount, keyAuthMount, keyKubernetesMount)
+		return ""
+	case old != "":
+		src, raw = keyKubernetesMount, old
+	case raw == "":
+		src, raw = defaultAuthMountSrc, def
+	}
+	if raw == "" {
+		return defaultAuthMount
+	}
+	m, err := cleanAuthMount(raw)
+	if err != nil {
+		probs.add("%s %q %v", src, raw, err)
+	}
+	return m
+}
+
+func cleanAuthMount(raw string) (string, error) {
+	m := strings.TrimPrefix(strings.TrimLeft(raw, "/"), "auth/")
+	m = strings.Trim(m, "/")
+	if m == "" {
+		return "", fmt.Errorf("names no auth mount: %s", authMountPathHint)
+	}
+	if strings.ContainsAny(m, "?#") {
+		return "", fmt.Errorf("must not contain \"?\" or \"#\": %s", authMountPathHint)
+	}
+	for _, el := range strings.Split(m, "/") {
+		if el == "" || el == "." || el == ".." {
+			return "", fmt.Errorf("has an empty, \".\" or \"..\" element: %s", authMountPathHint)
+		}
+	}
+	return m, nil
+}
+
+// podInfo reads the pod keys the driver adds when the CSIDriver object has
+// podInfoOnMount: true; without them there is no identity to log in with.
+func podInfo(attrs map[string]string, probs *problems) auth.Pod {
+	pod := auth.Pod{
+		Name:           attrs[keyPodName],
+		Namespace:      attrs[keyPodNamespace],
+		UID:            attrs[keyPodUID],
+		ServiceAccount: attrs[keyServiceAccount],
+	}
+	var missing []string
+	for _, kv := range [][2]string{
+		{keyPodName, pod.Name},
+		{keyPodNamespace, pod.Namespace},
+		{keyPodUID, pod.UID},
+		{keyServiceAccount, pod.ServiceAccount},
+	} {
+		if kv[1] == "" {
+			missing = append(missing, kv[0])
+		}
+	}
+	if len(missing) > 0 {
+		probs.add("the driver did not send %s: %s", strings.Join(missing, ", "), podInfoOnMountHint)
+	}
+	return pod
+}

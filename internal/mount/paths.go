@@ -1,0 +1,172 @@
+package mount
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"path"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Limits of the driver's atomic writer (the kubelet's, reused by the
+// Secrets Store CSI driver).
+const (
+	maxPathBytes    = 4096
+	maxElementBytes = 255
+)
+
+// ValidateFilePath checks a file path the driver will write (used for
+// objectName, exported for reuse). The driver refuses the whole mount for
+// one bad path, so catching it here gives a clearer error.
+func ValidateFilePath(p string) error {
+	switch {
+	case p == "":
+		return errors.New("file path is empty: give the file a name, e.g. password")
+	case strings.IndexByte(p, 0) >= 0:
+		return fmt.Errorf("file path %q contains a NUL byte: remove it", p)
+	case strings.Contains(p, `\`):
+		return fmt.Errorf("file path %q contains a backslash: separate directories with \"/\"", p)
+	case len(p) > maxPathBytes:
+		return fmt.Errorf("file path is %d bytes long: shorten it to at most %d bytes", len(p), maxPathBytes)
+	case strings.HasPrefix(p, "/"):
+		return fmt.Errorf("file path %q is absolute: remove the leading \"/\" (paths are relative to the volume)", p)
+	case strings.HasSuffix(p, "/"):
+		return fmt.Errorf("file path %q ends with \"/\": remove it, the path must name a file", p)
+	}
+	for _, el := range strings.Split(p, "/") {
+		switch {
+		case el == "":
+			return fmt.Errorf("file path %q has an empty element: use a single \"/\" between directories (%q)", p, path.Clean(p))
+		case el == ".":
+			return fmt.Errorf("file path %q has a \".\" element: remove it", p)
+		case el == "..":
+			return fmt.Errorf("file path %q has a \"..\" element, which would leave the volume: remove it", p)
+		case strings.HasPrefix(el, ".."):
+			return fmt.Errorf("file path %q has an element starting with \"..\" (%q), a prefix the driver reserves for its own files: rename it", p, el)
+		case len(el) > maxElementBytes:
+			return fmt.Errorf("file path %q has an element of %d bytes: shorten each name to at most %d bytes", p, len(el), maxElementBytes)
+		}
+	}
+	if path.Clean(p) != p {
+		return fmt.Errorf("file path %q is not clean: use %q", p, path.Clean(p))
+	}
+	return nil
+}
+
+// parseSecretPath splits secretPath into the Vault API path and its query.
+// Like hashicorp/vault-csi-provider it accepts the path with or without a
+// leading "/", "/v1/" or "v1/". It rejects "." and ".." elements, which an
+// HTTP stack may clean into a different path than the one written, and
+// empty elements. A trailing "/" is kept: Vault list endpoints use it.
+func parseSecretPath(raw string) (string, url.Values, error) {
+	p, rawQuery, hasQuery := strings.Cut(raw, "?")
+	var query url.Values
+	if hasQuery {
+		q, err := url.ParseQuery(rawQuery)
+		if err != nil {
+			return "", nil, fmt.Errorf("secretPath %q has an invalid query (%v): write it as key=value pairs joined by \"&\", with %%XX escapes, e.g. ?version=2", raw, err)
+		}
+		if len(q) > 0 {
+			query = q
+		}
+	}
+	switch {
+	case strings.HasPrefix(p, "/v1/"):
+		p = p[len("/v1/"):]
+	case strings.HasPrefix(p, "v1/"):
+		p = p[len("v1/"):]
+	case strings.HasPrefix(p, "/"):
+		p = p[1:]
+	}
+	trimmed := strings.TrimSuffix(p, "/")
+	if trimmed == "" {
+		return "", nil, fmt.Errorf("secretPath %q names no Vault path: give the API path after /v1/, e.g. secret/data/app", raw)
+	}
+	for _, el := range strings.Split(trimmed, "/") {
+		switch el {
+		case "":
+			return "", nil, fmt.Errorf("secretPath %q has an empty element: use a single \"/\" between elements, e.g. secret/data/app", raw)
+		case ".", "..":
+			return "", nil, fmt.Errorf("secretPath %q has a %q element: remove it and write the full path, e.g. secret/data/app", raw, el)
+		}
+	}
+	return p, query, nil
+}
+
+// checkNames rejects two objects writing the same file, or one writing a
+// file where another needs a directory ("a" and "a/b").
+func checkNames(objs []Object, labels []string, probs *problems) {
+	first := map[string]int{}
+	for i, o := range objs {
+		if o.Name == "" {
+			continue
+		}
+		if j, dup := first[o.Name]; dup {
+			probs.add("objectName %q is used by objects #%d and #%d: each objectName must be unique", o.Name, j+1, i+1)
+			continue
+		}
+		first[o.Name] = i
+	}
+	for i, o := range objs {
+		for k := 0; k < len(o.Name); k++ {
+			if o.Name[k] != '/' {
+				continue
+			}
+			if j, ok := first[o.Name[:k]]; ok && j != i {
+				probs.add("%s: objectName %q needs %q to be a directory, but %s writes a file there: rename one of them",
+					labels[i], o.Name, o.Name[:k], labels[j])
+			}
+		}
+	}
+}
+
+// parseMode reads filePermission: a YAML integer (yaml.v3 reads 0640 and
+// 0o640 as octal, so the value is the mode number) or a string of octal
+// digits ("0640", "640", "0o640"). 0 means unset, as in
+// hashicorp/vault-csi-provider: the driver's default mode applies.
+func parseMode(v *yaml.Node, label string, probs *problems) *int32 {
+	const hint = "write the mode in octal with a leading 0, e.g. 0640"
+	if v.Kind != yaml.ScalarNode {
+		probs.add("%s: filePermission must be a file mode, not a %s: %s", label, kindName(v), hint)
+		return nil
+	}
+	var n uint64
+	switch v.ShortTag() {
+	case "!!null":
+		return nil
+	case "!!int":
+		var i int64
+		if err := v.Decode(&i); err != nil || i < 0 {
+			probs.add("%s: filePermission %s is not a file mode: %s", label, v.Value, hint)
+			return nil
+		}
+		n = uint64(i)
+	case "!!str":
+		s := strings.TrimSpace(v.Value)
+		if s == "" {
+			return nil
+		}
+		digits := strings.TrimPrefix(strings.TrimPrefix(s, "0o"), "0O")
+		u, err := strconv.ParseUint(digits, 8, 32)
+		if err != nil {
+			probs.add("%s: filePermission %q is not an octal number (digits 0-7): %s", label, v.Value, hint)
+			return nil
+		}
+		n = u
+	default:
+		probs.add("%s: filePermission %s is not an octal number (digits 0-7): %s", label, v.Value, hint)
+		return nil
+	}
+	if n > 0o777 {
+		probs.add("%s: filePermission %s is %#o in octal, above 0777: %s", label, v.Value, n, hint)
+		return nil
+	}
+	if n == 0 {
+		return nil
+	}
+	mode := int32(n)
+	return &mode
+}
