@@ -155,6 +155,11 @@ func parseObject(i int, n *yaml.Node, probs *problems) (o Object, label string) 
 	default:
 		probs.add("%s: encoding %q is not supported: use utf-8, base64 or hex", label, enc)
 	}
+	// Only a single value can be decoded; without secretKey the file is the
+	// JSON of the whole response.
+	if o.Key == "" && (o.Encoding == EncodingBase64 || o.Encoding == EncodingHex) {
+		probs.add("%s: encoding %s needs secretKey: name the key whose value is %s-encoded", label, o.Encoding, o.Encoding)
+	}
 	return o, label
 }
 

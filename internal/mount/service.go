@@ -165,8 +165,7 @@ func (s *Service) MountAttributes(ctx context.Context, attrs map[string]string, 
 			return nil, fmt.Errorf("object %q: %w", obj.Name, err)
 		}
 		mode := defaultMode
-		// As in the reference provider, filePermission 0 means the default.
-		if obj.Mode != nil && *obj.Mode != 0 {
+		if obj.Mode != nil {
 			mode = *obj.Mode
 		}
 		res.Files = append(res.Files, File{Path: obj.Name, Mode: mode, Contents: content})
