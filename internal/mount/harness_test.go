@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"k8s.io/client-go/kubernetes"
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
@@ -62,11 +63,12 @@ func newHarness(t testing.TB) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newHarnessWithKeys(t, keys)
+	return newHarnessWith(t, keys, nil)
 }
 
-// newHarnessWithKeys serves with the given HMAC key source.
-func newHarnessWithKeys(t testing.TB, keys mount.KeySource) *harness {
+// newHarnessWith serves with the given HMAC key source and Kubernetes
+// client for the TokenRequest fallback (nil: none).
+func newHarnessWith(t testing.TB, keys mount.KeySource, kc kubernetes.Interface) *harness {
 	t.Helper()
 	v := vaulttest.StartT(t)
 	ctx := context.Background()
@@ -102,7 +104,7 @@ path "pki/issue/web" { capabilities = ["create", "update"] }
 	if err != nil {
 		t.Fatal(err)
 	}
-	authn, err := auth.NewAuthenticator(100, nil)
+	authn, err := auth.NewAuthenticator(100, auth.NewTokenRequester(kc, 10*time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,16 +1,13 @@
 package mount_test
 
 import (
-	"context"
 	"crypto"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -267,55 +264,5 @@ func TestMountErrors(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-// failingKeys is an HMAC key source whose Secret cannot be read.
-type failingKeys struct{ calls atomic.Int64 }
-
-func (f *failingKeys) Key(context.Context) ([]byte, error) {
-	f.calls.Add(1)
-	return nil, errors.New("secrets \"vault-csi-provider-hmac-key\" is forbidden")
-}
-
-// TestMountSurvivesHMACKeyOutage: secrets are delivered with stable
-// versions while the key Secret cannot be read, and every mount tries the
-// key again.
-func TestMountSurvivesHMACKeyOutage(t *testing.T) {
-	keys := &failingKeys{}
-	h := newHarnessWithKeys(t, keys)
-	write(t, h.vault, "secret/data/app", map[string]any{"data": map[string]any{"k": "v"}})
-	params := map[string]string{"objects": "- {objectName: k, secretPath: secret/data/app, secretKey: k}"}
-	var versions []string
-	for range 2 {
-		resp, err := h.mount(t, params)
-		if err != nil {
-			t.Fatalf("mount failed while the HMAC key is unavailable: %v", err)
-		}
-		versions = append(versions, resp.ObjectVersion[0].Version)
-	}
-	if versions[0] == "" || versions[0] != versions[1] {
-		t.Errorf("versions %q, want equal and non-empty", versions)
-	}
-	if keys.calls.Load() != 2 {
-		t.Errorf("key source asked %d times, want 2", keys.calls.Load())
-	}
-	if !strings.Contains(h.logs.String(), "HMAC key unavailable") {
-		t.Error("no warning logged")
-	}
-}
-
-// TestEqualContentGivesDifferentVersions: two objects holding the same value
-// must not reveal that through equal versions.
-func TestEqualContentGivesDifferentVersions(t *testing.T) {
-	h := newHarness(t)
-	write(t, h.vault, "secret/data/a", map[string]any{"data": map[string]any{"k": "same"}})
-	write(t, h.vault, "secret/data/b", map[string]any{"data": map[string]any{"k": "same"}})
-	resp, err := h.mount(t, map[string]string{"objects": "- {objectName: a, secretPath: secret/data/a, secretKey: k}\n- {objectName: b, secretPath: secret/data/b, secretKey: k}"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.ObjectVersion[0].Version == resp.ObjectVersion[1].Version {
-		t.Error("equal content gave equal versions")
 	}
 }

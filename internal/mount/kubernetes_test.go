@@ -1,0 +1,134 @@
+package mount_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/hmackey"
+)
+
+// failingKeys is an HMAC key source whose Secret cannot be read.
+type failingKeys struct{ calls atomic.Int64 }
+
+func (f *failingKeys) Key(context.Context) ([]byte, error) {
+	f.calls.Add(1)
+	return nil, errors.New("secrets \"vault-csi-provider-hmac-key\" is forbidden")
+}
+
+// TestMountSurvivesHMACKeyOutage: secrets are delivered with stable
+// versions while the key Secret cannot be read, and every mount tries the
+// key again.
+func TestMountSurvivesHMACKeyOutage(t *testing.T) {
+	keys := &failingKeys{}
+	h := newHarnessWith(t, keys, nil)
+	write(t, h.vault, "secret/data/app", map[string]any{"data": map[string]any{"k": "v"}})
+	params := map[string]string{"objects": "- {objectName: k, secretPath: secret/data/app, secretKey: k}"}
+	var versions []string
+	for range 2 {
+		resp, err := h.mount(t, params)
+		if err != nil {
+			t.Fatalf("mount failed while the HMAC key is unavailable: %v", err)
+		}
+		versions = append(versions, resp.ObjectVersion[0].Version)
+	}
+	if versions[0] == "" || versions[0] != versions[1] {
+		t.Errorf("versions %q, want equal and non-empty", versions)
+	}
+	if keys.calls.Load() != 2 {
+		t.Errorf("key source asked %d times, want 2", keys.calls.Load())
+	}
+	if !strings.Contains(h.logs.String(), "HMAC key unavailable") {
+		t.Error("no warning logged")
+	}
+}
+
+// TestEqualContentGivesDifferentVersions: two objects holding the same value
+// must not reveal that through equal versions.
+func TestEqualContentGivesDifferentVersions(t *testing.T) {
+	h := newHarness(t)
+	write(t, h.vault, "secret/data/a", map[string]any{"data": map[string]any{"k": "same"}})
+	write(t, h.vault, "secret/data/b", map[string]any{"data": map[string]any{"k": "same"}})
+	resp, err := h.mount(t, map[string]string{"objects": "- {objectName: a, secretPath: secret/data/a, secretKey: k}\n- {objectName: b, secretPath: secret/data/b, secretKey: k}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.ObjectVersion[0].Version == resp.ObjectVersion[1].Version {
+		t.Error("equal content gave equal versions")
+	}
+}
+
+// TestWarmMountMakesNoKubernetesCall: the HMAC key is read once and the pod's
+// token comes from the driver, so a republish never calls the API server.
+func TestWarmMountMakesNoKubernetesCall(t *testing.T) {
+	kc := fake.NewClientset()
+	h := newHarnessWith(t, hmackey.New(kc, "csi", "vault-csi-provider-hmac-key"), kc)
+	write(t, h.vault, "secret/data/app", map[string]any{"data": map[string]any{"k": "v"}})
+	params := map[string]string{"objects": "- {objectName: k, secretPath: secret/data/app, secretKey: k}"}
+	if _, err := h.mount(t, params); err != nil {
+		t.Fatal(err)
+	}
+	cold := len(kc.Actions())
+	if cold == 0 {
+		t.Fatal("the cold mount did not read or create the HMAC key Secret")
+	}
+	for range 5 {
+		if _, err := h.mount(t, params); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if warm := len(kc.Actions()) - cold; warm != 0 {
+		t.Errorf("5 warm mounts made %d Kubernetes API calls: %v", warm, kc.Actions()[cold:])
+	}
+}
+
+// TestTokenRequestFallback: without a driver token for the audience, the
+// provider asks the TokenRequest API for one bound to the pod, and logs in
+// to the real Vault with it; a republish reuses the Vault token.
+func TestTokenRequestFallback(t *testing.T) {
+	kc := fake.NewClientset()
+	keys, err := hmackey.Ephemeral()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarnessWith(t, keys, kc)
+	var requests []*authenticationv1.TokenRequest
+	kc.PrependReactor("create", "serviceaccounts", func(action k8stesting.Action) (bool, runtime.Object, error) {
+		if action.GetSubresource() != "token" {
+			return false, nil, nil
+		}
+		tr := action.(k8stesting.CreateAction).GetObject().(*authenticationv1.TokenRequest).DeepCopy()
+		requests = append(requests, tr)
+		tr.Status.Token = h.saToken(t, podSA)
+		return true, tr, nil
+	})
+	write(t, h.vault, "secret/data/app", map[string]any{"data": map[string]any{"k": "from-fallback"}})
+	params := map[string]string{
+		"objects": "- {objectName: k, secretPath: secret/data/app, secretKey: k}",
+		"csi.storage.k8s.io/serviceAccount.tokens": "",
+	}
+	for range 2 {
+		resp, err := h.mount(t, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(resp.Files[0].Contents); got != "from-fallback" {
+			t.Fatalf("content %q", got)
+		}
+	}
+	if len(requests) != 1 {
+		t.Fatalf("%d TokenRequests for 2 mounts, want 1", len(requests))
+	}
+	spec := requests[0].Spec
+	if len(spec.Audiences) != 1 || spec.Audiences[0] != "vault" || spec.BoundObjectRef == nil ||
+		spec.BoundObjectRef.Name != podName || string(spec.BoundObjectRef.UID) != podUID {
+		t.Errorf("TokenRequest spec = %+v", spec)
+	}
+}
