@@ -25,7 +25,8 @@ func Code(ctx context.Context, err error) codes.Code {
 	var pe *ParamsError
 	var apiStatus apierrors.APIStatus
 	switch {
-	case errors.As(err, &pe), errors.Is(err, vault.ErrConfig), errors.Is(err, auth.ErrMalformedTokens):
+	case errors.As(err, &pe), errors.Is(err, vault.ErrConfig), errors.Is(err, vault.ErrBadRequest),
+		errors.Is(err, auth.ErrMalformedTokens):
 		return codes.InvalidArgument
 	case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return codes.DeadlineExceeded

@@ -28,6 +28,7 @@ func TestCode(t *testing.T) {
 		{"bad parameters", context.Background(), &ParamsError{Problems: []string{"x"}}, codes.InvalidArgument},
 		{"bad vault config", context.Background(), fmt.Errorf("ca: %w", vault.ErrConfig), codes.InvalidArgument},
 		{"malformed driver tokens", context.Background(), fmt.Errorf("x: %w", auth.ErrMalformedTokens), codes.InvalidArgument},
+		{"vault rejects the arguments", context.Background(), fmt.Errorf("read: %w", vault.ErrBadRequest), codes.InvalidArgument},
 		{"denied", context.Background(), fmt.Errorf("login: %w", vault.ErrPermissionDenied), codes.PermissionDenied},
 		{"missing secret", context.Background(), fmt.Errorf("read: %w", vault.ErrNotFound), codes.NotFound},
 		{"missing key", context.Background(), fmt.Errorf("object: %w", ErrKeyNotFound), codes.NotFound},

@@ -26,6 +26,9 @@ var (
 	// 429/5xx (sealed, overloaded) after retries were exhausted, or that the
 	// context ended first.
 	ErrUnavailable = errors.New("vault unavailable")
+	// ErrBadRequest reports a 400 to a read: Vault rejected the path, query
+	// or arguments (for example a common name a PKI role does not allow).
+	ErrBadRequest = errors.New("request rejected by Vault")
 	// ErrBadResponse reports a 2xx answer that cannot be used: empty or
 	// non-JSON body, no data, a login without an auth block.
 	ErrBadResponse = errors.New("bad response from Vault")
@@ -124,6 +127,8 @@ func classifyResponse(kind callKind, op string, re *api.ResponseError, secrets .
 	case code == http.StatusBadRequest && kind == callLogin:
 		// Auth methods answer 400 for an unknown role or an invalid JWT.
 		sentinel = ErrPermissionDenied
+	case code == http.StatusBadRequest:
+		sentinel = ErrBadRequest
 	case code == http.StatusNotFound:
 		sentinel = ErrNotFound
 	case code == http.StatusTooManyRequests, code == http.StatusPreconditionFailed, code >= 500:

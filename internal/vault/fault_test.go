@@ -36,7 +36,7 @@ func TestFaults(t *testing.T) {
 			wantErr:   ErrUnavailable, wantMsg: "HTTP 502: <html><body>Bad Gateway",
 		},
 		{name: "501 is not retried", responses: h(status(501, `{"errors":["no"]}`)), wantCalls: 1, wantErr: ErrUnavailable},
-		{name: "400 is not retried", responses: h(status(400, `{"errors":["bad input"]}`)), wantCalls: 1, wantMsg: "HTTP 400: bad input"},
+		{name: "400 is not retried", responses: h(status(400, `{"errors":["bad input"]}`)), wantCalls: 1, wantErr: ErrBadRequest, wantMsg: "HTTP 400: bad input"},
 		{name: "401 is not retried", responses: h(status(401, `{"errors":["no token"]}`)), wantCalls: 1, wantErr: ErrPermissionDenied},
 		{name: "403 is not retried", responses: h(status(403, `{"errors":["permission denied"]}`)), wantCalls: 1, wantErr: ErrPermissionDenied, wantMsg: "HTTP 403: permission denied"},
 		{name: "404 with no errors", responses: h(status(404, `{"errors":[]}`)), wantCalls: 1, wantErr: ErrNotFound, wantMsg: "GET secret/data/x: HTTP 404"},

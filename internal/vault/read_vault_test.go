@@ -120,6 +120,7 @@ func TestReadAgainstVault(t *testing.T) {
 		{
 			name:    "PUT rejected by the role is a 400 with Vault's message",
 			req:     Request{Method: "PUT", Path: "pki/issue/web", Body: map[string]any{"common_name": "evil.test"}},
+			wantErr: ErrBadRequest,
 			wantMsg: "common name evil.test not allowed",
 		},
 		{name: "KV v2 missing", req: Request{Method: "GET", Path: "secret/data/nope"}, wantErr: ErrNotFound, wantMsg: "secret/data/nope"},
