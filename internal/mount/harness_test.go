@@ -71,6 +71,13 @@ func newHarness(t testing.TB) *harness {
 func newHarnessWith(t testing.TB, keys mount.KeySource, kc kubernetes.Interface) *harness {
 	t.Helper()
 	v := vaulttest.StartT(t)
+	return serve(t, v, setupVault(t, v), keys, kc, vault.Config{Address: v.Addr})
+}
+
+// setupVault gives v the jwt auth, role, policy, mounts and PKI the tests
+// use, and returns the issuer of the pods' tokens.
+func setupVault(t testing.TB, v *vaulttest.Server) *vaulttest.JWTIssuer {
+	t.Helper()
 	ctx := context.Background()
 	issuer, err := vaulttest.NewJWTIssuer("https://kubernetes.default.svc")
 	if err != nil {
@@ -94,7 +101,13 @@ path "pki/issue/web" { capabilities = ["create", "update"] }
 	})
 	write(t, v, "pki/root/generate/internal", map[string]any{"common_name": "example.test", "ttl": "24h"})
 	write(t, v, "pki/roles/web", map[string]any{"allowed_domains": "example.test", "allow_subdomains": true, "max_ttl": "1h"})
+	return issuer
+}
 
+// serve runs a provider for v on a new socket, with node defaults
+// nodeVault (address and TLS settings).
+func serve(t testing.TB, v *vaulttest.Server, issuer *vaulttest.JWTIssuer, keys mount.KeySource, kc kubernetes.Interface, nodeVault vault.Config) *harness {
+	t.Helper()
 	logs := &syncBuffer{}
 	log, err := logging.New(logs, "debug", "text")
 	if err != nil {
@@ -109,7 +122,7 @@ path "pki/issue/web" { capabilities = ["create", "update"] }
 		t.Fatal(err)
 	}
 	svc, err := mount.NewService(mount.Options{
-		Defaults:    mount.Defaults{Vault: vault.Config{Address: v.Addr}, AuthMount: "jwt", Audience: "vault"},
+		Defaults:    mount.Defaults{Vault: nodeVault, AuthMount: "jwt", Audience: "vault"},
 		Clients:     clients,
 		Auth:        authn,
 		Keys:        keys,

@@ -16,13 +16,7 @@ import (
 // skipped, unless CI=true, where a missing binary is a failure.
 func StartT(t testing.TB) *Server {
 	t.Helper()
-	bin, err := Binary()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("vault binary required in CI: %v", err)
-		}
-		t.Skipf("skipping: %v", err)
-	}
+	bin := binaryT(t)
 	s, err := Start(context.Background(), bin, filepath.Join(t.TempDir(), "vault.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -33,6 +27,20 @@ func StartT(t testing.TB) *Server {
 		}
 	})
 	return s
+}
+
+// binaryT returns the vault binary, or skips the test without one (fails
+// it in CI).
+func binaryT(t testing.TB) string {
+	t.Helper()
+	bin, err := Binary()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("vault binary required in CI: %v", err)
+		}
+		t.Skipf("skipping: %v", err)
+	}
+	return bin
 }
 
 // Write writes data at path with the root token.

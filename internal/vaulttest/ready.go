@@ -19,13 +19,19 @@ import (
 var startedBanner = []byte("Vault server started")
 
 // waitReady polls /v1/sys/health until our server answers, then confirms
-// the version, the PID and the root token.
+// the version, the PID and the root token. With TLS, polling starts once
+// the server has written its CA.
 func (s *Server) waitReady(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
-	hc := &http.Client{Timeout: 2 * time.Second}
+	var hc *http.Client
+	defer func() {
+		if hc != nil {
+			hc.CloseIdleConnections()
+		}
+	}()
 	for {
 		select {
 		case <-s.exited:
@@ -33,6 +39,11 @@ func (s *Server) waitReady(ctx context.Context) error {
 		case <-ctx.Done():
 			return fmt.Errorf("vaulttest: vault pid %d not healthy at %s: %w", s.PID, s.Addr, ctx.Err())
 		case <-tick.C:
+		}
+		if hc == nil {
+			if hc = s.healthClient(); hc == nil {
+				continue
+			}
 		}
 		version, ok := s.health(ctx, hc)
 		if !ok || !s.logContains(startedBanner) {
@@ -44,7 +55,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 		if !s.Alive() {
 			return fmt.Errorf("vaulttest: vault pid %d exited during start: %v", s.PID, s.waitErr)
 		}
-		client, err := newRootClient(s.Addr, s.RootToken)
+		client, err := newRootClient(s.Addr, s.RootToken, s.CACert)
 		if err != nil {
 			return err
 		}
@@ -86,8 +97,9 @@ func (s *Server) logContains(b []byte) bool {
 }
 
 // newRootClient builds an api client that ignores VAULT_* settings of the
-// environment that could redirect or alter its requests.
-func newRootClient(addr, token string) (*api.Client, error) {
+// environment that could redirect or alter its requests, and trusts caCert
+// (if set) alone.
+func newRootClient(addr, token, caCert string) (*api.Client, error) {
 	cfg := api.DefaultConfig()
 	if cfg.Error != nil {
 		return nil, fmt.Errorf("vaulttest: api config: %w", cfg.Error)
@@ -95,6 +107,18 @@ func newRootClient(addr, token string) (*api.Client, error) {
 	cfg.Address = addr
 	cfg.AgentAddress = ""
 	cfg.Limiter = nil
+	if tr, ok := cfg.HttpClient.Transport.(*http.Transport); ok {
+		// Undo VAULT_CACERT, VAULT_SKIP_VERIFY, VAULT_TLS_SERVER_NAME and
+		// VAULT_CLIENT_CERT; the tls.Config is kept for its h2 setting.
+		tc := tr.TLSClientConfig
+		tc.RootCAs, tc.InsecureSkipVerify, tc.ServerName = nil, false, ""
+		tc.Certificates, tc.GetClientCertificate = nil, nil
+	}
+	if caCert != "" {
+		if err := cfg.ConfigureTLS(&api.TLSConfig{CACert: caCert}); err != nil {
+			return nil, fmt.Errorf("vaulttest: trusting %s: %w", caCert, err)
+		}
+	}
 	client, err := api.NewClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("vaulttest: api client: %w", err)

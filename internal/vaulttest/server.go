@@ -3,7 +3,8 @@
 // configure it: mounts, policies, jwt auth, and a signer of tokens shaped
 // like projected Kubernetes service-account tokens.
 //
-// Each server listens on a free loopback port chosen with bind(0), is
+// Each server listens on a free loopback port chosen with bind(0) (with
+// plain HTTP, or https from its own dev CA with StartTLS), is
 // confirmed to be the process we started (PID alive, version 1.13.0, our
 // root token) before anything is written to it, and is stopped by PID.
 package vaulttest
@@ -88,16 +89,21 @@ func checkExecutable(path, what string) (string, error) {
 
 // Server is a running Vault dev server.
 type Server struct {
-	Addr      string // http://127.0.0.1:PORT
+	Addr      string // http://127.0.0.1:PORT, or https:// when started with TLS
 	RootToken string
 	PID       int
 	LogPath   string
+	// CACert is the PEM file of the CA that signed the server's certificate
+	// ("" without TLS). Vault deletes it on Stop: copy it to keep it.
+	CACert string
 
 	cmd     *exec.Cmd
 	logFile *os.File
 	exited  chan struct{} // closed when the process has been reaped
 	waitErr error         // set before exited is closed
 	client  *api.Client
+	certDir string // "" without TLS
+	tempDir string // certDir when StartTLS created it; removed by Stop
 	stop    sync.Once
 	stopErr error
 }
@@ -108,16 +114,24 @@ type Server struct {
 // server runs until Stop. If the port is taken between choosing and
 // binding it, Start tries once more with another port.
 func Start(ctx context.Context, bin, logPath string) (*Server, error) {
-	s, err := start(ctx, bin, logPath)
+	return startRetry(ctx, bin, logPath, "")
+}
+
+func startRetry(ctx context.Context, bin, logPath, certDir string) (*Server, error) {
+	s, err := start(ctx, bin, logPath, certDir)
 	if err != nil && errors.Is(err, errPortTaken) {
-		s, err = start(ctx, bin, logPath)
+		s, err = start(ctx, bin, logPath, certDir)
 	}
 	return s, err
 }
 
 var errPortTaken = errors.New("listen address already in use")
 
-func start(ctx context.Context, bin, logPath string) (*Server, error) {
+// start runs one attempt; with a certDir the server uses -dev-tls.
+func start(ctx context.Context, bin, logPath, certDir string) (*Server, error) {
+	if err := checkCertDir(certDir); err != nil {
+		return nil, err
+	}
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -127,10 +141,16 @@ func start(ctx context.Context, bin, logPath string) (*Server, error) {
 		return nil, err
 	}
 	listen := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	cmd := exec.Command(bin, "server", "-dev",
-		"-dev-root-token-id="+RootToken,
-		"-dev-listen-address="+listen,
-		"-dev-no-store-token")
+	args := []string{"server", "-dev",
+		"-dev-root-token-id=" + RootToken,
+		"-dev-listen-address=" + listen,
+		"-dev-no-store-token"}
+	scheme := "http://"
+	if certDir != "" {
+		args = append(args, "-dev-tls", "-dev-tls-cert-dir="+certDir)
+		scheme = "https://"
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = serverEnv()
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = sysProcAttr()
@@ -139,13 +159,17 @@ func start(ctx context.Context, bin, logPath string) (*Server, error) {
 		return nil, fmt.Errorf("vaulttest: starting %s: %w", bin, err)
 	}
 	s := &Server{
-		Addr:      "http://" + listen,
+		Addr:      scheme + listen,
 		RootToken: RootToken,
 		PID:       cmd.Process.Pid,
 		LogPath:   logFile.Name(),
 		cmd:       cmd,
 		logFile:   logFile,
 		exited:    make(chan struct{}),
+		certDir:   certDir,
+	}
+	if certDir != "" {
+		s.CACert = filepath.Join(certDir, devTLSFiles[0])
 	}
 	go func() {
 		s.waitErr = cmd.Wait()
@@ -201,27 +225,35 @@ func serverEnv() []string {
 	return env
 }
 
-// Stop terminates the server by PID, waits for it to exit and closes its
-// log. It is safe to call more than once.
+// Stop terminates the server by PID, waits for it to exit, closes its log
+// and removes its TLS files. It is safe to call more than once.
 func (s *Server) Stop() error {
 	s.stop.Do(func() {
 		defer s.logFile.Close()
-		select {
-		case <-s.exited:
-			return
-		default:
-		}
-		if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-			s.stopErr = fmt.Errorf("vaulttest: stopping vault pid %d: %w", s.PID, err)
-		}
-		select {
-		case <-s.exited:
-		case <-time.After(stopTimeout):
-			_ = s.cmd.Process.Kill()
-			<-s.exited
-		}
+		s.stopErr = errors.Join(s.terminate(), s.removeTLSFiles())
 	})
 	return s.stopErr
+}
+
+// terminate sends SIGTERM, and SIGKILL after stopTimeout, then waits for
+// the process to be reaped.
+func (s *Server) terminate() error {
+	select {
+	case <-s.exited:
+		return nil
+	default:
+	}
+	var err error
+	if e := s.cmd.Process.Signal(syscall.SIGTERM); e != nil && !errors.Is(e, os.ErrProcessDone) {
+		err = fmt.Errorf("vaulttest: stopping vault pid %d: %w", s.PID, e)
+	}
+	select {
+	case <-s.exited:
+	case <-time.After(stopTimeout):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+	}
+	return err
 }
 
 // Alive reports whether the server process is still running.
