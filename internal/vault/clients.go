@@ -7,13 +7,15 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/hashicorp/vault/api"
+	"golang.org/x/sync/singleflight"
 )
 
 // Clients is a process-wide, concurrency-safe, bounded cache of clients keyed
 // by Config, so that TLS files are read and transports (with their idle
 // connections) built once per Config, not once per mount.
 type Clients struct {
-	retry RetryPolicy
+	retry  RetryPolicy
+	shared *shared
 	cache *lru.Cache[Config, *Client]
 
 	mu       sync.Mutex
@@ -29,7 +31,7 @@ type build struct {
 
 // NewClients returns a cache holding at most size clients, each retrying
 // according to retry.
-func NewClients(size int, retry RetryPolicy) (*Clients, error) {
+func NewClients(size int, retry RetryPolicy, opts ...Option) (*Clients, error) {
 	if size <= 0 {
 		return nil, configError(nil, "client cache size %d must be positive", size)
 	}
@@ -42,7 +44,7 @@ func NewClients(size int, retry RetryPolicy) (*Clients, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vault: client cache: %w", err)
 	}
-	return &Clients{retry: retry, cache: cache, inflight: make(map[Config]*build)}, nil
+	return &Clients{retry: retry, shared: newShared(opts), cache: cache, inflight: make(map[Config]*build)}, nil
 }
 
 // Get returns the client for cfg, building it on first use. Errors wrap
@@ -67,7 +69,7 @@ func (c *Clients) Get(cfg Config) (*Client, error) {
 	c.mu.Unlock()
 
 	// Build outside the lock: reading TLS files must not stall other Configs.
-	b.client, b.err = newClient(cfg, c.retry)
+	b.client, b.err = newClient(cfg, c.retry, c.shared)
 
 	c.mu.Lock()
 	if b.err == nil {
@@ -83,17 +85,20 @@ func (c *Clients) Get(cfg Config) (*Client, error) {
 // its own: each call carries the caller's token, so one Client is safe for
 // concurrent use by many mounts with different tokens.
 type Client struct {
-	cfg  Config
-	api  *api.Client
-	http *http.Client
+	cfg    Config
+	api    *api.Client
+	http   *http.Client
+	shared *shared
+	// reads coalesces identical concurrent reads made with the same token.
+	reads singleflight.Group
 }
 
-func newClient(cfg Config, retry RetryPolicy) (*Client, error) {
+func newClient(cfg Config, retry RetryPolicy, s *shared) (*Client, error) {
 	ac, hc, err := newAPIClient(cfg, retry)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{cfg: cfg, api: ac, http: hc}, nil
+	return &Client{cfg: cfg, api: ac, http: hc, shared: s}, nil
 }
 
 // Config returns the configuration the client was built from.

@@ -95,6 +95,8 @@ type callKind int
 const (
 	callRead callKind = iota
 	callLogin
+	callRenew
+	callRevoke
 )
 
 // classify turns an error from the api client into an opError.

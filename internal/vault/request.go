@@ -3,6 +3,7 @@ package vault
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"unicode"
 
 	"github.com/hashicorp/vault/api"
+	"golang.org/x/sync/singleflight"
 )
 
 const (
@@ -33,12 +35,27 @@ type Request struct {
 }
 
 // Read performs req with the given Vault token and returns the parsed
-// secret, which always has non-nil Data.
+// secret, which always has non-nil Data. Identical concurrent reads with the
+// same token are sent once and share the result, which callers must treat
+// as read-only.
 func (c *Client) Read(ctx context.Context, token string, req Request) (*api.Secret, error) {
-	secret, err := c.call(ctx, callRead, token, req, token)
+	key, err := coalesceKey(token, req)
 	if err != nil {
-		return nil, err
+		return nil, newError(nil, nil, req.Method+" "+req.Path, "request body cannot be encoded as JSON", token)
 	}
+	ch := c.reads.DoChan(key, func() (any, error) {
+		return c.call(ctx, callRead, token, req, token)
+	})
+	var res singleflight.Result
+	select {
+	case res = <-ch:
+	case <-ctx.Done():
+		return nil, classify(ctx, callRead, req.Method+" "+req.Path, ctx.Err(), token)
+	}
+	if res.Err != nil {
+		return nil, res.Err
+	}
+	secret := res.Val.(*api.Secret)
 	if secret.Data == nil {
 		detail := "response has no data"
 		if len(secret.Warnings) > 0 {
@@ -90,15 +107,21 @@ func (c *Client) call(ctx context.Context, kind callKind, token string, req Requ
 	})
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
+	end, err := c.shared.begin(ctx, kind, op)
+	if err != nil {
+		return nil, err
+	}
 
-	var (
-		resp *api.Response
-		err  error
-	)
+	var resp *api.Response
 	if req.Method == http.MethodGet {
 		resp, err = client.Logical().ReadRawWithDataWithContext(ctx, req.Path, nil)
 	} else {
 		resp, err = client.Logical().WriteRawWithContext(ctx, req.Path, body)
+	}
+	if resp != nil {
+		end(statusOf(resp.Response))
+	} else {
+		end(0)
 	}
 	if resp != nil && resp.Body != nil {
 		defer resp.Body.Close()
@@ -135,6 +158,18 @@ func parseSecret(ctx context.Context, kind callKind, op string, resp *api.Respon
 		return nil, newError(ErrBadResponse, nil, op, status+": response has no data", secrets...)
 	}
 	return secret, nil
+}
+
+// coalesceKey identifies a read: the token (hashed, so the key holds no
+// credential) and the request. json.Marshal sorts map keys and
+// url.Values.Encode sorts parameters, so equal requests give equal keys.
+func coalesceKey(token string, req Request) (string, error) {
+	body, err := json.Marshal(req.Body)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256([]byte(token))
+	return strings.Join([]string{string(sum[:]), req.Method, req.Path, req.Query.Encode(), string(body)}, "\x00"), nil
 }
 
 // withDefaultTimeout applies defaultTimeout when ctx has no deadline.

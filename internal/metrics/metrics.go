@@ -1,0 +1,101 @@
+// Package metrics defines the provider's Prometheus metrics. One Metrics
+// value is created at start and injected where events happen, so tests use
+// their own registry and nothing is global.
+package metrics
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+const namespace = "vault_csi_provider"
+
+// Metrics holds every collector the provider updates.
+type Metrics struct {
+	// Mounts counts Mount calls by gRPC result code.
+	Mounts *prometheus.CounterVec
+	// MountDuration observes Mount latency by result code.
+	MountDuration *prometheus.HistogramVec
+	// VaultRequests counts HTTP calls to Vault by operation (read, login,
+	// renew, revoke) and status (the HTTP code, or "error").
+	VaultRequests *prometheus.CounterVec
+	// VaultRequestDuration observes Vault call latency by operation.
+	VaultRequestDuration *prometheus.HistogramVec
+	// VaultRequestsInFlight is the number of Vault calls under way.
+	VaultRequestsInFlight prometheus.Gauge
+	// Logins counts Vault logins by result (ok, error).
+	Logins *prometheus.CounterVec
+	// TokenCacheSize, TokenCacheHits and TokenCacheMisses describe the
+	// Vault token cache.
+	TokenCacheSize   prometheus.Gauge
+	TokenCacheHits   prometheus.Counter
+	TokenCacheMisses prometheus.Counter
+	// LeaseCacheSize is the number of leased secrets kept for reuse.
+	LeaseCacheSize prometheus.Gauge
+	// Leases counts leased secrets by event: created, reused, renewed,
+	// revoked, expired.
+	Leases *prometheus.CounterVec
+	// KubernetesRequests counts calls to the Kubernetes API by operation.
+	KubernetesRequests *prometheus.CounterVec
+}
+
+// New creates the collectors and registers them, with the Go and process
+// collectors, on reg.
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		Mounts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "mounts_total", Help: "Mount calls by gRPC result code.",
+		}, []string{"code"}),
+		MountDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "mount_duration_seconds", Help: "Mount latency by gRPC result code.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"code"}),
+		VaultRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "vault_requests_total", Help: "Calls to Vault by operation and HTTP status (or error).",
+		}, []string{"operation", "status"}),
+		VaultRequestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: namespace, Name: "vault_request_duration_seconds", Help: "Latency of calls to Vault by operation, retries included.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"operation"}),
+		VaultRequestsInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "vault_requests_in_flight", Help: "Calls to Vault under way.",
+		}),
+		Logins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "logins_total", Help: "Vault logins by result.",
+		}, []string{"result"}),
+		TokenCacheSize: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "token_cache_size", Help: "Vault tokens cached.",
+		}),
+		TokenCacheHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "token_cache_hits_total", Help: "Mounts served with a cached Vault token.",
+		}),
+		TokenCacheMisses: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "token_cache_misses_total", Help: "Mounts that needed a login.",
+		}),
+		LeaseCacheSize: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "lease_cache_size", Help: "Leased secrets kept for reuse.",
+		}),
+		Leases: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "leases_total", Help: "Leased secrets by event: created, reused, renewed, revoked, expired.",
+		}, []string{"event"}),
+		KubernetesRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "kubernetes_requests_total", Help: "Calls to the Kubernetes API by operation.",
+		}, []string{"operation"}),
+	}
+	reg.MustRegister(m.Mounts, m.MountDuration, m.VaultRequests, m.VaultRequestDuration, m.VaultRequestsInFlight,
+		m.Logins, m.TokenCacheSize, m.TokenCacheHits, m.TokenCacheMisses, m.LeaseCacheSize, m.Leases, m.KubernetesRequests,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// NewUnregistered returns Metrics that nothing scrapes, for tests and the
+// offline check.
+func NewUnregistered() *Metrics { return New(prometheus.NewRegistry()) }
+
+// Handler serves the metrics of g in the Prometheus text format.
+func Handler(g prometheus.Gatherer) http.Handler {
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{})
+}

@@ -1,0 +1,153 @@
+package vault
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"time"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/metrics"
+)
+
+// gate is a Vault stand-in whose reads wait until released, to hold calls
+// in flight (a slow Vault, which a real server cannot be made to be).
+type gate struct {
+	release  chan struct{}
+	calls    atomic.Int64
+	inFlight atomic.Int64
+	maxSeen  atomic.Int64
+	arrived  chan struct{}
+}
+
+func newGate(t *testing.T) (*gate, *httptest.Server) {
+	g := &gate{release: make(chan struct{}), arrived: make(chan struct{}, 100)}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.calls.Add(1)
+		n := g.inFlight.Add(1)
+		for {
+			m := g.maxSeen.Load()
+			if n <= m || g.maxSeen.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		g.arrived <- struct{}{}
+		<-g.release
+		g.inFlight.Add(-1)
+		fmt.Fprintf(w, `{"data":{"path":%q}}`, r.URL.Path)
+	}))
+	t.Cleanup(srv.Close)
+	return g, srv
+}
+
+func gatedClient(t *testing.T, addr string, opts ...Option) *Client {
+	t.Helper()
+	clients, err := NewClients(4, fastRetry, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := clients.Get(Config{Address: addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestMaxInFlightCapsConcurrentCalls(t *testing.T) {
+	g, srv := newGate(t)
+	m := metrics.NewUnregistered()
+	c := gatedClient(t, srv.URL, WithMaxInFlight(2), WithMetrics(m))
+	ctx := testContext(t)
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Read(ctx, testToken, Request{Method: "GET", Path: fmt.Sprintf("secret/data/s%d", i)}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	// Two calls reach Vault; the others wait for a slot.
+	<-g.arrived
+	<-g.arrived
+	if got := testutil.ToFloat64(m.VaultRequestsInFlight); got != 2 {
+		t.Errorf("in-flight gauge = %v, want 2", got)
+	}
+	close(g.release)
+	wg.Wait()
+	if got := g.maxSeen.Load(); got != 2 {
+		t.Errorf("Vault saw %d concurrent calls, want at most 2", got)
+	}
+	if got := g.calls.Load(); got != 6 {
+		t.Errorf("Vault saw %d calls, want 6", got)
+	}
+	if got := testutil.ToFloat64(m.VaultRequests.WithLabelValues("read", "200")); got != 6 {
+		t.Errorf("vault_requests_total{read,200} = %v, want 6", got)
+	}
+}
+
+func TestIdenticalConcurrentReadsAreCoalesced(t *testing.T) {
+	g, srv := newGate(t)
+	c := gatedClient(t, srv.URL)
+	ctx := testContext(t)
+	read := func(token, path string, results chan<- string) {
+		s, err := c.Read(ctx, token, Request{Method: "PUT", Path: path, Body: map[string]any{"common_name": "a"}})
+		if err != nil {
+			t.Error(err)
+			results <- ""
+			return
+		}
+		results <- s.Data["path"].(string)
+	}
+	results := make(chan string, 12)
+	go read(testToken, "pki/issue/web", results)
+	<-g.arrived // the first call is in flight; identical ones join it
+	for range 9 {
+		go read(testToken, "pki/issue/web", results)
+	}
+	go read(testToken+"-other-pod", "pki/issue/web", results) // another token: its own call
+	go read(testToken, "pki/issue/other", results)            // another request: its own call
+	<-g.arrived
+	<-g.arrived
+	// Release Vault only once all 12 readers wait for a result, so none can
+	// arrive after the shared call has finished.
+	waitForWaitingReads(t, 12)
+	close(g.release)
+	for range 12 {
+		if r := <-results; r == "" {
+			t.Fatal("a read failed")
+		}
+	}
+	if got := g.calls.Load(); got != 3 {
+		t.Errorf("Vault saw %d calls, want 3 (10 identical reads coalesced into 1)", got)
+	}
+}
+
+// waitForWaitingReads waits until n goroutines are blocked inside Read
+// waiting for a result; a condition on goroutine state, not on time.
+func waitForWaitingReads(t *testing.T, n int) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for range 1000 {
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		waiting := 0
+		for _, g := range strings.Split(stacks, "\n\n") {
+			if strings.Contains(g, "[select") && strings.Contains(g, "vault.(*Client).Read(") {
+				waiting++
+			}
+		}
+		if waiting >= n {
+			return
+		}
+		runtime.Gosched()
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("fewer than %d reads ever waited together", n)
+}
