@@ -9,6 +9,7 @@ BIN      := $(CURDIR)/bin
 PROVIDER := $(BIN)/vault-csi-provider
 VAULT    := $(BIN)/vault
 STATICCHECK := $(BIN)/staticcheck
+HELM     := $(BIN)/helm
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT   ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
@@ -34,7 +35,18 @@ $(STATICCHECK): tools/lint/go.mod tools/lint/go.sum
 	$(FETCH) tools/lint
 	cd tools/lint && $(GO) build -o $(STATICCHECK) honnef.co/go/tools/cmd/staticcheck
 
-tools: $(VAULT) $(STATICCHECK) ## build the Vault server and staticcheck used by the tests
+$(HELM): tools/helm/go.mod tools/helm/go.sum
+	$(FETCH) tools/helm
+	@# As helm's own release build: its version, and the Kubernetes version of its client-go
+	@# (v0.N.x is 1.N) as the default for `helm template` capabilities and deprecation lints.
+	cd tools/helm && v=$$($(GO) list -m -f '{{.Version}}' helm.sh/helm/v3) && \
+		minor=$$($(GO) list -m -f '{{.Version}}' k8s.io/client-go | cut -d. -f2) && \
+		$(GO) build -o $(HELM) -ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$$v \
+			-X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$$minor \
+			-X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$$minor" \
+			helm.sh/helm/v3/cmd/helm
+
+tools: $(VAULT) $(STATICCHECK) $(HELM) ## build the Vault server, staticcheck and helm
 
 lint: $(STATICCHECK) ## gofmt, go vet and staticcheck
 	@out=$$(gofmt -l $(GOFILES)); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
@@ -52,3 +64,11 @@ bench: $(VAULT) ## Go benchmarks of a warm Mount through the socket against the 
 
 clean: ## remove built binaries
 	rm -rf $(BIN)
+
+.PHONY: deploy-check
+deploy-check: $(HELM) ## lint and render the Helm chart and kustomize base, check every document
+	HELM=$(HELM) KUBECTL=$${KUBECTL:-kubectl} GO=$(GO) OUT=$(BIN)/deploy-check deployment/scripts/deploy-check.sh
+
+.PHONY: bench-load
+bench-load: $(VAULT) build ## load benchmark: pods mounting through the socket against a real Vault (BENCH_ARGS='-scenario kv1 -pods 10')
+	$(GO) run ./cmd/bench -provider $(PROVIDER) $(BENCH_ARGS)

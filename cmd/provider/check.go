@@ -39,7 +39,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	var kc kubernetes.Interface
 	if c.Kubeconfig != "" {
-		if kc, err = kube.NewClient(c.Kubeconfig, "vault-csi-provider-check/"+version); err != nil {
+		if kc, err = kube.NewClient(c.Kubeconfig, "vault-csi-provider-check/"+version, nil); err != nil {
 			return err
 		}
 	}
@@ -55,7 +55,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return err
 	}
-	authn, err := auth.NewAuthenticator(1, auth.NewTokenRequester(kc, tokenTTL))
+	authn, err := auth.NewAuthenticator(1, auth.NewTokenRequester(kc, tokenTTL), nil)
 	if err != nil {
 		return err
 	}

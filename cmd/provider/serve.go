@@ -11,16 +11,21 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
+	"k8s.io/client-go/kubernetes"
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/config"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/hmackey"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/kube"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/lease"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/logging"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/metrics"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/mount"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/podwatch"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/server"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
@@ -34,6 +39,8 @@ const (
 	vaultClientCacheSize = 100
 	// stopTimeout bounds how long in-flight mounts may run after SIGTERM.
 	stopTimeout = 30 * time.Second
+	// podResync is how often cached pods are compared with the node's pods.
+	podResync = time.Minute
 )
 
 // serve runs the daemon until ctx is cancelled.
@@ -50,7 +57,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
-	svc, err := newService(ctx, cfg, log)
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	kc, err := kube.NewClient(cfg.Kubeconfig, "vault-csi-provider/"+version, m)
+	if err != nil {
+		return err
+	}
+	svc, err := newService(cfg, kc, m, log)
 	if err != nil {
 		return err
 	}
@@ -61,23 +74,58 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
-	var healthLis net.Listener
-	if cfg.HealthAddr != "" {
-		if healthLis, err = net.Listen("tcp", cfg.HealthAddr); err != nil {
-			lis.Close()
-			return fmt.Errorf("health endpoint: %w", err)
+	health := &server.Health{}
+	var httpServers []httpServer
+	for _, h := range []struct {
+		name, addr string
+		handler    http.Handler
+	}{
+		{"health", cfg.HealthAddr, health.Handler()},
+		{"metrics", cfg.MetricsAddr, metrics.Handler(reg)},
+	} {
+		if h.addr == "" {
+			continue
 		}
+		l, err := net.Listen("tcp", h.addr)
+		if err != nil {
+			lis.Close()
+			for _, s := range httpServers {
+				s.lis.Close()
+			}
+			return fmt.Errorf("%s endpoint: %w", h.name, err)
+		}
+		httpServers = append(httpServers, httpServer{name: h.name, lis: l,
+			srv: &http.Server{Handler: h.handler, ReadHeaderTimeout: 5 * time.Second}})
 	}
-	return runServers(ctx, log, svc, lis, healthLis)
+	var watch func(context.Context) error
+	if kc != nil && cfg.NodeName != "" {
+		watch = func(ctx context.Context) error {
+			err := podwatch.Run(ctx, podwatch.Options{Client: kc, NodeName: cfg.NodeName, Resync: podResync, Logger: log}, svc)
+			if err != nil {
+				// Mounts keep working without the watch; say what is lost.
+				log.Error("pod watch stopped: deleted pods' tokens and leases are not revoked early", "error", err)
+			}
+			return nil
+		}
+	} else if cfg.RevokeOnPodDelete {
+		log.Warn("no pod watch (needs Kubernetes access and -node-name / NODE_NAME): leases of deleted pods end with their TTL")
+	}
+	return runServers(ctx, log, svc, lis, health, httpServers, watch)
+}
+
+// httpServer is one of the HTTP endpoints (health, metrics).
+type httpServer struct {
+	name string
+	lis  net.Listener
+	srv  *http.Server
 }
 
 // newService wires the process-wide caches into the mount service.
-func newService(ctx context.Context, cfg *config.Serve, log *slog.Logger) (*mount.Service, error) {
-	kc, err := kube.NewClient(cfg.Kubeconfig, "vault-csi-provider/"+version)
-	if err != nil {
-		return nil, err
-	}
-	var keys *hmackey.Source
+func newService(cfg *config.Serve, kc kubernetes.Interface, m *metrics.Metrics, log *slog.Logger) (*mount.Service, error) {
+	var (
+		keys *hmackey.Source
+		err  error
+	)
 	if kc == nil {
 		log.Warn("no Kubernetes configuration: using an in-memory HMAC key (object versions change on restart) and driver-supplied tokens only")
 		if keys, err = hmackey.Ephemeral(); err != nil {
@@ -89,13 +137,18 @@ func newService(ctx context.Context, cfg *config.Serve, log *slog.Logger) (*moun
 		}
 		keys = hmackey.New(kc, cfg.Namespace, cfg.HMACSecretName)
 	}
-	clients, err := vault.NewClients(vaultClientCacheSize, vault.DefaultRetryPolicy())
+	clients, err := vault.NewClients(vaultClientCacheSize, vault.DefaultRetryPolicy(),
+		vault.WithMaxInFlight(cfg.MaxVaultRequests), vault.WithMetrics(m))
 	if err != nil {
 		return nil, err
 	}
-	authn, err := auth.NewAuthenticator(cfg.CacheSize, auth.NewTokenRequester(kc, tokenTTL))
+	authn, err := auth.NewAuthenticator(cfg.CacheSize, auth.NewTokenRequester(kc, tokenTTL), m)
 	if err != nil {
 		return nil, err
+	}
+	var leases *lease.Cache
+	if cfg.LeaseReuse {
+		leases = lease.New(m)
 	}
 	log.Info("starting", "version", version, "commit", buildCommit(), "endpoint", cfg.Endpoint,
 		"vault_addr", cfg.Defaults.Vault.Address, "auth_mount", cfg.Defaults.AuthMount, "kubernetes", kc != nil)
@@ -107,17 +160,19 @@ func newService(ctx context.Context, cfg *config.Serve, log *slog.Logger) (*moun
 		Concurrency: cfg.Concurrency,
 		Version:     version,
 		Logger:      log,
+		Leases:      leases,
+		Metrics:     m,
+		Revoke:      cfg.RevokeOnPodDelete,
 	})
 }
 
-// runServers serves gRPC on lis and health on healthLis (if any) until ctx
-// ends, then stops gracefully: in-flight mounts finish, bounded by
-// stopTimeout.
-func runServers(ctx context.Context, log *slog.Logger, svc pb.CSIDriverProviderServer, lis, healthLis net.Listener) error {
+// runServers serves gRPC on lis, the HTTP endpoints and the pod watch (if
+// any) until ctx ends, then stops gracefully: in-flight mounts finish,
+// bounded by stopTimeout.
+func runServers(ctx context.Context, log *slog.Logger, svc pb.CSIDriverProviderServer, lis net.Listener,
+	health *server.Health, httpServers []httpServer, watch func(context.Context) error) error {
 	grpcSrv := grpc.NewServer(grpc.UnaryInterceptor(server.Interceptor(log)))
 	pb.RegisterCSIDriverProviderServer(grpcSrv, svc)
-	health := &server.Health{}
-	httpSrv := &http.Server{Handler: health.Handler(), ReadHeaderTimeout: 5 * time.Second}
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -128,13 +183,16 @@ func runServers(ctx context.Context, log *slog.Logger, svc pb.CSIDriverProviderS
 		}
 		return nil
 	})
-	if healthLis != nil {
+	for _, h := range httpServers {
 		g.Go(func() error {
-			if err := httpSrv.Serve(healthLis); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("health server: %w", err)
+			if err := h.srv.Serve(h.lis); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("%s server: %w", h.name, err)
 			}
 			return nil
 		})
+	}
+	if watch != nil {
+		g.Go(func() error { return watch(gctx) })
 	}
 	g.Go(func() error {
 		<-gctx.Done()
@@ -152,7 +210,11 @@ func runServers(ctx context.Context, log *slog.Logger, svc pb.CSIDriverProviderS
 		}
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		return httpSrv.Shutdown(shutdownCtx)
+		var errs []error
+		for _, h := range httpServers {
+			errs = append(errs, h.srv.Shutdown(shutdownCtx))
+		}
+		return errors.Join(errs...)
 	})
 	err := g.Wait()
 	log.Info("stopped")

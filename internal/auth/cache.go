@@ -43,6 +43,7 @@ func boolString(b bool) string {
 type cachedToken struct {
 	token     string
 	refreshAt time.Time // zero: never
+	expires   time.Time // zero: never
 }
 
 // tokenCache is a bounded LRU of Vault tokens; size 0 disables caching.
@@ -62,30 +63,69 @@ func newTokenCache(size int) (*tokenCache, error) {
 	return &tokenCache{lru: c}, nil
 }
 
-func (c *tokenCache) get(k cacheKey, now time.Time) (string, bool) {
+func (c *tokenCache) get(k cacheKey, now time.Time) (cachedToken, bool) {
 	if c.lru == nil {
-		return "", false
+		return cachedToken{}, false
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	t, ok := c.lru.Get(k)
 	if !ok {
-		return "", false
+		return cachedToken{}, false
 	}
 	if !t.refreshAt.IsZero() && !now.Before(t.refreshAt) {
 		c.lru.Remove(k)
-		return "", false
+		return cachedToken{}, false
 	}
-	return t.token, true
+	return t, true
 }
 
-func (c *tokenCache) add(k cacheKey, token string, refreshAt time.Time) {
+func (c *tokenCache) add(k cacheKey, t cachedToken) {
 	if c.lru == nil {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.lru.Add(k, cachedToken{token: token, refreshAt: refreshAt})
+	c.lru.Add(k, t)
+}
+
+// removePod drops every token issued for the pod and returns them with the
+// Vault configuration they belong to.
+func (c *tokenCache) removePod(uid string) []Issued {
+	if c.lru == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []Issued
+	for _, k := range c.lru.Keys() {
+		if k.pod.UID != uid {
+			continue
+		}
+		if t, ok := c.lru.Peek(k); ok {
+			out = append(out, Issued{Vault: k.vault, Token: t.token})
+		}
+		c.lru.Remove(k)
+	}
+	return out
+}
+
+// podUIDs lists the pods with a cached token.
+func (c *tokenCache) podUIDs() []string {
+	if c.lru == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	for _, k := range c.lru.Keys() {
+		if !seen[k.pod.UID] {
+			seen[k.pod.UID] = true
+			out = append(out, k.pod.UID)
+		}
+	}
+	return out
 }
 
 func (c *tokenCache) remove(k cacheKey, token string) {

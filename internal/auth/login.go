@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/vault-csi-provider/vault-csi-provider/internal/metrics"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
@@ -35,6 +36,15 @@ type Token struct {
 	// Cached reports that the token came from the cache rather than from a
 	// login made for this request, so a 403 may mean it was revoked.
 	Cached bool
+	// Expires is when Vault revokes the token and every lease it created;
+	// zero if it does not expire.
+	Expires time.Time
+}
+
+// Issued is a token issued for a pod, with the Vault it is valid for.
+type Issued struct {
+	Vault vault.Config
+	Token string
 }
 
 // String keeps the token value out of logs and error messages.
@@ -47,17 +57,21 @@ type Authenticator struct {
 	requester *TokenRequester
 	group     singleflight.Group
 	now       func() time.Time
+	metrics   *metrics.Metrics
 }
 
 // NewAuthenticator returns an Authenticator caching up to cacheSize tokens
 // (0 disables the cache). requester is used when the driver passed no token
-// for the audience.
-func NewAuthenticator(cacheSize int, requester *TokenRequester) (*Authenticator, error) {
+// for the audience. m may be nil.
+func NewAuthenticator(cacheSize int, requester *TokenRequester, m *metrics.Metrics) (*Authenticator, error) {
 	c, err := newTokenCache(cacheSize)
 	if err != nil {
 		return nil, err
 	}
-	return &Authenticator{cache: c, requester: requester, now: time.Now}, nil
+	if m == nil {
+		m = metrics.NewUnregistered()
+	}
+	return &Authenticator{cache: c, requester: requester, now: time.Now, metrics: m}, nil
 }
 
 // Token returns a Vault token for req: a cached one that is not near its
@@ -65,20 +79,34 @@ func NewAuthenticator(cacheSize int, requester *TokenRequester) (*Authenticator,
 // one login.
 func (a *Authenticator) Token(ctx context.Context, c Loginer, req LoginRequest) (Token, error) {
 	key := newCacheKey(c.Config(), req)
-	if tok, ok := a.cache.get(key, a.now()); ok {
-		return Token{Value: tok, Cached: true}, nil
+	if t, ok := a.cache.get(key, a.now()); ok {
+		a.metrics.TokenCacheHits.Inc()
+		return Token{Value: t.token, Cached: true, Expires: t.expires}, nil
 	}
+	a.metrics.TokenCacheMisses.Inc()
 	v, err, _ := a.group.Do(key.String(), func() (any, error) {
-		if tok, ok := a.cache.get(key, a.now()); ok {
-			return tok, nil
+		if t, ok := a.cache.get(key, a.now()); ok {
+			return t, nil
 		}
 		return a.login(ctx, c, key, req)
 	})
 	if err != nil {
 		return Token{}, err
 	}
-	return Token{Value: v.(string)}, nil
+	t := v.(cachedToken)
+	return Token{Value: t.token, Expires: t.expires}, nil
 }
+
+// ForgetPod drops the pod's tokens and returns them, so the caller can
+// revoke them (and with them every lease they created).
+func (a *Authenticator) ForgetPod(uid string) []Issued {
+	out := a.cache.removePod(uid)
+	a.metrics.TokenCacheSize.Set(float64(a.cache.Len()))
+	return out
+}
+
+// PodUIDs lists the pods with a cached token.
+func (a *Authenticator) PodUIDs() []string { return a.cache.podUIDs() }
 
 // Invalidate drops the cached token for req if it is still token, so a
 // token another request has just refreshed is kept.
@@ -86,22 +114,29 @@ func (a *Authenticator) Invalidate(c Loginer, req LoginRequest, token string) {
 	a.cache.remove(newCacheKey(c.Config(), req), token)
 }
 
-func (a *Authenticator) login(ctx context.Context, c Loginer, key cacheKey, req LoginRequest) (string, error) {
+func (a *Authenticator) login(ctx context.Context, c Loginer, key cacheKey, req LoginRequest) (cachedToken, error) {
 	jwt, err := a.serviceAccountToken(ctx, req)
 	if err != nil {
-		return "", err
+		return cachedToken{}, err
 	}
 	issued := a.now()
 	l, err := c.Login(ctx, req.AuthMount, req.Role, jwt)
+	if err == nil && l.Token == "" {
+		err = fmt.Errorf("%w: no client token", vault.ErrBadResponse)
+	}
 	if err != nil {
-		return "", fmt.Errorf("login to Vault as role %q at auth/%s for %s/%s: %w",
+		a.metrics.Logins.WithLabelValues("error").Inc()
+		return cachedToken{}, fmt.Errorf("login to Vault as role %q at auth/%s for %s/%s: %w",
 			req.Role, req.AuthMount, req.Pod.Namespace, req.Pod.ServiceAccount, err)
 	}
-	if l.Token == "" {
-		return "", fmt.Errorf("login to Vault as role %q at auth/%s: %w: no client token", req.Role, req.AuthMount, vault.ErrBadResponse)
+	a.metrics.Logins.WithLabelValues("ok").Inc()
+	t := cachedToken{token: l.Token, refreshAt: refreshAt(issued, l.TTL)}
+	if l.TTL > 0 {
+		t.expires = issued.Add(l.TTL)
 	}
-	a.cache.add(key, l.Token, refreshAt(issued, l.TTL))
-	return l.Token, nil
+	a.cache.add(key, t)
+	a.metrics.TokenCacheSize.Set(float64(a.cache.Len()))
+	return t, nil
 }
 
 // serviceAccountToken prefers the token the driver obtained for the

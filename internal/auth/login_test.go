@@ -63,7 +63,7 @@ func baseRequest(t *testing.T) LoginRequest {
 
 func newTestAuthenticator(t *testing.T, size int, requester *TokenRequester) *Authenticator {
 	t.Helper()
-	a, err := NewAuthenticator(size, requester)
+	a, err := NewAuthenticator(size, requester, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

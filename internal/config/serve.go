@@ -32,6 +32,16 @@ type Serve struct {
 	Concurrency int
 	ShowVersion bool
 	Defaults    mount.Defaults
+	// MetricsAddr serves Prometheus metrics; empty disables them.
+	MetricsAddr string
+	// MaxVaultRequests caps the node's Vault calls in flight; 0: no cap.
+	MaxVaultRequests int
+	// LeaseReuse returns still-valid leased secrets on republish.
+	LeaseReuse bool
+	// RevokeOnPodDelete revokes a deleted pod's Vault tokens and leases.
+	RevokeOnPodDelete bool
+	// NodeName selects the pods to watch; empty: no pod watch.
+	NodeName string
 }
 
 // ParseServe parses the daemon's arguments. flag.ErrHelp is returned for -h.
@@ -51,6 +61,11 @@ func ParseServe(args []string, getenv Getenv, usage io.Writer) (*Serve, error) {
 	fs.IntVar(&s.CacheSize, "cache-size", 1000, "Vault tokens kept in memory, one per pod identity; 0 disables the cache")
 	fs.IntVar(&s.Concurrency, "mount-concurrency", 8, "Vault requests one mount may have in flight")
 	fs.BoolVar(&s.ShowVersion, "version", false, "print version information and exit")
+	fs.StringVar(&s.MetricsAddr, "metrics-addr", ":8081", "address of the Prometheus /metrics endpoint; empty disables it")
+	fs.IntVar(&s.MaxVaultRequests, "max-vault-requests", 64, "Vault requests the whole node may have in flight; 0 for no cap")
+	fs.BoolVar(&s.LeaseReuse, "lease-reuse", true, "return still-valid leased secrets (database credentials, leased certificates) on republish instead of new ones")
+	fs.BoolVar(&s.RevokeOnPodDelete, "revoke-on-pod-delete", true, "revoke the Vault tokens and leases of a pod when it is deleted (needs -node-name and list/watch on pods)")
+	fs.StringVar(&s.NodeName, "node-name", getenv("NODE_NAME"), "this node's name, to watch its pods (env NODE_NAME, from the downward API)")
 	defaults, validateVault := vaultFlags(fs, getenv)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -87,9 +102,12 @@ func (s *Serve) validate(validateVault func() error) error {
 	if !slices.Contains([]string{"text", "json"}, s.LogFormat) {
 		problems = append(problems, fmt.Sprintf("-log-format %q: use text or json", s.LogFormat))
 	}
-	if s.HealthAddr != "" {
-		if _, _, err := net.SplitHostPort(s.HealthAddr); err != nil {
-			problems = append(problems, fmt.Sprintf("-health-addr %q: use host:port, e.g. :8080", s.HealthAddr))
+	for flagName, addr := range map[string]string{"-health-addr": s.HealthAddr, "-metrics-addr": s.MetricsAddr} {
+		if addr == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			problems = append(problems, fmt.Sprintf("%s %q: use host:port, e.g. :8080", flagName, addr))
 		}
 	}
 	for _, msg := range validation.IsDNS1123Subdomain(s.HMACSecretName) {
@@ -100,6 +118,9 @@ func (s *Serve) validate(validateVault func() error) error {
 	}
 	if s.Concurrency < 1 {
 		problems = append(problems, "-mount-concurrency must be 1 or more")
+	}
+	if s.MaxVaultRequests < 0 {
+		problems = append(problems, "-max-vault-requests must be 0 or more")
 	}
 	return joinProblems(problems)
 }

@@ -18,19 +18,24 @@ func env(m map[string]string) Getenv {
 }
 
 func TestParseServeDefaults(t *testing.T) {
-	got, err := ParseServe(nil, env(map[string]string{"POD_NAMESPACE": "csi"}), io.Discard)
+	got, err := ParseServe(nil, env(map[string]string{"POD_NAMESPACE": "csi", "NODE_NAME": "node-1"}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := &Serve{
-		Endpoint:       "/provider/vault.sock",
-		HealthAddr:     ":8080",
-		LogLevel:       "info",
-		LogFormat:      "text",
-		HMACSecretName: "vault-csi-provider-hmac-key",
-		Namespace:      "csi",
-		CacheSize:      1000,
-		Concurrency:    8,
+		Endpoint:          "/provider/vault.sock",
+		HealthAddr:        ":8080",
+		LogLevel:          "info",
+		LogFormat:         "text",
+		HMACSecretName:    "vault-csi-provider-hmac-key",
+		Namespace:         "csi",
+		CacheSize:         1000,
+		Concurrency:       8,
+		MetricsAddr:       ":8081",
+		MaxVaultRequests:  64,
+		LeaseReuse:        true,
+		RevokeOnPodDelete: true,
+		NodeName:          "node-1",
 		Defaults: mount.Defaults{
 			Vault:     vault.Config{Address: "https://127.0.0.1:8200"},
 			AuthMount: "kubernetes",
@@ -101,13 +106,15 @@ func TestReferenceDaemonSetArgs(t *testing.T) {
 
 func TestParseServeReportsEveryProblem(t *testing.T) {
 	args := []string{"-log-level=loud", "-log-format=xml", "-cache-size=-1", "-mount-concurrency=0",
-		"-hmac-secret-name=Not_Valid", "-vault-addr=ftp://vault", "-health-addr=8080", "-endpoint="}
+		"-hmac-secret-name=Not_Valid", "-vault-addr=ftp://vault", "-health-addr=8080", "-endpoint=",
+		"-metrics-addr=9090", "-max-vault-requests=-1"}
 	_, err := ParseServe(args, env(map[string]string{"VAULT_SKIP_VERIFY": "maybe"}), io.Discard)
 	if err == nil {
 		t.Fatal("no error")
 	}
 	for _, want := range []string{`-log-level "loud"`, `-log-format "xml"`, "-cache-size", "-mount-concurrency",
-		`-hmac-secret-name "Not_Valid"`, `-vault-addr "ftp://vault"`, `-health-addr "8080"`, "-endpoint", "VAULT_SKIP_VERIFY"} {
+		`-hmac-secret-name "Not_Valid"`, `-vault-addr "ftp://vault"`, `-health-addr "8080"`, "-endpoint", "VAULT_SKIP_VERIFY",
+		`-metrics-addr "9090"`, "-max-vault-requests"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}

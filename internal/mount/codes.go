@@ -5,22 +5,16 @@ import (
 	"errors"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
-// toStatus maps an error from the inner packages to the gRPC status the
-// driver reports; the message is the error's text, which never holds a
-// token or a secret value.
-func toStatus(ctx context.Context, err error) error {
-	return status.Error(Code(ctx, err), err.Error())
-}
-
-// Code classifies err. ctx is the request's: once its deadline has passed,
+// Code classifies an error from the inner packages as the gRPC status code
+// the driver reports. ctx is the request's: once its deadline has passed,
 // every failure is reported as DeadlineExceeded, whatever layer noticed.
+// Messages are the errors' own text, which never holds a token or a value.
 func Code(ctx context.Context, err error) codes.Code {
 	var pe *ParamsError
 	var apiStatus apierrors.APIStatus

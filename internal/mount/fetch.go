@@ -5,18 +5,31 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/vault/api"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/lease"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
-// fetchObjects reads every object's secret, returned in the order of objs.
-// Identical requests (same method, path, query and arguments) are sent once,
-// so a certificate and its key taken from one pki/issue call belong
+// fetcher reads the objects of one mount; it lives for one request.
+type fetcher struct {
+	client *vault.Client
+	token  auth.Token
+	podUID string
+	// leases keeps leased secrets for reuse; nil when reuse is off.
+	leases *lease.Cache
+	limit  int
+}
+
+// fetchAll reads every object's secret, returned in the order of objs.
+// Identical requests (same method, path, query and arguments) are sent
+// once, so a certificate and its key taken from one pki/issue call belong
 // together. The first failure cancels the rest.
-func fetchObjects(ctx context.Context, c *vault.Client, token string, objs []Object, limit int) ([]*api.Secret, error) {
+func (f *fetcher) fetchAll(ctx context.Context, objs []Object) ([]*api.Secret, error) {
 	keys := make([]string, len(objs))
 	unique := map[string]int{} // request key -> index of the first object
 	for i, obj := range objs {
@@ -32,11 +45,11 @@ func fetchObjects(ctx context.Context, c *vault.Client, token string, objs []Obj
 
 	results := make([]*api.Secret, len(objs))
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(limit)
-	for _, i := range unique {
+	g.SetLimit(f.limit)
+	for key, i := range unique {
 		obj := objs[i]
 		g.Go(func() error {
-			s, err := c.Read(gctx, token, vault.Request{Method: obj.Method, Path: obj.Path, Query: obj.Query, Body: obj.Args})
+			s, err := f.fetch(gctx, obj, key)
 			if err != nil {
 				return fmt.Errorf("object %q: %w", obj.Name, err)
 			}
@@ -53,11 +66,40 @@ func fetchObjects(ctx context.Context, c *vault.Client, token string, objs []Obj
 	return results, nil
 }
 
-// identity names what an object is, for its version: the file and the
-// request it is read with.
-func (obj Object) identity() string {
-	k, _ := requestKey(obj)
-	return obj.Name + "\x00" + obj.Key + "\x00" + string(obj.Encoding) + "\x00" + k
+// fetch returns a kept leased secret while it is valid (renewing it when
+// due) and reads from Vault otherwise.
+func (f *fetcher) fetch(ctx context.Context, obj Object, key string) (*api.Secret, error) {
+	var lk lease.Key
+	if f.leases != nil {
+		lk = lease.Key{PodUID: f.podUID, Vault: f.client.Config(), Request: key}
+		if s, ok := f.reuse(ctx, lk); ok {
+			return s, nil
+		}
+	}
+	s, err := f.client.Read(ctx, f.token.Value, vault.Request{Method: obj.Method, Path: obj.Path, Query: obj.Query, Body: obj.Args})
+	if err != nil {
+		return nil, err
+	}
+	if f.leases != nil && lease.Kept(s) {
+		f.leases.Put(lk, s, f.token.Value, f.token.Expires)
+	}
+	return s, nil
+}
+
+func (f *fetcher) reuse(ctx context.Context, lk lease.Key) (*api.Secret, bool) {
+	e, state := f.leases.Get(lk)
+	switch state {
+	case lease.Fresh:
+		return e.Secret, true
+	case lease.Renew:
+		// Ask for the lease's original duration; Vault caps it at max TTL.
+		r, err := f.client.RenewLease(ctx, f.token.Value, e.Secret.LeaseID, leaseTTL(e.Secret))
+		if err == nil && f.leases.Renewed(lk, r.TTL, r.Renewable) {
+			return e.Secret, true
+		}
+		f.leases.Drop(lk)
+	}
+	return nil, false
 }
 
 // requestKey identifies a Vault request; json.Marshal sorts map keys and
@@ -68,4 +110,16 @@ func requestKey(obj Object) (string, error) {
 		return "", fmt.Errorf("secretArgs cannot be sent as JSON: %w", err)
 	}
 	return strings.Join([]string{obj.Method, obj.Path, obj.Query.Encode(), string(args)}, "\x00"), nil
+}
+
+// identity names what an object is, for its version: the file and the
+// request it is read with.
+func (obj Object) identity() string {
+	k, _ := requestKey(obj)
+	return obj.Name + "\x00" + obj.Key + "\x00" + string(obj.Encoding) + "\x00" + k
+}
+
+// leaseTTL is the duration a secret's lease was granted for.
+func leaseTTL(s *api.Secret) time.Duration {
+	return time.Duration(s.LeaseDuration) * time.Second
 }

@@ -117,7 +117,7 @@ func serve(t testing.TB, v *vaulttest.Server, issuer *vaulttest.JWTIssuer, keys 
 	if err != nil {
 		t.Fatal(err)
 	}
-	authn, err := auth.NewAuthenticator(100, auth.NewTokenRequester(kc, 10*time.Minute))
+	authn, err := auth.NewAuthenticator(100, auth.NewTokenRequester(kc, 10*time.Minute), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

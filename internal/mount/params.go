@@ -26,6 +26,7 @@ const (
 	keyClientKey       = "vaultTLSClientKeyPath"
 	keySkipVerify      = "vaultSkipTLSVerify"
 	keyObjects         = "objects"
+	keyLeaseReuse      = "leaseReuse"
 	keyPodName         = "csi.storage.k8s.io/pod.name"
 	keyPodNamespace    = "csi.storage.k8s.io/pod.namespace"
 	keyPodUID          = "csi.storage.k8s.io/pod.uid"
@@ -60,6 +61,10 @@ type Params struct {
 	// ("" if absent). It holds tokens: never log it.
 	DriverTokens string
 	Objects      []Object
+	// LeaseReuse allows returning a still-valid leased secret (database
+	// credentials, leased certificates) on republish instead of minting a
+	// new one; leaseReuse: "false" turns it off for the class.
+	LeaseReuse bool
 }
 
 // ParamsError lists every problem found in the parameters, so that one
@@ -94,6 +99,14 @@ func ParseParams(attrs map[string]string, d Defaults) (*Params, error) {
 	p.Vault = mergeVault(attrs, d.Vault, &probs)
 	p.AuthMount = authMount(attrs, d.AuthMount, &probs)
 	p.Pod = podInfo(attrs, &probs)
+	p.LeaseReuse = true
+	if s := attrs[keyLeaseReuse]; s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			probs.add("%s %q is not a boolean: use \"true\" or \"false\"", keyLeaseReuse, s)
+		}
+		p.LeaseReuse = b
+	}
 	var objProbs problems
 	p.Objects = parseObjects(attrs[keyObjects], &objProbs)
 	probs = append(probs, objProbs...)

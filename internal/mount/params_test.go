@@ -45,12 +45,13 @@ func wantObject() Object {
 
 func wantParams() *Params {
 	return &Params{
-		RoleName:  "app",
-		AuthMount: "kubernetes",
-		Audience:  "vault",
-		Vault:     testDefaults().Vault,
-		Pod:       auth.Pod{Name: "web-0", Namespace: "shop", UID: "0b1c", ServiceAccount: "web"},
-		Objects:   []Object{wantObject()},
+		RoleName:   "app",
+		AuthMount:  "kubernetes",
+		Audience:   "vault",
+		Vault:      testDefaults().Vault,
+		Pod:        auth.Pod{Name: "web-0", Namespace: "shop", UID: "0b1c", ServiceAccount: "web"},
+		Objects:    []Object{wantObject()},
+		LeaseReuse: true,
 	}
 }
 
@@ -83,6 +84,11 @@ func TestParseParams(t *testing.T) {
 					TLSServerName: "vault.internal", ClientCert: "/spc/tls.crt", ClientKey: "/spc/tls.key", SkipVerify: true,
 				}
 			},
+		},
+		{
+			name:  "leaseReuse turned off",
+			attrs: map[string]string{"leaseReuse": "false"},
+			want:  func(p *Params) { p.LeaseReuse = false },
 		},
 		{
 			name: "empty parameters keep the defaults",
@@ -173,6 +179,11 @@ func TestParseParamsErrors(t *testing.T) {
 			name:  "bad vaultSkipTLSVerify",
 			attrs: map[string]string{"vaultSkipTLSVerify": "yes"},
 			want:  []string{`vaultSkipTLSVerify "yes" is not a boolean`},
+		},
+		{
+			name:  "bad leaseReuse",
+			attrs: map[string]string{"leaseReuse": "sometimes"},
+			want:  []string{`leaseReuse "sometimes" is not a boolean`},
 		},
 		{
 			name:  "both auth mount keys",

@@ -7,12 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/hashicorp/vault/api"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/lease"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/logging"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/metrics"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
@@ -38,6 +43,13 @@ type Options struct {
 	Version string
 	// Logger receives warnings that do not fail a mount.
 	Logger *slog.Logger
+	// Leases keeps leased secrets for reuse on republish; nil turns reuse
+	// off for the node.
+	Leases *lease.Cache
+	// Metrics records mounts; nil records nothing anyone scrapes.
+	Metrics *metrics.Metrics
+	// Revoke makes ForgetPod revoke the pod's Vault tokens and leases.
+	Revoke bool
 }
 
 // Service implements the driver's provider API.
@@ -62,6 +74,9 @@ func NewService(o Options) (*Service, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Metrics == nil {
+		o.Metrics = metrics.NewUnregistered()
+	}
 	fallback := make([]byte, 32)
 	if _, err := rand.Read(fallback); err != nil {
 		return nil, fmt.Errorf("fallback HMAC key: %w", err)
@@ -81,13 +96,16 @@ func (s *Service) Version(context.Context, *pb.VersionRequest) (*pb.VersionRespo
 // Mount fetches the objects of one volume and returns them as files for the
 // driver to write; any failing object fails the whole mount.
 func (s *Service) Mount(ctx context.Context, req *pb.MountRequest) (*pb.MountResponse, error) {
-	attrs, mode, err := decodeRequest(req)
+	start := time.Now()
+	res, err := s.mount(ctx, req)
+	code := codes.OK
 	if err != nil {
-		return nil, toStatus(ctx, err)
+		code = Code(ctx, err)
 	}
-	res, err := s.MountAttributes(ctx, attrs, mode)
+	s.opts.Metrics.Mounts.WithLabelValues(code.String()).Inc()
+	s.opts.Metrics.MountDuration.WithLabelValues(code.String()).Observe(time.Since(start).Seconds())
 	if err != nil {
-		return nil, toStatus(ctx, err)
+		return nil, status.Error(code, err.Error())
 	}
 	resp := &pb.MountResponse{}
 	for _, f := range res.Files {
@@ -97,6 +115,14 @@ func (s *Service) Mount(ctx context.Context, req *pb.MountRequest) (*pb.MountRes
 		resp.ObjectVersion = append(resp.ObjectVersion, &pb.ObjectVersion{Id: v.ID, Version: v.Version})
 	}
 	return resp, nil
+}
+
+func (s *Service) mount(ctx context.Context, req *pb.MountRequest) (*Result, error) {
+	attrs, mode, err := decodeRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	return s.MountAttributes(ctx, attrs, mode)
 }
 
 // decodeRequest reads the JSON-encoded attributes and file permission the
@@ -200,13 +226,17 @@ func (s *Service) fetch(ctx context.Context, client *vault.Client, p *Params) ([
 	if err != nil {
 		return nil, err
 	}
-	secrets, err := fetchObjects(ctx, client, tok.Value, p.Objects, s.opts.Concurrency)
+	f := &fetcher{client: client, token: tok, podUID: p.Pod.UID, limit: s.opts.Concurrency}
+	if p.LeaseReuse {
+		f.leases = s.opts.Leases
+	}
+	secrets, err := f.fetchAll(ctx, p.Objects)
 	if err != nil && tok.Cached && errors.Is(err, vault.ErrPermissionDenied) {
 		s.opts.Auth.Invalidate(client, lreq, tok.Value)
-		if tok, err = s.opts.Auth.Token(ctx, client, lreq); err != nil {
+		if f.token, err = s.opts.Auth.Token(ctx, client, lreq); err != nil {
 			return nil, err
 		}
-		secrets, err = fetchObjects(ctx, client, tok.Value, p.Objects, s.opts.Concurrency)
+		secrets, err = f.fetchAll(ctx, p.Objects)
 	}
 	return secrets, err
 }

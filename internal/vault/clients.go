@@ -16,7 +16,7 @@ import (
 type Clients struct {
 	retry  RetryPolicy
 	shared *shared
-	cache *lru.Cache[Config, *Client]
+	cache  *lru.Cache[Config, *Client]
 
 	mu       sync.Mutex
 	inflight map[Config]*build // builds in progress, so each Config is built once

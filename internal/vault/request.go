@@ -138,6 +138,10 @@ func parseSecret(ctx context.Context, kind callKind, op string, resp *api.Respon
 	if resp == nil || resp.Body == nil {
 		return nil, newError(ErrBadResponse, nil, op, "no response", secrets...)
 	}
+	// Revocation answers 204 No Content on success.
+	if kind == callRevoke && resp.StatusCode == http.StatusNoContent {
+		return &api.Secret{}, nil
+	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	if err != nil {
 		return nil, classify(ctx, kind, op, fmt.Errorf("reading response: %w", err), secrets...)

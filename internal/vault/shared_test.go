@@ -2,14 +2,14 @@ package vault
 
 import (
 	"fmt"
-	"runtime"
-	"strings"
-	"time"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 

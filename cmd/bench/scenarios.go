@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// scenario is one load shape. Its sizes are defaults that flags override.
+type scenario struct {
+	name, about string
+	pods        int
+	rounds      int  // republish rounds after the start
+	concurrency int  // mounts in flight; 0: all pods at once
+	sample      bool // sample vault_requests_in_flight during the start
+	// objects returns the class's objects YAML and how many files a mount
+	// yields; notes are printed under the header.
+	objects func(e *env) (yaml string, files int, notes []string)
+	// extra prints what the scenario adds to the table.
+	extra func(ctx context.Context, s *session, r *scenarioResult) error
+}
+
+var scenarios = []scenario{
+	{name: "kv1", about: "1 KV v2 object per mount", pods: 50, rounds: 5, concurrency: 16,
+		objects: kvObjects(1), extra: floorExtra},
+	{name: "kv20", about: "20 KV v2 objects in one mount", pods: 50, rounds: 5, concurrency: 16,
+		objects: kvObjects(kvSecrets), extra: sequentialExtra},
+	{name: "dynamic", about: "leased PKI cert+key from one issue call, and database credentials", pods: 20, rounds: 5, concurrency: 16,
+		objects: dynamicObjects, extra: leasesExtra},
+	{name: "burst200", about: "200 pods starting at once", pods: 200, rounds: 0, concurrency: 0, sample: true,
+		objects: kvObjects(1), extra: burstExtra},
+	{name: "scale1000", about: "1,000 pods, republished", pods: 1000, rounds: 5, concurrency: 16,
+		objects: kvObjects(1), extra: scaleExtra},
+}
+
+// selectScenarios returns the scenario named name, or all of them.
+func selectScenarios(name string) ([]scenario, error) {
+	if name == "all" {
+		return scenarios, nil
+	}
+	var names []string
+	for _, sc := range scenarios {
+		if sc.name == name {
+			return []scenario{sc}, nil
+		}
+		names = append(names, sc.name)
+	}
+	return nil, fmt.Errorf("unknown scenario %q; choose all, %s", name, strings.Join(names, ", "))
+}
+
+// kvObjects reads the password of the first n seeded KV secrets.
+func kvObjects(n int) func(*env) (string, int, []string) {
+	return func(e *env) (string, int, []string) {
+		var b strings.Builder
+		for i := range n {
+			fmt.Fprintf(&b, "- objectName: kv/s%02d\n  secretPath: %s\n  secretKey: password\n", i, e.kvPaths[i])
+		}
+		return b.String(), n, nil
+	}
+}
+
+// dynamicObjects takes a certificate and its key from one pki/issue call
+// and, with PostgreSQL, a user and password from one database/creds read.
+func dynamicObjects(e *env) (string, int, []string) {
+	yaml := `- objectName: tls.crt
+  secretPath: pki/issue/bench
+  method: PUT
+  secretArgs: {common_name: app.bench.test}
+  secretKey: certificate
+- objectName: tls.key
+  secretPath: pki/issue/bench
+  method: PUT
+  secretArgs: {common_name: app.bench.test}
+  secretKey: private_key
+`
+	if e.pg == nil {
+		return yaml, 2, []string{"database credentials: " + e.pgNote}
+	}
+	yaml += `- objectName: db/username
+  secretPath: database/creds/bench
+  secretKey: username
+- objectName: db/password
+  secretPath: database/creds/bench
+  secretKey: password
+`
+	return yaml, 4, []string{"database credentials: PostgreSQL " + e.pg.Version + " on 127.0.0.1:" + fmt.Sprint(e.pg.Port)}
+}
+
+// floorExtra measures a bare KV read with Vault's api client, next to a
+// warm mount sent one at a time (the phases' latencies include queueing).
+func floorExtra(ctx context.Context, s *session, _ *scenarioResult) error {
+	c, err := s.apiClient(ctx)
+	if err != nil {
+		return err
+	}
+	d, err := timeReads(ctx, c, s.env.kvPaths[:1], s.opts.floorReads)
+	if err != nil {
+		return err
+	}
+	warm, n, err := s.serialWarm(ctx)
+	if err != nil {
+		return err
+	}
+	floor := newLatencies(d).pct(50)
+	printf("floor: bare KV read with Vault's api client p50 %s ms (%d reads); warm mount one at a time p50 %s ms (%d) = %sx the floor",
+		f2(floor), len(d), f2(warm), n, f2(warm/floor))
+	return nil
+}
+
+// sequentialExtra times the 20 reads one after another with Vault's client.
+func sequentialExtra(ctx context.Context, s *session, _ *scenarioResult) error {
+	c, err := s.apiClient(ctx)
+	if err != nil {
+		return err
+	}
+	d, err := timeReads(ctx, c, s.env.kvPaths, max(10, s.opts.floorReads/kvSecrets))
+	if err != nil {
+		return err
+	}
+	warm, n, err := s.serialWarm(ctx)
+	if err != nil {
+		return err
+	}
+	seq := newLatencies(d).pct(50)
+	printf("%d reads one after another with Vault's api client: p50 %s ms (%d runs); warm mount one at a time p50 %s ms (%d); ratio mount/sequential %s",
+		kvSecrets, f2(seq), len(d), f2(warm), n, f2(warm/seq))
+	return nil
+}
+
+// leasesExtra reports the leases each republish creates, from the
+// provider's metrics and from Vault's own lease list.
+func leasesExtra(_ context.Context, _ *session, r *scenarioResult) error {
+	for _, p := range r.phases {
+		printf("new leases per mount in %s: %s (provider metrics); Vault's count %s (pki %s, database %s)", p.name,
+			f2(perMount(p.delta(mLeases, "event", "created"), p.mounts)),
+			f2(perMount(float64(p.vaultDelta("pki")+p.vaultDelta("database")), p.mounts)),
+			f2(perMount(float64(p.vaultDelta("pki")), p.mounts)), f2(perMount(float64(p.vaultDelta("database")), p.mounts)))
+	}
+	return nil
+}
+
+// burstExtra reports logins per pod and the peak of Vault calls in flight.
+func burstExtra(_ context.Context, _ *session, r *scenarioResult) error {
+	p := r.phases[0]
+	printf("logins per pod: %s (provider metrics), %s (Vault's count); max vault_requests_in_flight during the burst: %s (%d samples)",
+		f2(perMount(p.delta(mLogins), p.mounts)), f2(perMount(float64(p.vaultDelta("logins")), p.mounts)),
+		f0(p.inFlightMax), p.samples)
+	return nil
+}
+
+// scaleExtra reports memory and goroutines after many pods.
+func scaleExtra(_ context.Context, _ *session, r *scenarioResult) error {
+	last := r.last()
+	printf("goroutines before %s, after %s; RSS after %s MiB; token cache %s, lease cache %s",
+		f0(r.initial.sum(mGoroutines)), f0(last.after.sum(mGoroutines)), f1(last.rss),
+		f0(last.after.sum(mTokenCache)), f0(last.after.sum(mLeaseCache)))
+	return nil
+}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/vaulttest"
+)
+
+// kvSecrets is how many KV v2 secrets are seeded (the kv20 scenario reads
+// them all).
+const kvSecrets = 20
+
+// env is the seeded Vault (and PostgreSQL) every scenario runs against.
+type env struct {
+	vault   *vaulttest.Server
+	root    *api.Client
+	issuer  *vaulttest.JWTIssuer
+	pg      *postgres // nil without PostgreSQL
+	pgNote  string    // why there is no database engine
+	kvPaths []string  // secret/data/bench/sNN
+}
+
+// setup starts Vault with its log in dir, and PostgreSQL if installed,
+// then seeds both. close stops what was started.
+func setup(ctx context.Context, dir string) (*env, error) {
+	bin, err := vaulttest.Binary()
+	if err != nil {
+		return nil, err
+	}
+	v, err := vaulttest.Start(ctx, bin, filepath.Join(dir, "vault.log"))
+	if err != nil {
+		return nil, err
+	}
+	e := &env{vault: v, root: v.API()}
+	if err := e.seed(ctx); err != nil {
+		e.close()
+		return nil, err
+	}
+	e.pg, err = startPostgres(ctx)
+	switch {
+	case errors.Is(err, errNoPostgres):
+		e.pgNote = "skipped: " + err.Error()
+	case err != nil:
+		e.close()
+		return nil, err
+	default:
+		if err := e.seedDatabase(ctx); err != nil {
+			e.close()
+			return nil, err
+		}
+	}
+	return e, nil
+}
+
+func (e *env) close() {
+	if e.pg != nil {
+		e.pg.stop()
+	}
+	e.vault.Stop()
+}
+
+// seed writes the KV secrets, a policy, a jwt role for every service
+// account of the namespace "bench", and a PKI role with leases.
+func (e *env) seed(ctx context.Context) error {
+	for i := range kvSecrets {
+		path := fmt.Sprintf("secret/data/bench/s%02d", i)
+		if _, err := e.vault.Write(ctx, path, map[string]any{"data": map[string]any{
+			"username": fmt.Sprintf("user-%02d", i), "password": randomHex(16),
+		}}); err != nil {
+			return err
+		}
+		e.kvPaths = append(e.kvPaths, path)
+	}
+	if err := e.vault.WritePolicy(ctx, benchRole, `
+path "secret/data/bench/*" { capabilities = ["read"] }
+path "pki/issue/bench" { capabilities = ["create", "update"] }
+path "database/creds/bench" { capabilities = ["read"] }
+`); err != nil {
+		return err
+	}
+	var err error
+	if e.issuer, err = vaulttest.NewJWTIssuer("https://kubernetes.default.svc.cluster.local"); err != nil {
+		return err
+	}
+	if err := e.vault.ConfigureJWTAuth(ctx, "jwt", e.issuer); err != nil {
+		return err
+	}
+	// One role for all service accounts of the namespace: a glob on sub.
+	if _, err := e.vault.Write(ctx, "auth/jwt/role/"+benchRole, map[string]any{
+		"role_type":         "jwt",
+		"bound_audiences":   []string{"vault"},
+		"bound_claims_type": "glob",
+		"bound_claims":      map[string]any{"sub": "system:serviceaccount:" + benchNamespace + ":*"},
+		"user_claim":        "sub",
+		"token_policies":    []string{benchRole},
+		"token_ttl":         "1h",
+	}); err != nil {
+		return err
+	}
+	if err := e.checkRole(ctx); err != nil {
+		return err
+	}
+	return e.seedPKI(ctx)
+}
+
+// checkRole proves the glob binds what it should and nothing else.
+func (e *env) checkRole(ctx context.Context) error {
+	for _, tc := range []struct {
+		ns   string
+		want bool
+	}{{benchNamespace, true}, {"other", false}} {
+		jwt, err := e.issuer.ServiceAccountToken(tc.ns, "sa-check", "check", "check-uid", "vault", time.Minute)
+		if err != nil {
+			return err
+		}
+		_, err = podAPIClient(ctx, e.vault.Addr, jwt)
+		if (err == nil) != tc.want {
+			return fmt.Errorf("jwt role %s: login from namespace %q: got error %v, want success %v", benchRole, tc.ns, err, tc.want)
+		}
+	}
+	return nil
+}
+
+// seedPKI mounts a PKI engine with an EC root (fast issuance keeps the
+// figures about the provider) and a role whose certificates are leased.
+func (e *env) seedPKI(ctx context.Context) error {
+	if err := e.vault.Mount(ctx, "pki", "pki", nil); err != nil {
+		return err
+	}
+	if _, err := e.vault.Write(ctx, "sys/mounts/pki/tune", map[string]any{"max_lease_ttl": "48h"}); err != nil {
+		return err
+	}
+	if _, err := e.vault.Write(ctx, "pki/root/generate/internal", map[string]any{
+		"common_name": "bench.test", "ttl": "48h", "key_type": "ec", "key_bits": 256,
+	}); err != nil {
+		return err
+	}
+	_, err := e.vault.Write(ctx, "pki/roles/"+benchRole, map[string]any{
+		"allowed_domains": "bench.test", "allow_subdomains": true,
+		"key_type": "ec", "key_bits": 256, "ttl": "1h", "max_ttl": "1h",
+		"generate_lease": true,
+	})
+	return err
+}
+
+// seedDatabase points Vault's database engine at the throwaway cluster
+// with a role that creates a login role per lease.
+func (e *env) seedDatabase(ctx context.Context) error {
+	if err := e.vault.Mount(ctx, "database", "database", nil); err != nil {
+		return err
+	}
+	if _, err := e.vault.Write(ctx, "database/config/"+benchRole, map[string]any{
+		"plugin_name":    "postgresql-database-plugin",
+		"connection_url": "postgresql://{{username}}:{{password}}@127.0.0.1:" + strconv.Itoa(e.pg.Port) + "/postgres?sslmode=disable",
+		"username":       "postgres",
+		"password":       "trust-auth-ignores-this",
+		"allowed_roles":  []string{benchRole},
+	}); err != nil {
+		return err
+	}
+	_, err := e.vault.Write(ctx, "database/roles/"+benchRole, map[string]any{
+		"db_name":             benchRole,
+		"creation_statements": []string{`CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`},
+		"default_ttl":         "1h",
+		"max_ttl":             "24h",
+	})
+	return err
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+)
+
+// Lease prefixes counted on Vault's side, independently of the provider's
+// metrics: the tokens of jwt logins, PKI certificates, database users.
+var leasePrefixes = map[string]string{
+	"logins":   "auth/jwt/login",
+	"pki":      "pki/issue/" + benchRole,
+	"database": "database/creds/" + benchRole,
+}
+
+// newAPIClient is Vault's own api client for addr with token, ignoring the
+// VAULT_* environment that could redirect it.
+func newAPIClient(addr, token string) (*api.Client, error) {
+	cfg := api.DefaultConfig()
+	if cfg.Error != nil {
+		return nil, cfg.Error
+	}
+	cfg.Address, cfg.AgentAddress, cfg.Limiter = addr, "", nil
+	cfg.MaxRetries = 0
+	if tr, ok := cfg.HttpClient.Transport.(*http.Transport); ok {
+		tr.TLSClientConfig.InsecureSkipVerify = false
+	}
+	c, err := api.NewClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c.SetToken(token)
+	c.ClearNamespace()
+	return c, nil
+}
+
+// podAPIClient logs in as a bench pod with Vault's api client, so that the
+// floor reads go through the same role and policy as the provider's.
+func podAPIClient(ctx context.Context, addr, jwt string) (*api.Client, error) {
+	c, err := newAPIClient(addr, "")
+	if err != nil {
+		return nil, err
+	}
+	secret, err := c.Logical().WriteWithContext(ctx, "auth/jwt/login", map[string]any{"role": benchRole, "jwt": jwt})
+	if err != nil {
+		return nil, fmt.Errorf("jwt login: %w", err)
+	}
+	if secret == nil || secret.Auth == nil {
+		return nil, fmt.Errorf("jwt login returned no token")
+	}
+	c.SetToken(secret.Auth.ClientToken)
+	return c, nil
+}
+
+// timeReads reads paths one after another, n times after a warm-up pass,
+// and returns the duration of each pass.
+func timeReads(ctx context.Context, c *api.Client, paths []string, n int) ([]time.Duration, error) {
+	out := make([]time.Duration, 0, n)
+	for i := -1; i < n; i++ {
+		start := time.Now()
+		for _, p := range paths {
+			s, err := c.Logical().ReadWithContext(ctx, p)
+			if err != nil {
+				return nil, err
+			}
+			if s == nil {
+				return nil, fmt.Errorf("read %s: not found", p)
+			}
+		}
+		if i >= 0 {
+			out = append(out, time.Since(start))
+		}
+	}
+	return out, nil
+}
+
+// leaseCounts is the number of leases under each of leasePrefixes.
+type leaseCounts map[string]int
+
+// countLeases lists Vault's leases with the root client.
+func countLeases(ctx context.Context, root *api.Client) (leaseCounts, error) {
+	counts := leaseCounts{}
+	for name, prefix := range leasePrefixes {
+		s, err := root.Logical().ListWithContext(ctx, "sys/leases/lookup/"+prefix)
+		if err != nil {
+			return nil, fmt.Errorf("listing leases under %s: %w", prefix, err)
+		}
+		if s != nil {
+			if keys, ok := s.Data["keys"].([]any); ok {
+				counts[name] = len(keys)
+			}
+		}
+	}
+	return counts, nil
+}

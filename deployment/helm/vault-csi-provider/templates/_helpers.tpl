@@ -1,0 +1,84 @@
+{{/*
+The release's full name: the release name, with the chart name appended
+unless the release name already contains it; 63 characters at most (a label
+value's limit).
+*/}}
+{{- define "vault-csi-provider.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels selecting the provider's pods: never change between upgrades. */}}
+{{- define "vault-csi-provider.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* Labels of every object. */}}
+{{- define "vault-csi-provider.labels" -}}
+{{ include "vault-csi-provider.selectorLabels" . }}
+app.kubernetes.io/version: {{ include "vault-csi-provider.imageTag" . | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{- define "vault-csi-provider.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "vault-csi-provider.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "vault-csi-provider.imageTag" -}}
+{{- .Values.image.tag | default .Chart.AppVersion -}}
+{{- end -}}
+
+{{/*
+The socket's name. The driver connects to <provider name>.sock in its
+provider directory, and the provider's name is vault: not a value.
+*/}}
+{{- define "vault-csi-provider.socketName" -}}vault.sock{{- end -}}
+
+{{/* Where the Vault CA Secret is mounted in the container. */}}
+{{- define "vault-csi-provider.caDir" -}}/vault/tls{{- end -}}
+
+{{/* The provider's flags, one quoted list item each. */}}
+{{- define "vault-csi-provider.args" -}}
+{{- $args := list (printf "-endpoint=/provider/%s" (include "vault-csi-provider.socketName" .)) -}}
+{{- $args = append $args (printf "-vault-addr=%s" (required "vault.address is required" .Values.vault.address)) -}}
+{{- with .Values.vault.namespace }}
+{{- $args = append $args (printf "-vault-namespace=%s" .) -}}
+{{- end }}
+{{- with .Values.vault.authMount }}
+{{- $args = append $args (printf "-vault-mount=%s" .) -}}
+{{- end }}
+{{- with .Values.vault.tls }}
+{{- if .caCert.secretName }}
+{{- $key := required "vault.tls.caCert.key is required with vault.tls.caCert.secretName" .caCert.key }}
+{{- $args = append $args (printf "-vault-tls-ca-cert=%s/%s" (include "vault-csi-provider.caDir" $) $key) -}}
+{{- end }}
+{{- with .serverName }}
+{{- $args = append $args (printf "-vault-tls-server-name=%s" .) -}}
+{{- end }}
+{{- if .skipVerify }}
+{{- $args = append $args "-vault-tls-skip-verify=true" -}}
+{{- end }}
+{{- end }}
+{{- $args = append $args (printf "-health-addr=:%v" .Values.healthPort) -}}
+{{- if .Values.metrics.enabled }}
+{{- $args = append $args (printf "-metrics-addr=:%v" .Values.metrics.port) -}}
+{{- else }}
+{{- $args = append $args "-metrics-addr=" -}}
+{{- end }}
+{{- $args = append $args (printf "-log-level=%s" .Values.logLevel) -}}
+{{- $args = append $args (printf "-log-format=%s" .Values.logFormat) -}}
+{{- $args = append $args (printf "-hmac-secret-name=%s" (required "hmacSecretName is required" .Values.hmacSecretName)) -}}
+{{- range .Values.extraArgs }}
+{{- $args = append $args (toString .) -}}
+{{- end }}
+{{- toYaml $args -}}
+{{- end -}}

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Lints and renders the Helm chart and the kustomize base, and checks every
+# rendered document, without a cluster. Run by `make deploy-check`, which
+# builds helm first.
+#
+# Environment: HELM (helm binary), KUBECTL (default kubectl), GO (default go),
+# OUT (directory for the rendered manifests, emptied first).
+# With DEPLOY_CHECK_KUBECONFIG set, the rendered manifests are also sent to
+# that cluster's API server as a server-side dry run (server-dry-run.sh).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+helm=${HELM:?set HELM to the helm binary}
+kubectl=${KUBECTL:-kubectl}
+go=${GO:-go}
+out=${OUT:?set OUT to a scratch directory}
+chart=$root/deployment/helm/vault-csi-provider
+ns=vault-csi-provider
+
+rm -rf "$out"
+mkdir -p "$out"
+
+# The value sets rendered, each with a name: default values; TLS to Vault
+# and Prometheus Operator monitoring; everything optional off.
+declare -A sets=(
+	[helm-default]=""
+	[helm-tls-monitoring]="metrics.serviceMonitor.enabled=true,metrics.serviceMonitor.labels.release=prometheus,vault.tls.caCert.secretName=vault-ca,vault.tls.caCert.key=ca.pem,vault.tls.serverName=vault.vault.svc,vault.namespace=team-a,logFormat=json,extraArgs[0]=-cache-size=2000"
+	[helm-minimal]="metrics.enabled=false,rbac.create=false,serviceAccount.create=false,serviceAccount.name=existing-sa,priorityClassName="
+)
+
+for name in helm-default helm-tls-monitoring helm-minimal; do
+	args=()
+	if [[ -n ${sets[$name]} ]]; then
+		args=(--set "${sets[$name]}")
+	fi
+	echo "== helm lint --strict ($name)"
+	"$helm" lint --strict "$chart" "${args[@]}"
+	echo "== helm template ($name)"
+	"$helm" template vault-csi-provider "$chart" --namespace "$ns" "${args[@]}" >"$out/$name.yaml"
+done
+
+echo "== kubectl kustomize deployment/kustomize/base"
+"$kubectl" kustomize "$root/deployment/kustomize/base" >"$out/kustomize-base.yaml"
+
+# What each rendering must (and must not) contain.
+expect() { # file, grep pattern, description
+	grep -qE -- "$2" "$out/$1" || { echo "$1: no $3" >&2; exit 1; }
+}
+reject() {
+	if grep -qE -- "$2" "$out/$1"; then echo "$1: unexpected $3" >&2; exit 1; fi
+}
+expect helm-default.yaml '^kind: DaemonSet$' "DaemonSet"
+expect helm-default.yaml '- -endpoint=/provider/vault\.sock$' "-endpoint"
+expect helm-default.yaml '- -metrics-addr=:8081$' "-metrics-addr"
+expect helm-default.yaml '^kind: Service$' "metrics Service"
+reject helm-default.yaml '^kind: ServiceMonitor$' "ServiceMonitor"
+reject helm-default.yaml 'vault-tls' "TLS flag"
+expect helm-tls-monitoring.yaml '^kind: ServiceMonitor$' "ServiceMonitor"
+expect helm-tls-monitoring.yaml '- -vault-tls-ca-cert=/vault/tls/ca\.pem$' "-vault-tls-ca-cert"
+expect helm-tls-monitoring.yaml '- -vault-tls-server-name=vault\.vault\.svc$' "-vault-tls-server-name"
+expect helm-tls-monitoring.yaml 'secretName: vault-ca' "CA Secret volume"
+expect helm-tls-monitoring.yaml '- -cache-size=2000$' "extra argument"
+reject helm-minimal.yaml '^kind: (ClusterRole|Role|ServiceAccount|Service|ServiceMonitor)$' "RBAC, ServiceAccount or Service"
+expect helm-minimal.yaml 'serviceAccountName: existing-sa' "existing ServiceAccount"
+expect helm-minimal.yaml '- -metrics-addr=$' "empty -metrics-addr"
+expect kustomize-base.yaml '^kind: DaemonSet$' "DaemonSet"
+expect kustomize-base.yaml 'resourceNames:' "resourceNames on the Secret rule"
+
+# kubectl apply --dry-run=client needs an API server (discovery), so the
+# documents are checked by a small parser instead: apiVersion, kind and
+# metadata.name on each, no object twice.
+echo "== manifestcheck"
+(cd "$root/tools/helm" && "$go" run ./manifestcheck "$out"/*.yaml "$root"/deployment/examples/*.yaml)
+
+if [[ -n ${DEPLOY_CHECK_KUBECONFIG:-} ]]; then
+	echo "== server-side dry run"
+	KUBECONFIG=$DEPLOY_CHECK_KUBECONFIG "$root/deployment/scripts/server-dry-run.sh" \
+		"$out/kustomize-base.yaml" "$out/helm-default.yaml"
+else
+	echo "== server-side dry run skipped: set DEPLOY_CHECK_KUBECONFIG (deployment/scripts/server-dry-run.sh)"
+fi
+echo "deploy-check: ok ($out)"

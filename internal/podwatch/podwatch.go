@@ -1,0 +1,182 @@
+// Package podwatch watches the pods of this node so the provider can revoke
+// the Vault tokens and leases it issued for a pod once the pod is gone, and so
+// per-pod caches stay bounded by the pods that actually run here.
+//
+// Delete events give prompt revocation; a periodic sweep compares what the
+// Forgetter holds with the informer's pods and catches deletes the watch
+// missed (provider down, watch broken) and pods that terminated but linger.
+package podwatch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+)
+
+const (
+	defaultResync      = time.Minute
+	defaultSyncTimeout = time.Minute
+	// forgetTimeout bounds one ForgetPod so a hung Vault call cannot hold
+	// back the revocations queued behind it.
+	forgetTimeout = 30 * time.Second
+)
+
+// ErrNotSynced is returned (wrapped) when the pods informer cannot list pods
+// in time, typically because RBAC forbids it.
+var ErrNotSynced = errors.New("pods informer did not sync")
+
+// Forgetter drops everything cached for a pod and revokes what Vault issued
+// for it. ForgetPod must be idempotent and cheap for unknown uids: a pod can
+// be reported by both a delete event and a sweep.
+type Forgetter interface {
+	ForgetPod(ctx context.Context, uid string)
+	// PodUIDs lists the pods something is cached for.
+	PodUIDs() []string
+}
+
+// Options configure Run.
+type Options struct {
+	Client   kubernetes.Interface
+	NodeName string        // spec.nodeName field selector; required
+	Resync   time.Duration // how often cached pods are compared with the pods that exist; 0 means 1m
+	Logger   *slog.Logger  // nil discards
+}
+
+func (o Options) validate() error {
+	var errs []error
+	if o.Client == nil {
+		errs = append(errs, errors.New("podwatch: Client is required"))
+	}
+	if o.NodeName == "" {
+		errs = append(errs, errors.New("podwatch: NodeName is required"))
+	}
+	if o.Resync < 0 {
+		errs = append(errs, fmt.Errorf("podwatch: Resync %s must not be negative", o.Resync))
+	}
+	return errors.Join(errs...)
+}
+
+// Run watches until ctx ends and then returns nil. A delete event (including
+// DeletedFinalStateUnknown tombstones) queues ForgetPod for the pod. Right
+// after the informer syncs and then every Resync, uids from PodUIDs that are
+// not a running pod of this node (absent, or phase Succeeded/Failed) are
+// queued too, once they have been missing at two consecutive sweeps. ForgetPod
+// runs on one background worker, so a slow Vault never stalls the watch.
+// Run returns an error wrapping ErrNotSynced if the informer cannot sync.
+func Run(ctx context.Context, o Options, f Forgetter) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	return newWatcher(o, f).run(ctx, defaultSyncTimeout)
+}
+
+type watcher struct {
+	client kubernetes.Interface
+	node   string
+	resync time.Duration
+	log    *slog.Logger
+	f      Forgetter
+	q      *queue
+	// missing holds uids absent at the last sweep. A uid is forgotten only
+	// when it is still absent one sweep later: a pod mounted just now may
+	// not have reached the informer yet, and revoking its leases would
+	// break a running workload.
+	missing map[string]struct{}
+}
+
+func newWatcher(o Options, f Forgetter) *watcher {
+	w := &watcher{client: o.Client, node: o.NodeName, resync: o.Resync, log: o.Logger, f: f, q: newQueue()}
+	if w.resync == 0 {
+		w.resync = defaultResync
+	}
+	if w.log == nil {
+		w.log = slog.New(slog.DiscardHandler)
+	}
+	return w
+}
+
+func (w *watcher) run(ctx context.Context, syncTimeout time.Duration) error {
+	ctx, cancel := context.WithCancel(ctx)
+	factory := informers.NewSharedInformerFactoryWithOptions(w.client, 0,
+		informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
+			lo.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", w.node).String()
+		}))
+	inf := factory.Core().V1().Pods().Informer()
+	var lastErr listError
+	if err := errors.Join(
+		inf.SetTransform(stripPod),
+		inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+			lastErr.set(err)
+			w.log.Debug("pod watch interrupted", "error", err)
+		}),
+	); err != nil {
+		cancel()
+		return fmt.Errorf("podwatch: configure informer: %w", err)
+	}
+	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: w.onDelete}); err != nil {
+		cancel()
+		return fmt.Errorf("podwatch: add event handler: %w", err)
+	}
+
+	var wg sync.WaitGroup
+	factory.Start(ctx.Done())
+	wg.Go(func() { w.q.drain(ctx, w.forget) })
+	defer func() {
+		cancel()
+		factory.Shutdown() // waits for the informer goroutines
+		wg.Wait()
+	}()
+
+	syncCtx, stopSync := context.WithTimeout(ctx, syncTimeout)
+	synced := cache.WaitForCacheSync(syncCtx.Done(), inf.HasSynced)
+	stopSync()
+	if !synced {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("%w within %s: the provider needs list/watch on pods for -revoke-on-pod-delete (node %q): %w",
+			ErrNotSynced, syncTimeout, w.node, lastErr.get())
+	}
+	w.log.Info("watching pods to revoke their Vault leases on delete", "node", w.node, "resync", w.resync)
+
+	tick := time.NewTicker(w.resync)
+	defer tick.Stop()
+	for {
+		w.sweep(inf.GetStore())
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+// listError keeps the informer's last list/watch error for the sync error.
+type listError struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (l *listError) set(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.err = err
+}
+
+func (l *listError) get() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.err == nil {
+		return errors.New("no list error reported")
+	}
+	return l.err
+}

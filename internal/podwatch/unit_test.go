@@ -1,0 +1,144 @@
+package podwatch
+
+import (
+	"context"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
+)
+
+func TestRunValidatesOptions(t *testing.T) {
+	err := Run(context.Background(), Options{Resync: -time.Second}, newForgetter())
+	if err == nil {
+		t.Fatal("Run accepted empty options")
+	}
+	for _, want := range []string{"Client is required", "NodeName is required", "must not be negative"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("err = %q, want it to mention %q", err, want)
+		}
+	}
+}
+
+func TestOnDelete(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		obj  any
+		want bool
+	}{
+		{"pod", pod("u", node, corev1.PodRunning), true},
+		{"tombstone", cache.DeletedFinalStateUnknown{Key: "ns/pod-u", Obj: pod("u", node, corev1.PodRunning)}, true},
+		{"other node", pod("u", "node-b", corev1.PodRunning), false},
+		{"tombstone other node", cache.DeletedFinalStateUnknown{Key: "ns/pod-u", Obj: pod("u", "node-b", "")}, false},
+		{"tombstone not a pod", cache.DeletedFinalStateUnknown{Key: "ns/x", Obj: &corev1.Secret{}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWatcher(Options{Client: fake.NewClientset(), NodeName: node}, newForgetter())
+			w.onDelete(tc.obj)
+			if got := w.q.has("u"); got != tc.want {
+				t.Errorf("queued = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// A uid is forgotten only when it is missing at two sweeps in a row, so a pod
+// mounted before the informer saw it keeps its leases.
+func TestSweepNeedsTwoMisses(t *testing.T) {
+	f := newForgetter("new", "gone")
+	w := newWatcher(Options{Client: fake.NewClientset(), NodeName: node, Logger: slog.Default()}, f)
+	store := cache.NewStore(cache.MetaNamespaceKeyFunc)
+
+	w.sweep(store)
+	if w.q.has("new") || w.q.has("gone") {
+		t.Fatal("first miss queued a uid")
+	}
+	if err := store.Add(pod("new", node, corev1.PodPending)); err != nil {
+		t.Fatal(err)
+	}
+	w.sweep(store)
+	if w.q.has("new") || !w.q.has("gone") {
+		t.Fatalf("after second sweep: new queued %v (want false), gone queued %v (want true)", w.q.has("new"), w.q.has("gone"))
+	}
+}
+
+func TestStripPod(t *testing.T) {
+	now := metav1.Now()
+	full := pod("u", node, corev1.PodRunning)
+	full.ResourceVersion = "7"
+	full.DeletionTimestamp = &now
+	full.Labels = map[string]string{"app": "x"}
+	full.Annotations = map[string]string{"big": strings.Repeat("x", 1000)}
+	full.Spec.Containers = []corev1.Container{{Name: "c", Image: "img"}}
+	full.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady}}
+
+	got, err := stripPod(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := pod("u", node, corev1.PodRunning)
+	want.ResourceVersion = "7"
+	want.DeletionTimestamp = &now
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("stripPod (-want +got):\n%s", diff)
+	}
+	tomb := cache.DeletedFinalStateUnknown{Key: "k"}
+	if got, _ := stripPod(tomb); got != tomb {
+		t.Errorf("stripPod changed a non-pod: %v", got)
+	}
+}
+
+func TestQueue(t *testing.T) {
+	q := newQueue()
+	for _, uid := range []string{"a", "b", "a"} {
+		q.add(uid)
+	}
+	if q.add("b") {
+		t.Error("add of a waiting uid reported true")
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	inFlight, release := make(chan string), make(chan struct{})
+	var got []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		q.drain(ctx, func(_ context.Context, uid string) {
+			got = append(got, uid)
+			inFlight <- uid
+			<-release
+		})
+	}()
+
+	if uid := <-inFlight; uid != "a" {
+		t.Fatalf("first = %q, want a", uid)
+	}
+	if q.add("a") {
+		t.Error("add of an in-flight uid reported true")
+	}
+	release <- struct{}{}
+	<-inFlight // b
+	release <- struct{}{}
+	waitFor(t, "b done", func() bool { return !q.has("b") })
+	if !q.add("a") {
+		t.Error("add after ForgetPod finished reported false")
+	}
+	<-inFlight // a again
+	cancel()
+	release <- struct{}{}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("drain did not return after cancel")
+	}
+	if want := []string{"a", "b", "a"}; !slices.Equal(got, want) {
+		t.Errorf("drained %v, want %v", got, want)
+	}
+}
