@@ -16,6 +16,7 @@ import (
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/hmackey"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/lease"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/logging"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/mount"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/server"
@@ -38,6 +39,7 @@ type harness struct {
 	issuer *vaulttest.JWTIssuer
 	client pb.CSIDriverProviderClient
 	logs   *syncBuffer
+	svc    *mount.Service
 }
 
 type syncBuffer struct {
@@ -129,6 +131,8 @@ func serve(t testing.TB, v *vaulttest.Server, issuer *vaulttest.JWTIssuer, keys 
 		Concurrency: 4,
 		Version:     "test",
 		Logger:      log,
+		Leases:      lease.New(nil),
+		Revoke:      true,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -147,7 +151,7 @@ func serve(t testing.TB, v *vaulttest.Server, issuer *vaulttest.JWTIssuer, keys 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &harness{vault: v, issuer: issuer, client: pb.NewCSIDriverProviderClient(conn), logs: logs}
+	return &harness{vault: v, issuer: issuer, client: pb.NewCSIDriverProviderClient(conn), logs: logs, svc: svc}
 }
 
 func must(t testing.TB, err error) {

@@ -1,0 +1,143 @@
+package mount_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/podwatch"
+)
+
+// leasedPKI makes pki/issue/web hand out leased certificates, like
+// database credentials: each issue is a new lease in Vault.
+func leasedPKI(t *testing.T, h *harness) {
+	t.Helper()
+	write(t, h.vault, "pki/roles/web", map[string]any{
+		"allowed_domains": "example.test", "allow_subdomains": true, "max_ttl": "1h", "generate_lease": true, "key_type": "ec",
+	})
+}
+
+const leasedObjects = `
+- objectName: tls.crt
+  secretPath: pki/issue/web
+  method: PUT
+  secretArgs: {common_name: a.example.test, ttl: 30m}
+  secretKey: certificate
+- objectName: tls.key
+  secretPath: pki/issue/web
+  method: PUT
+  secretArgs: {common_name: a.example.test, ttl: 30m}
+  secretKey: private_key`
+
+// liveLeases counts the leases Vault holds under prefix.
+func (h *harness) liveLeases(t *testing.T, prefix string) int {
+	t.Helper()
+	s, err := h.vault.API().Logical().ListWithContext(context.Background(), "sys/leases/lookup/"+prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s == nil {
+		return 0
+	}
+	keys, _ := s.Data["keys"].([]any)
+	return len(keys)
+}
+
+func (h *harness) certificate(t *testing.T, params map[string]string) string {
+	t.Helper()
+	resp, err := h.mount(t, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files(resp)["tls.crt"].Content
+}
+
+// TestLeasedSecretIsReusedOnRepublish: republishes return the same
+// certificate while its lease is valid, and mint nothing new in Vault.
+func TestLeasedSecretIsReusedOnRepublish(t *testing.T) {
+	h := newHarness(t)
+	leasedPKI(t, h)
+	params := map[string]string{"objects": leasedObjects}
+	first := h.certificate(t, params)
+	for range 3 {
+		if again := h.certificate(t, params); again != first {
+			t.Fatal("a republish minted a new certificate while the lease was valid")
+		}
+	}
+	if n := h.liveLeases(t, "pki/issue/web/"); n != 1 {
+		t.Errorf("Vault holds %d leases, want 1", n)
+	}
+}
+
+func TestLeaseReuseOffPerClass(t *testing.T) {
+	h := newHarness(t)
+	leasedPKI(t, h)
+	params := map[string]string{"objects": leasedObjects, "leaseReuse": "false"}
+	if h.certificate(t, params) == h.certificate(t, params) {
+		t.Error("leaseReuse: \"false\" still reused the certificate")
+	}
+	if n := h.liveLeases(t, "pki/issue/web/"); n != 2 {
+		t.Errorf("Vault holds %d leases, want 2", n)
+	}
+}
+
+// TestDeletedPodLeasesAreRevoked runs the pod watch on a fake API server:
+// deleting the pod revokes its Vault token and, with it, its leases.
+func TestDeletedPodLeasesAreRevoked(t *testing.T) {
+	h := newHarness(t)
+	leasedPKI(t, h)
+	params := map[string]string{"objects": leasedObjects}
+	first := h.certificate(t, params)
+	if n := h.liveLeases(t, "pki/issue/web/"); n != 1 {
+		t.Fatalf("Vault holds %d leases before the delete, want 1", n)
+	}
+
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: podName, Namespace: podNamespace, UID: types.UID(podUID)},
+		Spec:       corev1.PodSpec{NodeName: "node-a"},
+	}
+	kc := fake.NewClientset(pod)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- podwatch.Run(ctx, podwatch.Options{Client: kc, NodeName: "node-a", Resync: time.Hour}, h.svc) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	// The watch is open once the informer has listed; then delete.
+	waitUntil(t, "the pod watch to list pods", func() bool {
+		for _, a := range kc.Actions() {
+			if a.GetVerb() == "watch" {
+				return true
+			}
+		}
+		return false
+	})
+	if err := kc.CoreV1().Pods(podNamespace).Delete(ctx, podName, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the pod's lease to be revoked", func() bool { return h.liveLeases(t, "pki/issue/web/") == 0 })
+	if len(h.svc.PodUIDs()) != 0 {
+		t.Errorf("cache still holds pods %v", h.svc.PodUIDs())
+	}
+	if h.certificate(t, params) == first {
+		t.Error("the revoked certificate was served again")
+	}
+}
+
+// waitUntil polls a condition; the bound only guards against a hang.
+func waitUntil(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
