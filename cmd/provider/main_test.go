@@ -89,12 +89,13 @@ func TestServeStopsGracefully(t *testing.T) {
 	var reads atomic.Int64
 	vaultSrv := slowVault(t, 500*time.Millisecond, &reads)
 	sock := filepath.Join(t.TempDir(), "vault.sock")
-	health := freeAddr(t)
+	health, metricsAddr := freeAddr(t), freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-endpoint", sock, "-health-addr", health, "-vault-addr", vaultSrv.URL, "-vault-mount", "jwt"},
+		done <- run(ctx, []string{"-endpoint", sock, "-health-addr", health, "-metrics-addr", metricsAddr,
+			"-vault-addr", vaultSrv.URL, "-vault-mount", "jwt"},
 			io.Discard, io.Discard, envOf(nil))
 	}()
 	waitFor(t, "readiness", func() bool {
@@ -130,6 +131,23 @@ func TestServeStopsGracefully(t *testing.T) {
 		mounted <- err
 	}()
 	waitFor(t, "the mount to reach Vault", func() bool { return reads.Load() > 0 })
+	// A first mount completes before the stop, so it shows in the metrics.
+	var scraped string
+	select {
+	case err := <-mounted:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("first mount did not finish")
+	}
+	scraped = scrape(t, "http://"+metricsAddr+"/metrics")
+	go func() {
+		var err error
+		resp, err = client.Mount(context.Background(), &pb.MountRequest{Attributes: string(attrs), Permission: "420"})
+		mounted <- err
+	}()
+	waitFor(t, "the second mount to reach Vault", func() bool { return reads.Load() > 1 })
 	cancel()
 
 	if err := <-mounted; err != nil {
@@ -137,6 +155,9 @@ func TestServeStopsGracefully(t *testing.T) {
 	}
 	if string(resp.Files[0].Contents) != "slow-value" {
 		t.Errorf("in-flight mount returned %q", resp.Files[0].Contents)
+	}
+	if !strings.Contains(scraped, `vault_csi_provider_mounts_total{code="OK"}`) {
+		t.Errorf("metrics before the stop lack the mount count:\n%.2000s", scraped)
 	}
 	select {
 	case err := <-done:
@@ -149,4 +170,18 @@ func TestServeStopsGracefully(t *testing.T) {
 	if _, err := os.Stat(sock); !os.IsNotExist(err) {
 		t.Errorf("socket left behind: %v", err)
 	}
+}
+
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -82,7 +82,7 @@ func run(ctx context.Context) error {
 	step("starting the provider on " + filepath.Join(dir, "vault.sock"))
 	sock := filepath.Join(dir, "vault.sock")
 	cmd := exec.Command(providerBin, "-endpoint", sock, "-health-addr", "127.0.0.1:0",
-		"-vault-addr", v.Addr, "-vault-mount", "jwt", "-log-level", "info")
+		"-metrics-addr", "127.0.0.1:0", "-vault-addr", v.Addr, "-vault-mount", "jwt", "-log-level", "info")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	logFile, err := os.Create(filepath.Join(dir, "provider.log"))
 	if err != nil {
