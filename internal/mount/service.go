@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/hashicorp/vault/api"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -59,7 +60,15 @@ type Service struct {
 	// fallbackKey versions objects while the HMAC key cannot be read, so a
 	// Kubernetes outage does not stop secrets from being delivered.
 	fallbackKey []byte
+	// parsed maps a request's raw attributes to their parameters: a
+	// republish sends the same attributes, so parsing (the YAML above all)
+	// is done once. Params are never modified after parsing.
+	parsed *lru.Cache[string, *Params]
 }
+
+// parsedCacheSize bounds the distinct attribute sets kept parsed; one per
+// volume on the node is plenty.
+const parsedCacheSize = 1024
 
 var _ pb.CSIDriverProviderServer = (*Service)(nil)
 
@@ -81,7 +90,11 @@ func NewService(o Options) (*Service, error) {
 	if _, err := rand.Read(fallback); err != nil {
 		return nil, fmt.Errorf("fallback HMAC key: %w", err)
 	}
-	return &Service{opts: o, fallbackKey: fallback}, nil
+	parsed, err := lru.New[string, *Params](parsedCacheSize)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{opts: o, fallbackKey: fallback, parsed: parsed}, nil
 }
 
 // Version reports the API version and this runtime.
@@ -118,29 +131,43 @@ func (s *Service) Mount(ctx context.Context, req *pb.MountRequest) (*pb.MountRes
 }
 
 func (s *Service) mount(ctx context.Context, req *pb.MountRequest) (*Result, error) {
-	attrs, mode, err := decodeRequest(req)
+	mode, err := decodePermission(req.GetPermission())
 	if err != nil {
 		return nil, err
 	}
-	return s.MountAttributes(ctx, attrs, mode)
+	p, ok := s.parsed.Get(req.GetAttributes())
+	if !ok {
+		attrs, err := decodeAttributes(req.GetAttributes())
+		if err != nil {
+			return nil, err
+		}
+		if p, err = ParseParams(attrs, s.opts.Defaults); err != nil {
+			return nil, err
+		}
+		s.parsed.Add(req.GetAttributes(), p)
+	}
+	return s.mountParams(ctx, p, mode)
 }
 
-// decodeRequest reads the JSON-encoded attributes and file permission the
-// driver sends.
-func decodeRequest(req *pb.MountRequest) (map[string]string, int32, error) {
+// decodeAttributes reads the JSON-encoded attributes the driver sends.
+func decodeAttributes(raw string) (map[string]string, error) {
 	var attrs map[string]string
-	if err := json.Unmarshal([]byte(req.GetAttributes()), &attrs); err != nil {
-		return nil, 0, &ParamsError{Problems: []string{"the driver sent attributes that are not a JSON object of strings"}}
+	if err := json.Unmarshal([]byte(raw), &attrs); err != nil {
+		return nil, &ParamsError{Problems: []string{"the driver sent attributes that are not a JSON object of strings"}}
 	}
-	mode := int32(0o644)
-	if p := req.GetPermission(); p != "" {
-		var m uint32
-		if err := json.Unmarshal([]byte(p), &m); err != nil || m > 0o777 {
-			return nil, 0, &ParamsError{Problems: []string{fmt.Sprintf("the driver sent file permission %q, want a number from 0 to 511 (0777)", p)}}
-		}
-		mode = int32(m)
+	return attrs, nil
+}
+
+// decodePermission reads the driver's default file mode, a JSON number.
+func decodePermission(raw string) (int32, error) {
+	if raw == "" {
+		return 0o644, nil
 	}
-	return attrs, mode, nil
+	var m uint32
+	if err := json.Unmarshal([]byte(raw), &m); err != nil || m > 0o777 {
+		return 0, &ParamsError{Problems: []string{fmt.Sprintf("the driver sent file permission %q, want a number from 0 to 511 (0777)", raw)}}
+	}
+	return int32(m), nil
 }
 
 // File is one file of a mount result.
@@ -170,6 +197,10 @@ func (s *Service) MountAttributes(ctx context.Context, attrs map[string]string, 
 	if err != nil {
 		return nil, err
 	}
+	return s.mountParams(ctx, p, defaultMode)
+}
+
+func (s *Service) mountParams(ctx context.Context, p *Params, defaultMode int32) (*Result, error) {
 	logging.Add(ctx,
 		slog.String("pod", p.Pod.Namespace+"/"+p.Pod.Name),
 		slog.String("pod_uid", p.Pod.UID),
