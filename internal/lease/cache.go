@@ -43,7 +43,12 @@ type Entry struct {
 	Vault      vault.Config
 	obtained   time.Time
 	validUntil time.Time // the lease's end, capped by its token's
+	// renewable is kept here, not in Secret, which other readers share.
+	renewable bool
 	tokenEnd   time.Time // zero: the token does not expire
+	// validity is validUntil-obtained as put, kept across renewals: a
+	// renewal must leave a third of it.
+	validity time.Duration
 }
 
 // Cache is safe for concurrent use.
@@ -81,7 +86,7 @@ func (c *Cache) Get(k Key) (*Entry, State) {
 	case now.Before(refreshAt(e.obtained, e.validUntil)):
 		c.metrics.Leases.WithLabelValues("reused").Inc()
 		return e, Fresh
-	case e.Secret.Renewable && now.Before(e.validUntil):
+	case e.renewable && now.Before(e.validUntil):
 		return e, Renew
 	default:
 		c.dropLocked(k, "expired")
@@ -95,8 +100,9 @@ func (c *Cache) Put(k Key, s *api.Secret, token string, tokenEnd time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
-	e := &Entry{Secret: s, Token: token, Vault: k.Vault, obtained: now, tokenEnd: tokenEnd}
+	e := &Entry{Secret: s, Token: token, Vault: k.Vault, obtained: now, tokenEnd: tokenEnd, renewable: s.Renewable}
 	e.validUntil = capAt(now.Add(time.Duration(s.LeaseDuration)*time.Second), tokenEnd)
+	e.validity = e.validUntil.Sub(now)
 	c.entries[k] = e
 	c.metrics.Leases.WithLabelValues("created").Inc()
 	c.sweepLocked(now)
@@ -114,14 +120,13 @@ func (c *Cache) Renewed(k Key, ttl time.Duration, renewable bool) bool {
 		return false
 	}
 	now := c.now()
-	old := e.validUntil.Sub(e.obtained)
 	until := capAt(now.Add(ttl), e.tokenEnd)
 	// Less than a third of the original validity left: not worth keeping.
-	if until.Sub(now) < old/3 {
+	if until.Sub(now) < e.validity/3 {
 		c.dropLocked(k, "expired")
 		return false
 	}
-	e.Secret.Renewable = renewable
+	e.renewable = renewable
 	e.obtained, e.validUntil = now, until
 	c.metrics.Leases.WithLabelValues("renewed").Inc()
 	return true
