@@ -45,7 +45,7 @@ type Entry struct {
 	validUntil time.Time // the lease's end, capped by its token's
 	// renewable is kept here, not in Secret, which other readers share.
 	renewable bool
-	tokenEnd   time.Time // zero: the token does not expire
+	tokenEnd  time.Time // zero: the token does not expire
 	// validity is validUntil-obtained as put, kept across renewals: a
 	// renewal must leave a third of it.
 	validity time.Duration
