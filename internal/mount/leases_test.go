@@ -104,7 +104,9 @@ func TestDeletedPodLeasesAreRevoked(t *testing.T) {
 	kc := fake.NewClientset(pod)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- podwatch.Run(ctx, podwatch.Options{Client: kc, NodeName: "node-a", Resync: time.Hour}, h.svc) }()
+	go func() {
+		done <- podwatch.Run(ctx, podwatch.Options{Client: kc, NodeName: "node-a", Resync: time.Hour}, h.svc)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		<-done
