@@ -78,7 +78,8 @@ func TestLeaseReuseOffPerClass(t *testing.T) {
 	h := newHarness(t)
 	leasedPKI(t, h)
 	params := map[string]string{"objects": leasedObjects, "leaseReuse": "false"}
-	if h.certificate(t, params) == h.certificate(t, params) {
+	first, second := h.certificate(t, params), h.certificate(t, params)
+	if first == second {
 		t.Error("leaseReuse: \"false\" still reused the certificate")
 	}
 	if n := h.liveLeases(t, "pki/issue/web/"); n != 2 {
