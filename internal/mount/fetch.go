@@ -44,6 +44,18 @@ func (f *fetcher) fetchAll(ctx context.Context, objs []Object) ([]*api.Secret, e
 	}
 
 	results := make([]*api.Secret, len(objs))
+	if len(unique) == 1 {
+		// One request (the common one-object volume): no goroutine needed.
+		obj := objs[0]
+		s, err := f.fetch(ctx, obj, keys[0])
+		if err != nil {
+			return nil, fmt.Errorf("object %q: %w", obj.Name, err)
+		}
+		for i := range results {
+			results[i] = s
+		}
+		return results, nil
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(f.limit)
 	for key, i := range unique {
