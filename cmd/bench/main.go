@@ -45,6 +45,7 @@ type options struct {
 	timeout     time.Duration
 	set         map[string]bool // flags given on the command line
 	metrics     bool            // the provider has -metrics-addr
+	kube        bool            // the provider has -kubeconfig and -node-name
 	dir         string          // temp dir of this run
 }
 
@@ -102,6 +103,7 @@ func run(ctx context.Context, args []string) error {
 		return fmt.Errorf("%s -version: %w", o.provider, err)
 	}
 	o.metrics = hasFlag(o.provider, "metrics-addr")
+	o.kube = hasFlag(o.provider, "kubeconfig") && hasFlag(o.provider, "node-name")
 	if o.dir, err = os.MkdirTemp("", "vault-csi-bench-"); err != nil {
 		return err
 	}
@@ -121,11 +123,16 @@ func run(ctx context.Context, args []string) error {
 	if !o.metrics {
 		fmt.Println("note: this provider has no -metrics-addr flag: its metrics are n/a")
 	}
+	if o.kube {
+		fmt.Printf("kubernetes: an in-process fake API server per scenario; the provider runs with -namespace %s -node-name %s and sees the bench's pods\n", benchSystem, benchNode)
+	} else {
+		fmt.Println("note: this provider has no -kubeconfig or -node-name flag: it runs without Kubernetes and pods are never deleted")
+	}
 
 	var failed []string
 	for _, sc := range selected {
 		err := runScenario(ctx, e, sc, o)
-		if errors.Is(err, errMountsFailed) && ctx.Err() == nil {
+		if (errors.Is(err, errMountsFailed) || errors.Is(err, errNotForgotten)) && ctx.Err() == nil {
 			failed = append(failed, sc.name)
 			continue
 		}
@@ -134,7 +141,7 @@ func run(ctx context.Context, args []string) error {
 		}
 	}
 	if len(failed) > 0 {
-		return fmt.Errorf("mounts failed in %s", strings.Join(failed, ", "))
+		return fmt.Errorf("failures in %s", strings.Join(failed, ", "))
 	}
 	return nil
 }

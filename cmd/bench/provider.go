@@ -43,12 +43,14 @@ func hasFlag(bin, name string) bool {
 }
 
 // startProvider runs bin in dir against vaultAddr with PATH as its only
-// environment (no KUBECONFIG: no Kubernetes). With withMetrics, metrics are
-// served on a free loopback port.
-func startProvider(ctx context.Context, bin, dir, vaultAddr string, withMetrics bool) (*provider, error) {
+// environment (no KUBECONFIG: Kubernetes only through extra flags, such as
+// the fake API server's -kubeconfig). With withMetrics, metrics are served
+// on a free loopback port.
+func startProvider(ctx context.Context, bin, dir, vaultAddr string, withMetrics bool, extra ...string) (*provider, error) {
 	sock := filepath.Join(dir, "vault.sock")
 	args := []string{"-endpoint", sock, "-vault-addr", vaultAddr, "-vault-mount", "jwt",
 		"-health-addr", "127.0.0.1:0", "-log-level", "warn"}
+	args = append(args, extra...)
 	metricsURL := ""
 	if withMetrics {
 		port, err := freePort()

@@ -23,6 +23,7 @@ type session struct {
 	opts  *options
 	sc    scenario
 	prov  *provider
+	kube  *fakeKube // nil when the provider cannot use Kubernetes
 	reqs  []*pb.MountRequest
 	files int
 }
@@ -50,8 +51,9 @@ func (p *phase) delta(name string, match ...string) float64 {
 func (p *phase) vaultDelta(name string) int { return p.vaultAfter[name] - p.vaultBefore[name] }
 
 type scenarioResult struct {
-	initial snapshot // right after the provider started
-	phases  []phase
+	initial    snapshot // right before the first mount
+	initialRSS float64  // MiB, NaN if unknown
+	phases     []phase
 }
 
 func (r *scenarioResult) last() *phase { return &r.phases[len(r.phases)-1] }
@@ -66,7 +68,14 @@ func runScenario(ctx context.Context, e *env, sc scenario, o *options) error {
 	if err != nil {
 		return err
 	}
-	prov, err := startProvider(ctx, o.provider, dir, e.vault.Addr, o.metrics)
+	kube, kubeArgs, err := startKube(o, dir)
+	if err != nil {
+		return err
+	}
+	if kube != nil {
+		defer kube.close() // after the provider stopped
+	}
+	prov, err := startProvider(ctx, o.provider, dir, e.vault.Addr, o.metrics, kubeArgs...)
 	if err != nil {
 		return err
 	}
@@ -75,8 +84,11 @@ func runScenario(ctx context.Context, e *env, sc scenario, o *options) error {
 	if err != nil {
 		return err
 	}
-	s := &session{env: e, opts: o, sc: sc, prov: prov, reqs: reqs, files: files}
-	r := &scenarioResult{initial: prov.metrics.scrape(ctx)}
+	s := &session{env: e, opts: o, sc: sc, prov: prov, kube: kube, reqs: reqs, files: files}
+	if err := s.registerPods(ctx); err != nil {
+		return err
+	}
+	r := &scenarioResult{initial: prov.metrics.scrape(ctx), initialRSS: rssOrNaN(prov.pid())}
 	printTableHeader()
 	type step struct {
 		name   string
