@@ -25,19 +25,14 @@ type fetcher struct {
 	limit  int
 }
 
-// fetchAll reads every object's secret, returned in the order of objs.
-// Identical requests (same method, path, query and arguments) are sent
-// once, so a certificate and its key taken from one pki/issue call belong
-// together. The first failure cancels the rest.
-func (f *fetcher) fetchAll(ctx context.Context, objs []Object) ([]*api.Secret, error) {
-	keys := make([]string, len(objs))
+// fetchAll reads every object's secret, returned in the order of objs;
+// keys[i] is objs[i]'s request key. Identical requests (same method, path,
+// query and arguments) are sent once, so a certificate and its key taken
+// from one pki/issue call belong together. The first failure cancels the
+// rest.
+func (f *fetcher) fetchAll(ctx context.Context, objs []Object, keys []string) ([]*api.Secret, error) {
 	unique := map[string]int{} // request key -> index of the first object
-	for i, obj := range objs {
-		k, err := requestKey(obj)
-		if err != nil {
-			return nil, fmt.Errorf("object %q: %w", obj.Name, err)
-		}
-		keys[i] = k
+	for i, k := range keys {
 		if _, ok := unique[k]; !ok {
 			unique[k] = i
 		}
@@ -114,21 +109,25 @@ func (f *fetcher) reuse(ctx context.Context, lk lease.Key) (*api.Secret, bool) {
 	return nil, false
 }
 
-// requestKey identifies a Vault request; json.Marshal sorts map keys and
-// url.Values.Encode sorts parameters, so equal requests give equal keys.
-func requestKey(obj Object) (string, error) {
-	args, err := json.Marshal(obj.Args)
-	if err != nil {
-		return "", fmt.Errorf("secretArgs cannot be sent as JSON: %w", err)
+// requestKeys identifies each object's Vault request; json.Marshal sorts
+// map keys and url.Values.Encode sorts parameters, so equal requests give
+// equal keys.
+func requestKeys(objs []Object) ([]string, error) {
+	keys := make([]string, len(objs))
+	for i, obj := range objs {
+		args, err := json.Marshal(obj.Args)
+		if err != nil {
+			return nil, fmt.Errorf("object %q: secretArgs cannot be sent as JSON: %w", obj.Name, err)
+		}
+		keys[i] = strings.Join([]string{obj.Method, obj.Path, obj.Query.Encode(), string(args)}, "\x00")
 	}
-	return strings.Join([]string{obj.Method, obj.Path, obj.Query.Encode(), string(args)}, "\x00"), nil
+	return keys, nil
 }
 
 // identity names what an object is, for its version: the file and the
-// request it is read with.
-func (obj Object) identity() string {
-	k, _ := requestKey(obj)
-	return obj.Name + "\x00" + obj.Key + "\x00" + string(obj.Encoding) + "\x00" + k
+// request (by its key) it is read with.
+func identity(obj Object, requestKey string) string {
+	return obj.Name + "\x00" + obj.Key + "\x00" + string(obj.Encoding) + "\x00" + requestKey
 }
 
 // leaseTTL is the duration a secret's lease was granted for.

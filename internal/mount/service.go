@@ -210,7 +210,11 @@ func (s *Service) mountParams(ctx context.Context, p *Params, defaultMode int32)
 	if err != nil {
 		return nil, err
 	}
-	secrets, err := s.fetch(ctx, client, p)
+	keys, err := requestKeys(p.Objects)
+	if err != nil {
+		return nil, err
+	}
+	secrets, err := s.fetch(ctx, client, p, keys)
 	if err != nil {
 		return nil, err
 	}
@@ -226,7 +230,7 @@ func (s *Service) mountParams(ctx context.Context, p *Params, defaultMode int32)
 			mode = *obj.Mode
 		}
 		res.Files = append(res.Files, File{Path: obj.Name, Mode: mode, Contents: content})
-		res.Versions = append(res.Versions, ObjectVersion{ID: obj.Name, Version: version(key, obj.identity(), content)})
+		res.Versions = append(res.Versions, ObjectVersion{ID: obj.Name, Version: version(key, identity(obj, keys[i]), content)})
 	}
 	return res, nil
 }
@@ -245,7 +249,7 @@ func (s *Service) versionKey(ctx context.Context) []byte {
 // fetch logs in (or reuses a token) and reads every object. A 403 on a
 // cached token means it was revoked or its policies changed: log in once
 // more and retry, but never loop.
-func (s *Service) fetch(ctx context.Context, client *vault.Client, p *Params) ([]*api.Secret, error) {
+func (s *Service) fetch(ctx context.Context, client *vault.Client, p *Params, keys []string) ([]*api.Secret, error) {
 	lreq := auth.LoginRequest{
 		Pod:          p.Pod,
 		Role:         p.RoleName,
@@ -261,13 +265,13 @@ func (s *Service) fetch(ctx context.Context, client *vault.Client, p *Params) ([
 	if p.LeaseReuse {
 		f.leases = s.opts.Leases
 	}
-	secrets, err := f.fetchAll(ctx, p.Objects)
+	secrets, err := f.fetchAll(ctx, p.Objects, keys)
 	if err != nil && tok.Cached && errors.Is(err, vault.ErrPermissionDenied) {
 		s.opts.Auth.Invalidate(client, lreq, tok.Value)
 		if f.token, err = s.opts.Auth.Token(ctx, client, lreq); err != nil {
 			return nil, err
 		}
-		secrets, err = f.fetchAll(ctx, p.Objects)
+		secrets, err = f.fetchAll(ctx, p.Objects, keys)
 	}
 	return secrets, err
 }
