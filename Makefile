@@ -22,7 +22,7 @@ export VAULT_BIN := $(VAULT)
 .PHONY: help build test lint demo bench clean tools
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
 
 build: ## build bin/vault-csi-provider
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(PROVIDER) ./cmd/provider
@@ -72,3 +72,31 @@ deploy-check: $(HELM) ## lint and render the Helm chart and kustomize base, chec
 .PHONY: bench-load
 bench-load: $(VAULT) build ## load benchmark: pods mounting through the socket against a real Vault (BENCH_ARGS='-scenario kv1 -pods 10')
 	$(GO) run ./cmd/bench -provider $(PROVIDER) $(BENCH_ARGS)
+
+# End-to-end: a real kube-apiserver (tools/kube), etcd, the Secrets Store CSI
+# driver (tools/csi), Vault and the provider, driven by bats (test/e2e).
+KUBE_APISERVER := $(BIN)/kube-apiserver
+CSI_DRIVER     := $(BIN)/secrets-store-csi-driver
+KUBELET        := $(BIN)/e2e-kubelet
+KUBE_VERSION_LDFLAGS := -X k8s.io/component-base/version.gitVersion=v1.33.13 \
+	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=33
+
+$(KUBE_APISERVER): tools/kube/go.mod tools/kube/go.sum
+	$(FETCH) tools/kube
+	cd tools/kube && $(GO) build -ldflags='-s -w $(KUBE_VERSION_LDFLAGS)' -o $(KUBE_APISERVER) k8s.io/kubernetes/cmd/kube-apiserver
+
+$(CSI_DRIVER): tools/csi/go.mod tools/csi/go.sum $(wildcard tools/csi/mlog/*.go)
+	$(FETCH) tools/csi
+	cd tools/csi && v=$$($(GO) list -m -f '{{.Version}}' sigs.k8s.io/secrets-store-csi-driver) && \
+		$(GO) build -ldflags="-s -w -X sigs.k8s.io/secrets-store-csi-driver/pkg/version.BuildVersion=$$v" \
+			-o $(CSI_DRIVER) sigs.k8s.io/secrets-store-csi-driver/cmd/secrets-store-csi-driver
+
+$(KUBELET): test/kubelet/go.mod test/kubelet/go.sum $(wildcard test/kubelet/*.go)
+	$(FETCH) test/kubelet
+	cd test/kubelet && $(GO) build -o $(KUBELET) .
+
+.PHONY: e2e-tools e2e
+e2e-tools: $(KUBE_APISERVER) $(CSI_DRIVER) $(KUBELET) ## build kube-apiserver, the CSI driver and the test kubelet
+
+e2e: ## whole chain on real components: etcd, kube-apiserver, CSI driver, Vault, provider; bats cases
+	test/e2e/run.sh

@@ -1,0 +1,114 @@
+# shellcheck shell=bash
+# Process and wait helpers shared by run.sh (the stack) and the bats helpers
+# (which restart the provider). Every process started here has its PID in
+# $E2E_DIR/pids/NAME.pid and its output in $E2E_DIR/logs/NAME.log; stop_all
+# stops them by those PIDs.
+
+e2e_log() { printf '%s e2e: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# start_bg NAME CMD...: run CMD in the background, detached from the caller's
+# file descriptors (bats waits for any process holding its fd 3).
+start_bg() {
+	local name=$1
+	shift
+	mkdir -p "$E2E_DIR/pids" "$E2E_DIR/logs"
+	"$@" </dev/null >>"$E2E_DIR/logs/$name.log" 2>&1 3>&- &
+	echo $! >"$E2E_DIR/pids/$name.pid"
+	# Stopped by PID, not as a job: no "Killed" notice when a test kills it.
+	disown $!
+}
+
+pid_of() { cat "$E2E_DIR/pids/$1.pid" 2>/dev/null; }
+
+alive() {
+	local pid
+	pid=$(pid_of "$1") && [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null
+}
+
+# stop_one NAME [SIGNAL]: signal the process (TERM by default), wait up to
+# 10 s for it to exit, then KILL it.
+stop_one() {
+	local name=$1 sig=${2:-TERM} pid i
+	pid=$(pid_of "$name") || return 0
+	[[ -n $pid ]] || return 0
+	if kill -0 "$pid" 2>/dev/null; then
+		kill "-$sig" "$pid" 2>/dev/null || true
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$pid" 2>/dev/null; then
+			e2e_log "$name (pid $pid) ignored SIG$sig; killing it"
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+	fi
+	rm -f "$E2E_DIR/pids/$name.pid"
+}
+
+# wait_until SECONDS WHAT CMD...: retry CMD every 0.2 s until it succeeds.
+wait_until() {
+	local secs=$1 what=$2 deadline
+	shift 2
+	deadline=$((SECONDS + secs))
+	until "$@" >/dev/null 2>&1; do
+		if ((SECONDS >= deadline)); then
+			e2e_log "timed out after ${secs}s waiting for $what"
+			return 1
+		fi
+		sleep 0.2
+	done
+}
+
+# http_ok URL [CURL ARGS...]: true when URL answers 2xx.
+http_ok() {
+	local url=$1
+	shift
+	curl -fsS -o /dev/null --max-time 2 "$@" "$url"
+}
+
+# start_provider: (re)start our provider with the stack's flags, wait until
+# /readyz says the socket is serving.
+start_provider() {
+	start_bg provider env -u VAULT_TOKEN "$ROOT/bin/vault-csi-provider" \
+		-endpoint "$E2E_DIR/providers/vault.sock" \
+		-kubeconfig "$E2E_DIR/provider.kubeconfig" \
+		-namespace vault-csi-provider \
+		-node-name e2e-node \
+		-metrics-addr "127.0.0.1:$PROVIDER_METRICS_PORT" \
+		-health-addr "127.0.0.1:$PROVIDER_HEALTH_PORT" \
+		-vault-addr "$VAULT_ADDR" \
+		-log-level debug
+	wait_until 30 "provider /readyz" http_ok "http://127.0.0.1:$PROVIDER_HEALTH_PORT/readyz" ||
+		{ alive provider || e2e_log "the provider exited"; return 1; }
+	alive provider
+}
+
+# run_bats FILE...: run bats (TAP into $E2E_DIR/bats.tap and stdout) in its
+# own session, waited for with `wait` so that a signal reaches the caller's
+# trap at once and cleanup can stop bats' process group (pids/bats.pid).
+# Sets BATS_PASSED, BATS_FAILED, BATS_SKIPPED; fails if any test failed.
+run_bats() {
+	local tap=$E2E_DIR/bats.tap rc=0
+	mkdir -p "$E2E_DIR/pids"
+	setsid bats --tap "$@" > >(tee "$tap") 2>&1 &
+	echo $! >"$E2E_DIR/pids/bats.pid"
+	wait $! || rc=$?
+	rm -f "$E2E_DIR/pids/bats.pid"
+	BATS_SKIPPED=$(grep -cE '^ok [0-9]+ .*# skip' "$tap" || true)
+	BATS_PASSED=$(($(grep -cE '^ok [0-9]+' "$tap" || true) - BATS_SKIPPED))
+	BATS_FAILED=$(grep -cE '^not ok [0-9]+' "$tap" || true)
+	((rc == 0 && BATS_FAILED == 0))
+}
+
+# print_summary: the last line CI reads, "N passed, N failed".
+print_summary() {
+	((${BATS_SKIPPED:-0} == 0)) || echo "$BATS_SKIPPED skipped"
+	echo "${BATS_PASSED:-0} passed, ${BATS_FAILED:-0} failed"
+}
+
+# stop_bats: stop a bats run still going, and everything it started.
+stop_bats() {
+	[[ -f $E2E_DIR/pids/bats.pid ]] || return 0
+	kill -TERM -- "-$(pid_of bats)" 2>/dev/null || true
+	stop_one bats
+}
