@@ -76,6 +76,7 @@ bench-load: $(VAULT) build ## load benchmark: pods mounting through the socket a
 # End-to-end: a real kube-apiserver (tools/kube), etcd, the Secrets Store CSI
 # driver (tools/csi), Vault and the provider, driven by bats (test/e2e).
 KUBE_APISERVER := $(BIN)/kube-apiserver
+KUBE_CONTROLLER_MANAGER := $(BIN)/kube-controller-manager
 CSI_DRIVER     := $(BIN)/secrets-store-csi-driver
 KUBELET        := $(BIN)/e2e-kubelet
 KUBE_VERSION_LDFLAGS := -X k8s.io/component-base/version.gitVersion=v1.33.13 \
@@ -84,6 +85,11 @@ KUBE_VERSION_LDFLAGS := -X k8s.io/component-base/version.gitVersion=v1.33.13 \
 $(KUBE_APISERVER): tools/kube/go.mod tools/kube/go.sum
 	$(FETCH) tools/kube
 	cd tools/kube && $(GO) build -ldflags='-s -w $(KUBE_VERSION_LDFLAGS)' -o $(KUBE_APISERVER) k8s.io/kubernetes/cmd/kube-apiserver
+
+# Only its garbage collector runs (test/e2e/stack.sh).
+$(KUBE_CONTROLLER_MANAGER): tools/kube/go.mod tools/kube/go.sum
+	$(FETCH) tools/kube
+	cd tools/kube && $(GO) build -ldflags='-s -w $(KUBE_VERSION_LDFLAGS)' -o $(KUBE_CONTROLLER_MANAGER) k8s.io/kubernetes/cmd/kube-controller-manager
 
 $(CSI_DRIVER): tools/csi/go.mod tools/csi/go.sum $(wildcard tools/csi/mlog/*.go)
 	$(FETCH) tools/csi
@@ -96,7 +102,7 @@ $(KUBELET): test/kubelet/go.mod test/kubelet/go.sum $(wildcard test/kubelet/*.go
 	cd test/kubelet && $(GO) build -o $(KUBELET) .
 
 .PHONY: e2e-tools e2e
-e2e-tools: $(KUBE_APISERVER) $(CSI_DRIVER) $(KUBELET) ## build kube-apiserver, the CSI driver and the test kubelet
+e2e-tools: $(KUBE_APISERVER) $(KUBE_CONTROLLER_MANAGER) $(CSI_DRIVER) $(KUBELET) ## build kube-apiserver, kube-controller-manager, the CSI driver and the test kubelet
 
-e2e: ## whole chain on real components: etcd, kube-apiserver, CSI driver, Vault, provider; bats cases
+e2e: ## whole chain on real components: etcd, kube-apiserver, kube-controller-manager (GC), CSI driver, Vault, provider; bats cases
 	test/e2e/run.sh

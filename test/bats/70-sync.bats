@@ -46,7 +46,7 @@ secret_field() {
 	kubectl -n e2e-sync get secret app-credentials -o jsonpath="{.data.$1}" | base64 -d
 }
 
-@test "2. secretObjects: mounted objects synced to a Kubernetes Secret, and resynced on rotation" {
+@test "2. secretObjects: synced to a Kubernetes Secret, resynced on rotation, an env source, gone with the pod" {
 	# The driver syncs only for pods on its own node; in kind the test pods
 	# are on a node no kubelet runs.
 	local_only "the test pods are not on the driver's node"
@@ -61,6 +61,18 @@ secret_field() {
 	run kubectl -n e2e-sync get secret app-credentials \
 		-o jsonpath='{.type} {.metadata.labels.team} {.metadata.labels.secrets-store\.csi\.k8s\.io/managed}'
 	assert_output 'Opaque e2e true'
+	# Owned by the driver's SecretProviderClassPodStatus for the pod's volume
+	# (the pod has no owner of its own), so the garbage collector deletes it
+	# with that. The driver's patcher sets it every 5 s.
+	owner_refs() {
+		kubectl -n e2e-sync get secret app-credentials \
+			-o jsonpath='{range .metadata.ownerReferences[*]}{.kind}/{.name}{"\n"}{end}'
+	}
+	has_owner() { [[ -n $(owner_refs) ]]; }
+	wait_until 30 "Secret app-credentials ownerReferences" has_owner
+	run owner_refs
+	assert_success
+	assert_output SecretProviderClassPodStatus/s1-e2e-sync-synced
 
 	vault kv put secret/e2e/sync user=alice pass=second >/dev/null
 	run republish e2e-sync s1 app synced
@@ -70,6 +82,52 @@ secret_field() {
 	wait_until 30 "Secret app-credentials updated" pass_is_second
 	assert_equal "$(secret_field user)" alice
 
-	run unpublish e2e-sync s1
+	# An env var source: the API server accepts a Pod taking DB_PASS from the
+	# Secret (it stays Pending: no scheduler, no kubelet), and what a kubelet
+	# would inject is the mounted file's content.
+	env_pod() {
+		kubectl apply "$@" -f - <<-YAML
+		apiVersion: v1
+		kind: Pod
+		metadata:
+		  name: env-consumer
+		  namespace: e2e-sync
+		spec:
+		  serviceAccountName: app
+		  automountServiceAccountToken: false
+		  containers:
+		    - name: app
+		      image: registry.k8s.io/pause:3.10
+		      env:
+		        - name: DB_PASS
+		          valueFrom:
+		            secretKeyRef:
+		              name: app-credentials
+		              key: pass
+		YAML
+	}
+	run env_pod --dry-run=server
 	assert_success
+	assert_output 'pod/env-consumer created (server dry run)'
+	run env_pod
+	assert_success
+	assert_output 'pod/env-consumer created'
+	run kubectl -n e2e-sync get pod env-consumer \
+		-o jsonpath='{.status.phase} {.spec.containers[0].env[0].name}={.spec.containers[0].env[0].valueFrom.secretKeyRef.name}/{.spec.containers[0].env[0].valueFrom.secretKeyRef.key}'
+	assert_output 'Pending DB_PASS=app-credentials/pass'
+	assert_content "$(secret_field pass)" "$(target e2e-sync s1)/password"
+	run kubectl -n e2e-sync delete pod env-consumer --wait=false
+	assert_success
+
+	# The pod goes: the driver deletes its SecretProviderClassPodStatus on
+	# unpublish, and the garbage collector the Secret it owned.
+	run unpublish e2e-sync s1 secrets --delete-pod
+	assert_success
+	secret_gone() {
+		local out
+		out=$(kubectl -n e2e-sync get secret app-credentials --ignore-not-found -o name) && [[ -z $out ]]
+	}
+	wait_until 60 "Secret app-credentials deleted" secret_gone
+	run kubectl -n e2e-sync get secretproviderclasspodstatuses s1-e2e-sync-synced
+	assert_failure
 }

@@ -32,8 +32,8 @@ local_only() {
 vault() { "$ROOT/bin/vault" "$@"; }
 e2e_kubelet() { "$ROOT/bin/e2e-kubelet" "$@"; }
 
-# new_namespace NS [SA...]: a namespace and service accounts in it. No
-# controller-manager runs, so nothing else creates them.
+# new_namespace NS [SA...]: a namespace and service accounts in it. Of the
+# controllers only the garbage collector runs, so nothing else creates them.
 new_namespace() {
 	local ns=$1 sa
 	shift

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make e2e: build what is missing, bring up etcd, kube-apiserver, Vault, the
+# make e2e: build what is missing, bring up etcd, kube-apiserver,
+# kube-controller-manager (garbage collector only), Vault, the
 # Secrets Store CSI driver and the provider on free loopback ports, run the
 # bats files in test/bats against them, print "N passed, N failed".
 #
@@ -53,7 +54,7 @@ cleanup() {
 	trap - EXIT INT TERM
 	if [[ -d ${E2E_DIR:-} ]]; then
 		stop_bats
-		for name in provider csi-driver vault kube-apiserver etcd; do
+		for name in provider csi-driver vault kube-controller-manager kube-apiserver etcd; do
 			stop_one "$name"
 		done
 		for f in "$E2E_DIR"/pids/*.pid; do

@@ -83,6 +83,25 @@ start_apiserver() {
 	wait_until 60 "bootstrap ClusterRoles" kubectl get clusterrole system:auth-delegator
 }
 
+# start_controller_manager: kube-controller-manager with only the garbage
+# collector (it deletes the driver's synced Secrets once their owner, the
+# SecretProviderClassPodStatus, is gone), as the admin.
+start_controller_manager() {
+	local port
+	port=$(ports 1)
+	start_bg kube-controller-manager "$ROOT/bin/kube-controller-manager" \
+		--kubeconfig "$E2E_DIR/admin.kubeconfig" \
+		--authentication-kubeconfig "$E2E_DIR/admin.kubeconfig" \
+		--authorization-kubeconfig "$E2E_DIR/admin.kubeconfig" \
+		--authentication-skip-lookup \
+		--controllers garbagecollector \
+		--leader-elect=false \
+		--bind-address 127.0.0.1 --secure-port "$port" \
+		--cert-dir "$E2E_DIR/kcm-certs" \
+		--profiling=false
+	wait_until 60 "kube-controller-manager /healthz" http_ok "https://127.0.0.1:$port/healthz" --insecure
+}
+
 # driver_module_dir: the driver module in the module cache (tools/csi's version).
 driver_module_dir() {
 	(cd "$ROOT/tools/csi" && go list -m -f '{{.Dir}}' sigs.k8s.io/secrets-store-csi-driver)
@@ -178,6 +197,9 @@ stack_up() {
 	e2e_log "starting kube-apiserver"
 	start_apiserver
 	setup_kube_objects
+	# After the CRDs, so the garbage collector watches the driver's from the start.
+	e2e_log "starting kube-controller-manager (garbage collector)"
+	start_controller_manager
 	e2e_log "starting vault"
 	start_vault
 	configure_vault

@@ -5,4 +5,7 @@
 // `go build k8s.io/kubernetes/cmd/kube-apiserver` from this directory.
 package tools
 
-import _ "k8s.io/kubernetes/cmd/kube-apiserver"
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
+)
