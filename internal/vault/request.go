@@ -118,11 +118,7 @@ func (c *Client) call(ctx context.Context, kind callKind, token string, req Requ
 	} else {
 		resp, err = client.Logical().WriteRawWithContext(ctx, req.Path, body)
 	}
-	if resp != nil {
-		end(statusOf(resp.Response))
-	} else {
-		end(0)
-	}
+	end(statusOf(resp))
 	if resp != nil && resp.Body != nil {
 		defer resp.Body.Close()
 	}

@@ -3,9 +3,9 @@ package vault
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"time"
 
+	"github.com/hashicorp/vault/api"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/metrics"
@@ -88,8 +88,8 @@ func (k callKind) String() string {
 }
 
 // statusOf is the HTTP status of a finished call, 0 when none arrived.
-func statusOf(resp *http.Response) int {
-	if resp == nil {
+func statusOf(resp *api.Response) int {
+	if resp == nil || resp.Response == nil {
 		return 0
 	}
 	return resp.StatusCode
