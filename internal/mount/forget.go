@@ -44,7 +44,7 @@ func (s *Service) ForgetPod(ctx context.Context, uid string) {
 	if leases > 0 {
 		s.opts.Metrics.Leases.WithLabelValues("revoked").Add(float64(leases))
 	}
-	s.opts.Logger.DebugContext(ctx, "forgot deleted pod", "pod_uid", uid, "tokens", len(tokens), "leases", leases)
+	s.opts.Logger.DebugContext(ctx, "forgot deleted pod", "pod_uid", uid, "vault_logins", len(tokens), "leases", leases)
 }
 
 // PodUIDs lists the pods something is cached for.

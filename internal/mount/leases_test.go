@@ -2,6 +2,7 @@ package mount_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,6 +126,10 @@ func TestDeletedPodLeasesAreRevoked(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitUntil(t, "the pod's lease to be revoked", func() bool { return h.liveLeases(t, "pki/issue/web/") == 0 })
+	// The counts must be readable: a key naming a token would be redacted.
+	waitUntil(t, "a readable log of what was forgotten", func() bool {
+		return strings.Contains(h.logs.String(), "vault_logins=1 leases=1")
+	})
 	if len(h.svc.PodUIDs()) != 0 {
 		t.Errorf("cache still holds pods %v", h.svc.PodUIDs())
 	}
