@@ -10,10 +10,10 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/hmackey"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/kube"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/podwatch"
 )
 
@@ -54,11 +54,7 @@ func TestFakeKube(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer k.close()
-	cfg, err := clientcmd.BuildConfigFromFlags("", k.kubeconfig)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kc, err := kubernetes.NewForConfig(cfg)
+	kc, err := kube.NewClient(k.kubeconfig, "bench-test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +79,9 @@ func TestFakeKube(t *testing.T) {
 	k.addPods(refs[:1]) // before the list
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- podwatch.Run(wctx, podwatch.Options{Client: kc, NodeName: benchNode}, f) }()
+	go func() {
+		done <- podwatch.Run(wctx, podwatch.Options{Pods: kc.PodsOnNode(benchNode), NodeName: benchNode}, f)
+	}()
 	if err := k.waitWatching(ctx, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +104,7 @@ func TestFakeKube(t *testing.T) {
 
 	// Resource version 1 is the Secret's; a watch from 2 (the first pod's
 	// ADDED) replays ADDED p-1, ADDED p-2, then the three DELETED.
-	w, err := kc.CoreV1().Pods("").Watch(ctx, metav1.ListOptions{ResourceVersion: "2", FieldSelector: nodeSelector})
+	w, err := cache.ToListerWatcherWithContext(kc.PodsOnNode(benchNode)).WatchWithContext(ctx, metav1.ListOptions{ResourceVersion: "2"})
 	if err != nil {
 		t.Fatal(err)
 	}

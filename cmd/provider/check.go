@@ -10,8 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/config"
@@ -37,13 +36,20 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return err
 	}
-	var kc kubernetes.Interface
+	// Interfaces that stay nil without a kubeconfig, never holding a nil
+	// *kube.Client.
+	var (
+		pods   podGetter
+		tokens auth.TokenCreator
+	)
 	if c.Kubeconfig != "" {
-		if kc, err = kube.NewClient(c.Kubeconfig, "vault-csi-provider-check/"+version, nil); err != nil {
+		kc, err := kube.NewClient(c.Kubeconfig, "vault-csi-provider-check/"+version, nil)
+		if err != nil {
 			return err
 		}
+		pods, tokens = kc, kc
 	}
-	pod, err := checkPod(ctx, c, spc, kc)
+	pod, err := checkPod(ctx, c, spc, pods)
 	if err != nil {
 		return err
 	}
@@ -55,7 +61,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return err
 	}
-	authn, err := auth.NewAuthenticator(1, auth.NewTokenRequester(kc, tokenTTL), nil)
+	authn, err := auth.NewAuthenticator(1, auth.NewTokenRequester(tokens, tokenTTL), nil)
 	if err != nil {
 		return err
 	}
@@ -84,9 +90,14 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	return nil
 }
 
+// podGetter reads a pod (internal/kube's Client).
+type podGetter interface {
+	GetPod(ctx context.Context, namespace, name string) (*corev1.Pod, error)
+}
+
 // checkPod fills in the pod identity, reading UID and service account from
 // the API when a kubeconfig is given.
-func checkPod(ctx context.Context, c *config.Check, spc *secretProviderClass, kc kubernetes.Interface) (auth.Pod, error) {
+func checkPod(ctx context.Context, c *config.Check, spc *secretProviderClass, pods podGetter) (auth.Pod, error) {
 	pod := auth.Pod{Name: c.PodName, Namespace: c.PodNamespace, UID: c.PodUID, ServiceAccount: c.ServiceAccount}
 	if pod.Namespace == "" {
 		pod.Namespace = spc.Metadata.Namespace
@@ -94,8 +105,8 @@ func checkPod(ctx context.Context, c *config.Check, spc *secretProviderClass, kc
 	if pod.Namespace == "" {
 		pod.Namespace = "default"
 	}
-	if kc != nil && pod.Name != "" && (pod.UID == "" || pod.ServiceAccount == "") {
-		p, err := kc.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
+	if pods != nil && pod.Name != "" && (pod.UID == "" || pod.ServiceAccount == "") {
+		p, err := pods.GetPod(ctx, pod.Namespace, pod.Name)
 		if err != nil {
 			return pod, fmt.Errorf("read pod %s/%s: %w", pod.Namespace, pod.Name, err)
 		}

@@ -14,7 +14,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	"k8s.io/client-go/kubernetes"
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
@@ -100,7 +99,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	var watch func(context.Context) error
 	if kc != nil && cfg.NodeName != "" {
 		watch = func(ctx context.Context) error {
-			err := podwatch.Run(ctx, podwatch.Options{Client: kc, NodeName: cfg.NodeName, Resync: podResync, Logger: log}, svc)
+			err := podwatch.Run(ctx, podwatch.Options{Pods: kc.PodsOnNode(cfg.NodeName), NodeName: cfg.NodeName, Resync: podResync, Logger: log}, svc)
 			if err != nil {
 				// Mounts keep working without the watch; say what is lost.
 				log.Error("pod watch stopped: deleted pods' tokens and leases are not revoked early", "error", err)
@@ -121,10 +120,13 @@ type httpServer struct {
 }
 
 // newService wires the process-wide caches into the mount service.
-func newService(cfg *config.Serve, kc kubernetes.Interface, m *metrics.Metrics, log *slog.Logger) (*mount.Service, error) {
+func newService(cfg *config.Serve, kc *kube.Client, m *metrics.Metrics, log *slog.Logger) (*mount.Service, error) {
 	var (
 		keys *hmackey.Source
-		err  error
+		// tokens stays a nil interface without Kubernetes, not one holding
+		// a nil *kube.Client, so the TokenRequest fallback reports it.
+		tokens auth.TokenCreator
+		err    error
 	)
 	if kc == nil {
 		log.Warn("no Kubernetes configuration: using an in-memory HMAC key (object versions change on restart) and driver-supplied tokens only")
@@ -136,13 +138,14 @@ func newService(cfg *config.Serve, kc kubernetes.Interface, m *metrics.Metrics, 
 			return nil, errors.New("the provider's namespace is unknown: set -namespace or POD_NAMESPACE (the DaemonSet does this from the downward API)")
 		}
 		keys = hmackey.New(kc, cfg.Namespace, cfg.HMACSecretName)
+		tokens = kc
 	}
 	clients, err := vault.NewClients(vaultClientCacheSize, vault.DefaultRetryPolicy(),
 		vault.WithMaxInFlight(cfg.MaxVaultRequests), vault.WithMetrics(m))
 	if err != nil {
 		return nil, err
 	}
-	authn, err := auth.NewAuthenticator(cfg.CacheSize, auth.NewTokenRequester(kc, tokenTTL), m)
+	authn, err := auth.NewAuthenticator(cfg.CacheSize, auth.NewTokenRequester(tokens, tokenTTL), m)
 	if err != nil {
 		return nil, err
 	}

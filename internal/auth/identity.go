@@ -10,9 +10,7 @@ import (
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 )
 
 // Pod identifies the pod a volume is mounted for, as the driver reports it.
@@ -139,14 +137,19 @@ const minTokenTTL = 10 * time.Minute
 // TokenRequest API). It is the fallback when the driver passed no token for
 // the audience, i.e. the CSIDriver object has no tokenRequests for it.
 type TokenRequester struct {
-	client kubernetes.Interface
+	client TokenCreator
 	ttl    time.Duration
+}
+
+// TokenCreator is the TokenRequest API (internal/kube's Client).
+type TokenCreator interface {
+	CreateToken(ctx context.Context, namespace, serviceAccount string, req *authenticationv1.TokenRequest) (*authenticationv1.TokenRequest, error)
 }
 
 // NewTokenRequester returns a TokenRequester asking for tokens valid for ttl,
 // raised to the API's minimum of 10 minutes. client may be nil, in which case
 // Request fails with ErrNoKubernetes.
-func NewTokenRequester(client kubernetes.Interface, ttl time.Duration) *TokenRequester {
+func NewTokenRequester(client TokenCreator, ttl time.Duration) *TokenRequester {
 	return &TokenRequester{client: client, ttl: max(ttl, minTokenTTL)}
 }
 
@@ -180,7 +183,7 @@ func (r *TokenRequester) Request(ctx context.Context, pod Pod, audience string) 
 			},
 		},
 	}
-	resp, err := r.client.CoreV1().ServiceAccounts(pod.Namespace).CreateToken(ctx, pod.ServiceAccount, req, metav1.CreateOptions{})
+	resp, err := r.client.CreateToken(ctx, pod.Namespace, pod.ServiceAccount, req)
 	if err != nil {
 		return SAToken{}, fmt.Errorf("requesting a token for service account %s/%s (pod %s, audience %q): %w",
 			pod.Namespace, pod.ServiceAccount, pod.Name, audience, err)

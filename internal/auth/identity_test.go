@@ -18,6 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/kube/kubetest"
 )
 
 const secretLooking = "eyJhbGciOiJSUzI1NiJ9.c2VjcmV0LXBheWxvYWQ.c2lnbmF0dXJl"
@@ -150,7 +152,7 @@ func TestTokenRequesterRequest(t *testing.T) {
 				return true, resp, nil
 			})
 
-			tok, err := NewTokenRequester(client, tt.ttl).Request(context.Background(), testPod, "vault")
+			tok, err := NewTokenRequester(kubetest.Clientset{Interface: client}, tt.ttl).Request(context.Background(), testPod, "vault")
 			if err != nil {
 				t.Fatalf("Request: %v", err)
 			}
@@ -183,7 +185,7 @@ func TestTokenRequesterErrors(t *testing.T) {
 		client.PrependReactor("create", "serviceaccounts/token", func(k8stesting.Action) (bool, runtime.Object, error) {
 			return true, nil, forbidden
 		})
-		_, err := NewTokenRequester(client, time.Hour).Request(context.Background(), testPod, "vault")
+		_, err := NewTokenRequester(kubetest.Clientset{Interface: client}, time.Hour).Request(context.Background(), testPod, "vault")
 		if !apierrors.IsForbidden(err) || !errors.Is(err, forbidden) {
 			t.Fatalf("err = %v, want a wrapped Forbidden", err)
 		}
@@ -197,7 +199,7 @@ func TestTokenRequesterErrors(t *testing.T) {
 		client.PrependReactor("create", "serviceaccounts/token", func(k8stesting.Action) (bool, runtime.Object, error) {
 			return true, &authenticationv1.TokenRequest{}, nil
 		})
-		if _, err := NewTokenRequester(client, time.Hour).Request(context.Background(), testPod, "vault"); err == nil {
+		if _, err := NewTokenRequester(kubetest.Clientset{Interface: client}, time.Hour).Request(context.Background(), testPod, "vault"); err == nil {
 			t.Fatal("Request succeeded with an empty token")
 		}
 	})
@@ -226,7 +228,7 @@ func TestTokenRequesterErrors(t *testing.T) {
 	for _, tt := range invalid {
 		t.Run(tt.name, func(t *testing.T) {
 			client := fake.NewClientset()
-			if _, err := NewTokenRequester(client, time.Hour).Request(context.Background(), tt.pod, tt.audience); err == nil {
+			if _, err := NewTokenRequester(kubetest.Clientset{Interface: client}, time.Hour).Request(context.Background(), tt.pod, tt.audience); err == nil {
 				t.Fatal("Request succeeded, want an error")
 			}
 			if n := len(client.Actions()); n != 0 {

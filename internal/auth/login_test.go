@@ -16,6 +16,8 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/kube/kubetest"
 )
 
 // fakeVault counts logins and issues a distinct token for each.
@@ -272,7 +274,7 @@ func TestServiceAccountTokenSource(t *testing.T) {
 				return true, tr, nil
 			})
 			v := &fakeVault{cfg: vault.Config{Address: "http://vault:8200"}, ttl: time.Hour}
-			a := newTestAuthenticator(t, 10, NewTokenRequester(client, 10*time.Minute))
+			a := newTestAuthenticator(t, 10, NewTokenRequester(kubetest.Clientset{Interface: client}, 10*time.Minute))
 			req := baseRequest(t)
 			req.DriverTokens = tt.driverTokens(t)
 			if _, err := a.Token(context.Background(), v, req); err != nil {

@@ -17,7 +17,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 )
 
 const (
@@ -33,7 +32,7 @@ const (
 
 // Source hands out the HMAC key. It is safe for concurrent use.
 type Source struct {
-	client    kubernetes.Interface // nil for an ephemeral Source
+	client    SecretClient // nil for an ephemeral Source
 	namespace string
 	name      string
 
@@ -42,9 +41,16 @@ type Source struct {
 	key    []byte // nil until loaded
 }
 
+// SecretClient reads and creates Secrets (internal/kube's Client). Errors
+// from the API server must satisfy apierrors.IsNotFound / IsAlreadyExists.
+type SecretClient interface {
+	GetSecret(ctx context.Context, namespace, name string) (*corev1.Secret, error)
+	CreateSecret(ctx context.Context, s *corev1.Secret) (*corev1.Secret, error)
+}
+
 // New returns a Source reading, or creating, Secret namespace/name through
 // client.
-func New(client kubernetes.Interface, namespace, name string) *Source {
+func New(client SecretClient, namespace, name string) *Source {
 	return &Source{client: client, namespace: namespace, name: name}
 }
 
@@ -118,8 +124,7 @@ func (s *Source) cached() []byte {
 // load reads the Secret, creating it when absent. When another pod creates
 // it first, that pod's key wins and is the one returned.
 func (s *Source) load(ctx context.Context) ([]byte, error) {
-	secrets := s.client.CoreV1().Secrets(s.namespace)
-	sec, err := secrets.Get(ctx, s.name, metav1.GetOptions{})
+	sec, err := s.client.GetSecret(ctx, s.namespace, s.name)
 	switch {
 	case err == nil:
 		return s.keyFrom(sec)
@@ -131,7 +136,7 @@ func (s *Source) load(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, err = secrets.Create(ctx, s.newSecret(key), metav1.CreateOptions{})
+	_, err = s.client.CreateSecret(ctx, s.newSecret(key))
 	switch {
 	case err == nil:
 		return key, nil
@@ -139,7 +144,7 @@ func (s *Source) load(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("creating HMAC key Secret %s/%s: %w", s.namespace, s.name, err)
 	}
 
-	sec, err = secrets.Get(ctx, s.name, metav1.GetOptions{})
+	sec, err = s.client.GetSecret(ctx, s.namespace, s.name)
 	if err != nil {
 		return nil, fmt.Errorf("reading HMAC key Secret %s/%s after another pod created it: %w", s.namespace, s.name, err)
 	}

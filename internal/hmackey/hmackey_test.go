@@ -15,6 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/kube/kubetest"
 )
 
 const (
@@ -51,7 +53,7 @@ func mustKey(t *testing.T, s *Source) []byte {
 
 func TestKeyCreatesSecretWhenAbsent(t *testing.T) {
 	client := fake.NewClientset()
-	key := mustKey(t, New(client, testNS, testName))
+	key := mustKey(t, New(kubetest.Clientset{Interface: client}, testNS, testName))
 
 	sec, err := client.CoreV1().Secrets(testNS).Get(context.Background(), testName, metav1.GetOptions{})
 	if err != nil {
@@ -77,7 +79,7 @@ func TestKeyCreatesSecretWhenAbsent(t *testing.T) {
 func TestKeyReusesExistingAndCaches(t *testing.T) {
 	want := bytes.Repeat([]byte{7}, 32)
 	client := fake.NewClientset(keySecret(map[string][]byte{DataKey: want}))
-	s := New(client, testNS, testName)
+	s := New(kubetest.Clientset{Interface: client}, testNS, testName)
 
 	if got := mustKey(t, s); !bytes.Equal(got, want) {
 		t.Fatalf("Key = %x, want the existing %x", got, want)
@@ -105,7 +107,7 @@ func TestKeyConcurrentFirstCallsShareOneGet(t *testing.T) {
 		<-release
 		return false, nil, nil
 	})
-	s := New(client, testNS, testName)
+	s := New(kubetest.Clientset{Interface: client}, testNS, testName)
 
 	const callers = 16
 	var wg, started sync.WaitGroup
@@ -147,7 +149,7 @@ func TestKeyCreateRaceUsesWinner(t *testing.T) {
 		}
 		return true, nil, apierrors.NewAlreadyExists(secretsGR, testName)
 	})
-	s := New(client, testNS, testName)
+	s := New(kubetest.Clientset{Interface: client}, testNS, testName)
 
 	if got := mustKey(t, s); !bytes.Equal(got, winner) {
 		t.Fatalf("Key = %x, want the winner's %x", got, winner)
@@ -170,7 +172,7 @@ func TestKeyBadSecret(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			client := fake.NewClientset(keySecret(tt.data))
-			s := New(client, testNS, testName)
+			s := New(kubetest.Clientset{Interface: client}, testNS, testName)
 			_, err := s.Key(context.Background())
 			if err == nil {
 				t.Fatal("Key succeeded, want an error")
@@ -217,7 +219,7 @@ func TestKeyAPIErrorsAreNotCached(t *testing.T) {
 				failed = true
 				return true, nil, forbidden
 			})
-			s := New(client, testNS, testName)
+			s := New(kubetest.Clientset{Interface: client}, testNS, testName)
 
 			_, err := s.Key(context.Background())
 			if !apierrors.IsForbidden(err) || !strings.Contains(err.Error(), testNS+"/"+testName) {
@@ -235,7 +237,7 @@ func TestKeyAPIErrorsAreNotCached(t *testing.T) {
 }
 
 func TestKeyCallerContext(t *testing.T) {
-	s := New(fake.NewClientset(), testNS, testName)
+	s := New(kubetest.Clientset{Interface: fake.NewClientset()}, testNS, testName)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	// Either outcome is fine for an already-cancelled caller, but an error
@@ -248,7 +250,7 @@ func TestKeyCallerContext(t *testing.T) {
 func TestForget(t *testing.T) {
 	first := bytes.Repeat([]byte{4}, 32)
 	client := fake.NewClientset(keySecret(map[string][]byte{DataKey: first}))
-	s := New(client, testNS, testName)
+	s := New(kubetest.Clientset{Interface: client}, testNS, testName)
 	mustKey(t, s)
 
 	second := keySecret(map[string][]byte{DataKey: bytes.Repeat([]byte{5}, 32)})

@@ -22,6 +22,8 @@ import (
 	"github.com/vault-csi-provider/vault-csi-provider/internal/server"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vaulttest"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/kube/kubetest"
 )
 
 // The pod every test mounts for, allowed by the role "web".
@@ -119,7 +121,11 @@ func serve(t testing.TB, v *vaulttest.Server, issuer *vaulttest.JWTIssuer, keys 
 	if err != nil {
 		t.Fatal(err)
 	}
-	authn, err := auth.NewAuthenticator(100, auth.NewTokenRequester(kc, 10*time.Minute), nil)
+	var tokens auth.TokenCreator
+	if kc != nil {
+		tokens = kubetest.Clientset{Interface: kc}
+	}
+	authn, err := auth.NewAuthenticator(100, auth.NewTokenRequester(tokens, 10*time.Minute), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

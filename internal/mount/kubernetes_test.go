@@ -13,6 +13,8 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/hmackey"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/kube/kubetest"
 )
 
 // failingKeys is an HMAC key source whose Secret cannot be read.
@@ -69,7 +71,7 @@ func TestEqualContentGivesDifferentVersions(t *testing.T) {
 // token comes from the driver, so a republish never calls the API server.
 func TestWarmMountMakesNoKubernetesCall(t *testing.T) {
 	kc := fake.NewClientset()
-	h := newHarnessWith(t, hmackey.New(kc, "csi", "vault-csi-provider-hmac-key"), kc)
+	h := newHarnessWith(t, hmackey.New(kubetest.Clientset{Interface: kc}, "csi", "vault-csi-provider-hmac-key"), kc)
 	write(t, h.vault, "secret/data/app", map[string]any{"data": map[string]any{"k": "v"}})
 	params := map[string]string{"objects": "- {objectName: k, secretPath: secret/data/app, secretKey: k}"}
 	if _, err := h.mount(t, params); err != nil {

@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/vault-csi-provider/vault-csi-provider/internal/kube/kubetest"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/podwatch"
 )
 
@@ -107,7 +108,7 @@ func TestDeletedPodLeasesAreRevoked(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- podwatch.Run(ctx, podwatch.Options{Client: kc, NodeName: "node-a", Resync: time.Hour}, h.svc)
+		done <- podwatch.Run(ctx, podwatch.Options{Pods: kubetest.Clientset{Interface: kc}.PodsOnNode("node-a"), NodeName: "node-a", Resync: time.Hour}, h.svc)
 	}()
 	t.Cleanup(func() {
 		cancel()

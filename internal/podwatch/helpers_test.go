@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/kube/kubetest"
 	clienttesting "k8s.io/client-go/testing"
 )
 
@@ -114,7 +116,7 @@ func start(t *testing.T, f *fakeForgetter, resync time.Duration, pods ...runtime
 		return true, w, err
 	})
 	e := &env{client: client, f: f, done: make(chan error, 1)}
-	e.w = newWatcher(Options{Client: client, NodeName: node, Resync: resync}, f)
+	e.w = newWatcher(Options{Pods: kubetest.Clientset{Interface: client}.PodsOnNode(node), NodeName: node, Resync: resync}, f)
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	go func() { e.done <- e.w.run(ctx, 10*time.Second) }()

@@ -15,10 +15,7 @@ import (
 	"sync"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -45,16 +42,18 @@ type Forgetter interface {
 
 // Options configure Run.
 type Options struct {
-	Client   kubernetes.Interface
-	NodeName string        // spec.nodeName field selector; required
+	// Pods lists and watches the pods of NodeName (internal/kube's
+	// Client.PodsOnNode); required.
+	Pods     cache.ListerWatcher
+	NodeName string        // the node, for messages; required
 	Resync   time.Duration // how often cached pods are compared with the pods that exist; 0 means 1m
 	Logger   *slog.Logger  // nil discards
 }
 
 func (o Options) validate() error {
 	var errs []error
-	if o.Client == nil {
-		errs = append(errs, errors.New("podwatch: Client is required"))
+	if o.Pods == nil {
+		errs = append(errs, errors.New("podwatch: Pods is required"))
 	}
 	if o.NodeName == "" {
 		errs = append(errs, errors.New("podwatch: NodeName is required"))
@@ -80,7 +79,7 @@ func Run(ctx context.Context, o Options, f Forgetter) error {
 }
 
 type watcher struct {
-	client kubernetes.Interface
+	pods   cache.ListerWatcher
 	node   string
 	resync time.Duration
 	log    *slog.Logger
@@ -94,7 +93,7 @@ type watcher struct {
 }
 
 func newWatcher(o Options, f Forgetter) *watcher {
-	w := &watcher{client: o.Client, node: o.NodeName, resync: o.Resync, log: o.Logger, f: f, q: newQueue()}
+	w := &watcher{pods: o.Pods, node: o.NodeName, resync: o.Resync, log: o.Logger, f: f, q: newQueue()}
 	if w.resync == 0 {
 		w.resync = defaultResync
 	}
@@ -106,11 +105,7 @@ func newWatcher(o Options, f Forgetter) *watcher {
 
 func (w *watcher) run(ctx context.Context, syncTimeout time.Duration) error {
 	ctx, cancel := context.WithCancel(ctx)
-	factory := informers.NewSharedInformerFactoryWithOptions(w.client, 0,
-		informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
-			lo.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", w.node).String()
-		}))
-	inf := factory.Core().V1().Pods().Informer()
+	inf := cache.NewSharedIndexInformer(w.pods, &corev1.Pod{}, 0, cache.Indexers{})
 	var lastErr listError
 	if err := errors.Join(
 		inf.SetTransform(stripPod),
@@ -128,12 +123,11 @@ func (w *watcher) run(ctx context.Context, syncTimeout time.Duration) error {
 	}
 
 	var wg sync.WaitGroup
-	factory.Start(ctx.Done())
+	wg.Go(func() { inf.RunWithContext(ctx) })
 	wg.Go(func() { w.q.drain(ctx, w.forget) })
 	defer func() {
 		cancel()
-		factory.Shutdown() // waits for the informer goroutines
-		wg.Wait()
+		wg.Wait() // the informer's goroutines end with ctx
 	}()
 
 	syncCtx, stopSync := context.WithTimeout(ctx, syncTimeout)

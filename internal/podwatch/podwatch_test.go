@@ -14,6 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/kube/kubetest"
 	clienttesting "k8s.io/client-go/testing"
 )
 
@@ -94,7 +96,7 @@ func TestTombstoneFromRelistForgetsPod(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- newWatcher(Options{Client: client, NodeName: node, Resync: time.Hour}, f).run(ctx, 10*time.Second)
+		done <- newWatcher(Options{Pods: kubetest.Clientset{Interface: client}.PodsOnNode(node), NodeName: node, Resync: time.Hour}, f).run(ctx, 10*time.Second)
 	}()
 	defer func() { cancel(); <-done }()
 	select {
@@ -124,7 +126,7 @@ func TestRunForbiddenFailsToSync(t *testing.T) {
 	client.PrependReactor("list", "pods", func(clienttesting.Action) (bool, runtime.Object, error) {
 		return true, nil, apierrors.NewForbidden(podsGVR.GroupResource(), "", errors.New("RBAC"))
 	})
-	w := newWatcher(Options{Client: client, NodeName: node}, newForgetter())
+	w := newWatcher(Options{Pods: kubetest.Clientset{Interface: client}.PodsOnNode(node), NodeName: node}, newForgetter())
 	err := w.run(context.Background(), time.Second)
 	if !errors.Is(err, ErrNotSynced) || !apierrors.IsForbidden(err) {
 		t.Fatalf("err = %v, want ErrNotSynced wrapping Forbidden", err)
@@ -151,7 +153,7 @@ func TestRunReturnsNilOnCancel(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() {
-			done <- newWatcher(Options{Client: client, NodeName: node}, newForgetter()).run(ctx, time.Hour)
+			done <- newWatcher(Options{Pods: kubetest.Clientset{Interface: client}.PodsOnNode(node), NodeName: node}, newForgetter()).run(ctx, time.Hour)
 		}()
 		<-listed
 		cancel()

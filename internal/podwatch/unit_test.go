@@ -12,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/kube/kubetest"
 	"k8s.io/client-go/tools/cache"
 )
 
@@ -20,7 +22,7 @@ func TestRunValidatesOptions(t *testing.T) {
 	if err == nil {
 		t.Fatal("Run accepted empty options")
 	}
-	for _, want := range []string{"Client is required", "NodeName is required", "must not be negative"} {
+	for _, want := range []string{"Pods is required", "NodeName is required", "must not be negative"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("err = %q, want it to mention %q", err, want)
 		}
@@ -40,7 +42,7 @@ func TestOnDelete(t *testing.T) {
 		{"tombstone not a pod", cache.DeletedFinalStateUnknown{Key: "ns/x", Obj: &corev1.Secret{}}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newWatcher(Options{Client: fake.NewClientset(), NodeName: node}, newForgetter())
+			w := newWatcher(Options{Pods: kubetest.Clientset{Interface: fake.NewClientset()}.PodsOnNode(node), NodeName: node}, newForgetter())
 			w.onDelete(tc.obj)
 			if got := w.q.has("u"); got != tc.want {
 				t.Errorf("queued = %v, want %v", got, tc.want)
@@ -53,7 +55,7 @@ func TestOnDelete(t *testing.T) {
 // mounted before the informer saw it keeps its leases.
 func TestSweepNeedsTwoMisses(t *testing.T) {
 	f := newForgetter("new", "gone")
-	w := newWatcher(Options{Client: fake.NewClientset(), NodeName: node, Logger: slog.Default()}, f)
+	w := newWatcher(Options{Pods: kubetest.Clientset{Interface: fake.NewClientset()}.PodsOnNode(node), NodeName: node, Logger: slog.Default()}, f)
 	store := cache.NewStore(cache.MetaNamespaceKeyFunc)
 
 	w.sweep(store)
