@@ -8,11 +8,17 @@ import (
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
-// ForgetPod drops everything cached for a pod that is gone and, when
+// ForgetPod drops everything cached for a pod that is gone (parsed
+// parameters, Vault tokens, leased secrets) and, when
 // Options.Revoke is set, revokes the Vault tokens issued for it: revoking a
 // token revokes every lease it created, so the pod's database users and
 // certificates die with it instead of living out their TTL.
 func (s *Service) ForgetPod(ctx context.Context, uid string) {
+	for _, k := range s.parsed.Keys() {
+		if p, ok := s.parsed.Peek(k); ok && p.Pod.UID == uid {
+			s.parsed.Remove(k)
+		}
+	}
 	tokens := map[auth.Issued]bool{}
 	for _, i := range s.opts.Auth.ForgetPod(uid) {
 		tokens[i] = true
@@ -50,6 +56,11 @@ func (s *Service) ForgetPod(ctx context.Context, uid string) {
 // PodUIDs lists the pods something is cached for.
 func (s *Service) PodUIDs() []string {
 	seen := map[string]bool{}
+	for _, p := range s.parsed.Values() {
+		if p.Pod.UID != "" {
+			seen[p.Pod.UID] = true
+		}
+	}
 	for _, uid := range s.opts.Auth.PodUIDs() {
 		seen[uid] = true
 	}

@@ -3,6 +3,7 @@ package mount
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,11 +61,16 @@ type Service struct {
 	// fallbackKey versions objects while the HMAC key cannot be read, so a
 	// Kubernetes outage does not stop secrets from being delivered.
 	fallbackKey []byte
-	// parsed maps a request's raw attributes to their parameters: a
-	// republish sends the same attributes, so parsing (the YAML above all)
-	// is done once. Params are never modified after parsing.
-	parsed *lru.Cache[string, *Params]
+	// parsed maps the hash of a request's raw attributes to their
+	// parameters: a republish sends the same attributes, so parsing (the
+	// YAML above all) is done once. The key is a hash so the cache holds
+	// the attributes, which carry the pod's token, only once. Params are
+	// never modified after parsing. ForgetPod drops a deleted pod's entries.
+	parsed *lru.Cache[attrsKey, *Params]
 }
+
+// attrsKey is the SHA-256 of a request's raw attributes.
+type attrsKey [sha256.Size]byte
 
 // parsedCacheSize bounds the distinct attribute sets kept parsed; one per
 // volume on the node is plenty.
@@ -90,7 +96,7 @@ func NewService(o Options) (*Service, error) {
 	if _, err := rand.Read(fallback); err != nil {
 		return nil, fmt.Errorf("fallback HMAC key: %w", err)
 	}
-	parsed, err := lru.New[string, *Params](parsedCacheSize)
+	parsed, err := lru.New[attrsKey, *Params](parsedCacheSize)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +141,8 @@ func (s *Service) mount(ctx context.Context, req *pb.MountRequest) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	p, ok := s.parsed.Get(req.GetAttributes())
+	key := attrsKey(sha256.Sum256([]byte(req.GetAttributes())))
+	p, ok := s.parsed.Get(key)
 	if !ok {
 		attrs, err := decodeAttributes(req.GetAttributes())
 		if err != nil {
@@ -144,7 +151,7 @@ func (s *Service) mount(ctx context.Context, req *pb.MountRequest) (*Result, err
 		if p, err = ParseParams(attrs, s.opts.Defaults); err != nil {
 			return nil, err
 		}
-		s.parsed.Add(req.GetAttributes(), p)
+		s.parsed.Add(key, p)
 	}
 	return s.mountParams(ctx, p, mode)
 }
