@@ -5,6 +5,8 @@
 // Delete events give prompt revocation; a periodic sweep compares what the
 // Forgetter holds with the informer's pods and catches deletes the watch
 // missed (provider down, watch broken) and pods that terminated but linger.
+// Once a batch of pods is forgotten, the memory it freed goes back to the OS
+// (at most once a minute).
 package podwatch
 
 import (
@@ -85,6 +87,7 @@ type watcher struct {
 	log    *slog.Logger
 	f      Forgetter
 	q      *queue
+	mem    *releaser
 	// missing holds uids absent at the last sweep. A uid is forgotten only
 	// when it is still absent one sweep later: a pod mounted just now may
 	// not have reached the informer yet, and revoking its leases would
@@ -93,7 +96,7 @@ type watcher struct {
 }
 
 func newWatcher(o Options, f Forgetter) *watcher {
-	w := &watcher{pods: o.Pods, node: o.NodeName, resync: o.Resync, log: o.Logger, f: f, q: newQueue()}
+	w := &watcher{pods: o.Pods, node: o.NodeName, resync: o.Resync, log: o.Logger, f: f, q: newQueue(), mem: newReleaser()}
 	if w.resync == 0 {
 		w.resync = defaultResync
 	}
@@ -124,7 +127,7 @@ func (w *watcher) run(ctx context.Context, syncTimeout time.Duration) error {
 
 	var wg sync.WaitGroup
 	wg.Go(func() { inf.RunWithContext(ctx) })
-	wg.Go(func() { w.q.drain(ctx, w.forget) })
+	wg.Go(func() { w.q.drain(ctx, w.forget, w.mem.release, releaseQuiet) })
 	defer func() {
 		cancel()
 		wg.Wait() // the informer's goroutines end with ctx

@@ -3,6 +3,7 @@ package podwatch
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // queue holds the uids waiting for ForgetPod, in order. A uid is held at most
@@ -63,21 +64,33 @@ func (q *queue) has(uid string) bool {
 	return ok
 }
 
-// drain calls fn for each queued uid, one at a time, until ctx ends. Uids
-// still waiting then are dropped: ctx is gone, so fn could not revoke anyway.
-func (q *queue) drain(ctx context.Context, fn func(context.Context, string)) {
+// drain calls fn for each queued uid, one at a time, until ctx ends, and
+// idle (if not nil) once the queue has stayed empty for quiet after fn ran,
+// so a burst of deletes ends in one idle call. Uids still waiting when ctx
+// ends are dropped: ctx is gone, so fn could not revoke anyway.
+func (q *queue) drain(ctx context.Context, fn func(context.Context, string), idle func(), quiet time.Duration) {
+	settle := time.NewTimer(quiet)
+	settle.Stop()
+	defer settle.Stop()
 	for {
+		ran := false
 		for uid, ok := q.next(); ok; uid, ok = q.next() {
 			if ctx.Err() != nil {
 				return
 			}
 			fn(ctx, uid)
 			q.done(uid)
+			ran = true
+		}
+		if ran && idle != nil {
+			settle.Reset(quiet)
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-q.wake:
+		case <-settle.C:
+			idle()
 		}
 	}
 }

@@ -116,7 +116,7 @@ func TestQueue(t *testing.T) {
 			got = append(got, uid)
 			inFlight <- uid
 			<-release
-		})
+		}, nil, 0)
 	}()
 
 	if uid := <-inFlight; uid != "a" {
@@ -142,5 +142,47 @@ func TestQueue(t *testing.T) {
 	}
 	if want := []string{"a", "b", "a"}; !slices.Equal(got, want) {
 		t.Errorf("drained %v, want %v", got, want)
+	}
+}
+
+// TestDrainCallsIdleOncePerBatch: idle comes once the queue has been empty
+// for the quiet period, not after every uid.
+func TestDrainCallsIdleOncePerBatch(t *testing.T) {
+	q := newQueue()
+	for _, uid := range []string{"a", "b", "c"} {
+		q.add(uid)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var got []string
+	idle := make(chan int, 10)
+	go q.drain(ctx, func(_ context.Context, uid string) { got = append(got, uid) }, func() { idle <- len(got) }, 10*time.Millisecond)
+	if n := <-idle; n != 3 {
+		t.Fatalf("idle after %d forgets, want once after the batch of 3", n)
+	}
+	q.add("d")
+	if n := <-idle; n != 4 {
+		t.Fatalf("idle after %d forgets, want 4", n)
+	}
+}
+
+func TestReleaserIsRateLimited(t *testing.T) {
+	now := time.Unix(1000, 0)
+	freed := 0
+	r := &releaser{now: func() time.Time { return now }, free: func() { freed++ }}
+	for _, step := range []struct {
+		after time.Duration
+		want  int
+	}{
+		{0, 1},                                // first burst: released
+		{minReleaseInterval / 2, 1},           // too soon
+		{minReleaseInterval / 2, 2},           // a full interval after the first
+		{minReleaseInterval - time.Second, 2}, // too soon again
+	} {
+		now = now.Add(step.after)
+		r.release()
+		if freed != step.want {
+			t.Fatalf("after +%s: freed %d times, want %d", step.after, freed, step.want)
+		}
 	}
 }
