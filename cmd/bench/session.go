@@ -171,3 +171,18 @@ func (s *session) serialWarm(ctx context.Context) (float64, int, error) {
 	}
 	return newLatencies(res.latencies).pct(50), n, nil
 }
+
+// serialVersion calls the provider's Version n times, one at a time: the
+// round trip through the socket and gRPC that every Mount pays before the
+// provider does any work. It returns the p50 in ms.
+func (s *session) serialVersion(ctx context.Context, n int) (float64, error) {
+	d := make([]time.Duration, 0, n)
+	for range n {
+		start := time.Now()
+		if _, err := s.prov.client.Version(ctx, &pb.VersionRequest{Version: "v1alpha1"}); err != nil {
+			return 0, fmt.Errorf("Version: %w", err)
+		}
+		d = append(d, time.Since(start))
+	}
+	return newLatencies(d).pct(50), nil
+}
