@@ -94,7 +94,7 @@ type Client struct {
 }
 
 func newClient(cfg Config, retry RetryPolicy, s *shared) (*Client, error) {
-	ac, hc, err := newAPIClient(cfg, retry)
+	ac, hc, err := newAPIClient(cfg, retry, s.idleConns)
 	if err != nil {
 		return nil, err
 	}

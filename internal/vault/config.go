@@ -90,7 +90,7 @@ func (c Config) validate() error {
 // newAPIClient builds an api.Client for cfg that takes nothing from the
 // process environment: api.DefaultConfig and api.NewClient both read VAULT_*
 // variables, so every setting they may have picked up is overwritten here.
-func newAPIClient(cfg Config, retry RetryPolicy) (*api.Client, *http.Client, error) {
+func newAPIClient(cfg Config, retry RetryPolicy, idleConns int) (*api.Client, *http.Client, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, nil, err
 	}
@@ -110,6 +110,10 @@ func newAPIClient(cfg Config, retry RetryPolicy) (*api.Client, *http.Client, err
 	tc.RootCAs, tc.InsecureSkipVerify, tc.ServerName = nil, false, ""
 	tc.Certificates, tc.GetClientCertificate = nil, nil
 	transport.Proxy = http.ProxyFromEnvironment
+	// The pooled transport keeps GOMAXPROCS+1 idle connections: after a
+	// burst of concurrent reads the rest were closed, and the next burst
+	// paid a TCP (and TLS) handshake per extra connection again.
+	transport.MaxIdleConnsPerHost = idleConns
 
 	ac.Address = cfg.Address
 	ac.AgentAddress = ""

@@ -21,6 +21,7 @@ func WithMaxInFlight(n int) Option {
 	return func(s *shared) {
 		if n > 0 {
 			s.slots = semaphore.NewWeighted(int64(n))
+			s.idleConns = n
 		}
 	}
 }
@@ -35,10 +36,16 @@ func WithMetrics(m *metrics.Metrics) Option {
 type shared struct {
 	slots   *semaphore.Weighted // nil: no cap
 	metrics *metrics.Metrics
+	// idleConns is the idle connections each client keeps to its Vault:
+	// as many as may be in flight under the cap.
+	idleConns int
 }
 
+// defaultIdleConns applies without a cap on in-flight calls.
+const defaultIdleConns = 64
+
 func newShared(opts []Option) *shared {
-	s := &shared{}
+	s := &shared{idleConns: defaultIdleConns}
 	for _, o := range opts {
 		o(s)
 	}

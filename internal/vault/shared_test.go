@@ -2,6 +2,7 @@ package vault
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -24,11 +25,12 @@ type gate struct {
 	inFlight atomic.Int64
 	maxSeen  atomic.Int64
 	arrived  chan struct{}
+	opened   atomic.Int64 // connections accepted
 }
 
 func newGate(t *testing.T) (*gate, *httptest.Server) {
 	g := &gate{release: make(chan struct{}), arrived: make(chan struct{}, 100)}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		g.calls.Add(1)
 		n := g.inFlight.Add(1)
 		for {
@@ -42,6 +44,12 @@ func newGate(t *testing.T) (*gate, *httptest.Server) {
 		g.inFlight.Add(-1)
 		fmt.Fprintf(w, `{"data":{"path":%q}}`, r.URL.Path)
 	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			g.opened.Add(1)
+		}
+	}
+	srv.Start()
 	t.Cleanup(srv.Close)
 	return g, srv
 }
@@ -153,4 +161,34 @@ func waitForWaitingReads(t *testing.T, n int) {
 		time.Sleep(time.Millisecond)
 	}
 	t.Fatalf("fewer than %d reads ever waited together", n)
+}
+
+// TestConcurrentReadsReuseConnections: after a burst of concurrent reads the
+// client keeps its connections for the next burst, up to the cap, instead
+// of the transport's default of GOMAXPROCS+1.
+func TestConcurrentReadsReuseConnections(t *testing.T) {
+	const burst = 10
+	g, srv := newGate(t)
+	c := gatedClient(t, srv.URL, WithMaxInFlight(burst))
+	ctx := testContext(t)
+	for round := range 2 {
+		var wg sync.WaitGroup
+		for i := range burst {
+			wg.Go(func() {
+				if _, err := c.Read(ctx, testToken, Request{Method: "GET", Path: fmt.Sprintf("secret/data/s%d", i)}); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		for range burst {
+			<-g.arrived // all in flight at once: one connection each
+		}
+		for range burst {
+			g.release <- struct{}{}
+		}
+		wg.Wait()
+		if got := g.opened.Load(); got != burst {
+			t.Fatalf("round %d: %d connections opened in all, want %d", round+1, got, burst)
+		}
+	}
 }
