@@ -19,7 +19,7 @@ FETCH    := hack/fetch-modules.sh
 
 export VAULT_BIN := $(VAULT)
 
-.PHONY: help build test lint demo bench clean tools
+.PHONY: help build test lint demo bench clean tools packages
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-13s %s\n", $$1, $$2}'
@@ -53,7 +53,11 @@ lint: $(STATICCHECK) ## gofmt, go vet and staticcheck
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 
-test: $(VAULT) build ## run every test with -race against a real Vault
+# The database tests (internal/mount, internal/vaulttest) run a real PostgreSQL.
+packages: ## install the Debian packages the tests need (postgresql) if missing
+	@compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || hack/apt-install.sh postgresql
+
+test: packages $(VAULT) build ## run every test with -race against a real Vault and PostgreSQL
 	$(GO) test -race -count=1 ./...
 
 demo: $(VAULT) build ## start a dev Vault and the provider, mount through the socket, print the files

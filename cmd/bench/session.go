@@ -180,7 +180,7 @@ func (s *session) serialVersion(ctx context.Context, n int) (float64, error) {
 	for range n {
 		start := time.Now()
 		if _, err := s.prov.client.Version(ctx, &pb.VersionRequest{Version: "v1alpha1"}); err != nil {
-			return 0, fmt.Errorf("Version: %w", err)
+			return 0, fmt.Errorf("the Version call: %w", err)
 		}
 		d = append(d, time.Since(start))
 	}

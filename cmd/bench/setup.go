@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/hashicorp/vault/api"
@@ -24,9 +23,9 @@ type env struct {
 	vault   *vaulttest.Server
 	root    *api.Client
 	issuer  *vaulttest.JWTIssuer
-	pg      *postgres // nil without PostgreSQL
-	pgNote  string    // why there is no database engine
-	kvPaths []string  // secret/data/bench/sNN
+	pg      *vaulttest.Postgres // nil without PostgreSQL
+	pgNote  string              // why there is no database engine
+	kvPaths []string            // secret/data/bench/sNN
 }
 
 // setup starts Vault with its log in dir, and PostgreSQL if installed,
@@ -45,9 +44,9 @@ func setup(ctx context.Context, dir string) (*env, error) {
 		e.close()
 		return nil, err
 	}
-	e.pg, err = startPostgres(ctx)
+	e.pg, err = vaulttest.StartPostgres(ctx)
 	switch {
-	case errors.Is(err, errNoPostgres):
+	case errors.Is(err, vaulttest.ErrNoPostgres):
 		e.pgNote = "skipped: " + err.Error()
 	case err != nil:
 		e.close()
@@ -63,7 +62,7 @@ func setup(ctx context.Context, dir string) (*env, error) {
 
 func (e *env) close() {
 	if e.pg != nil {
-		e.pg.stop()
+		e.pg.Stop()
 	}
 	e.vault.Stop()
 }
@@ -160,7 +159,7 @@ func (e *env) seedDatabase(ctx context.Context) error {
 	}
 	if _, err := e.vault.Write(ctx, "database/config/"+benchRole, map[string]any{
 		"plugin_name":    "postgresql-database-plugin",
-		"connection_url": "postgresql://{{username}}:{{password}}@127.0.0.1:" + strconv.Itoa(e.pg.Port) + "/postgres?sslmode=disable",
+		"connection_url": e.pg.ConnectionURL(),
 		"username":       "postgres",
 		"password":       "trust-auth-ignores-this",
 		"allowed_roles":  []string{benchRole},

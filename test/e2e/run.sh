@@ -28,11 +28,7 @@ ensure_packages() {
 	# PostgreSQL for the database cases (95-database.bats).
 	compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
 	((${#missing[@]} == 0)) && return 0
-	e2e_log "installing ${missing[*]}"
-	local sudo=()
-	((EUID == 0)) || sudo=(sudo)
-	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >/dev/null ||
-		{ "${sudo[@]}" apt-get update >/dev/null && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >/dev/null; }
+	"$ROOT/hack/apt-install.sh" "${missing[@]}"
 }
 
 # print_logs: the end of every component's log, for a failed run.
