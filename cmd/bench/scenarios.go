@@ -87,28 +87,21 @@ func dynamicObjects(e *env) (string, int, []string) {
 }
 
 // floorExtra measures a bare KV read with Vault's api client, next to a
-// warm mount sent one at a time (the phases' latencies include queueing).
+// warm mount and a Version call, one at a time (the phases' latencies
+// include queueing).
 func floorExtra(ctx context.Context, s *session, _ *scenarioResult) error {
 	c, err := s.apiClient(ctx)
 	if err != nil {
 		return err
 	}
-	d, err := timeReads(ctx, c, s.env.kvPaths[:1], s.opts.floorReads)
+	t, err := s.interleavedFloor(ctx, c, s.opts.floorReads)
 	if err != nil {
 		return err
 	}
-	warm, n, err := s.serialWarm(ctx)
-	if err != nil {
-		return err
-	}
-	hop, err := s.serialVersion(ctx, n)
-	if err != nil {
-		return err
-	}
-	floor := newLatencies(d).pct(50)
-	printf("floor: bare KV read with Vault's api client as a pod of the same role p50 %s ms (%d reads); warm mount one at a time p50 %s ms (%d), +%s ms; "+
-		"the socket round trip alone (Version, one at a time) p50 %s ms, so the provider's own part is %s ms",
-		f2(floor), len(d), f2(warm), n, f2(warm-floor), f2(hop), f2(warm-floor-hop))
+	floor, warm, hop := t.bare.pct(50), t.mount.pct(50), t.version.pct(50)
+	printf("floor, %d times each, interleaved: bare KV read with Vault's api client as a pod of the same role p50 %s ms; warm mount p50 %s ms, +%s ms; "+
+		"the socket round trip alone (Version) p50 %s ms, so the provider's own part is %s ms",
+		len(t.bare.sorted), f2(floor), f2(warm), f2(warm-floor), f2(hop), f2(warm-floor-hop))
 	return nil
 }
 

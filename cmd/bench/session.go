@@ -172,17 +172,47 @@ func (s *session) serialWarm(ctx context.Context) (float64, int, error) {
 	return newLatencies(res.latencies).pct(50), n, nil
 }
 
-// serialVersion calls the provider's Version n times, one at a time: the
-// round trip through the socket and gRPC that every Mount pays before the
-// provider does any work. It returns the p50 in ms.
-func (s *session) serialVersion(ctx context.Context, n int) (float64, error) {
-	d := make([]time.Duration, 0, n)
-	for range n {
+// floorTimes are the latencies interleavedFloor measured.
+type floorTimes struct {
+	bare, mount, version latencies
+}
+
+// interleavedFloor times, n times in turn, a bare read of the first KV path
+// with c, a warm mount of the first pod and a Version call: the round trip
+// through the socket and gRPC that every Mount pays before the provider
+// does any work. Taking them in turn exposes all three to the same moments
+// of a busy machine.
+func (s *session) interleavedFloor(ctx context.Context, c *api.Client, n int) (floorTimes, error) {
+	var bare, mount, version []time.Duration
+	timed := func(out *[]time.Duration, f func() error) error {
 		start := time.Now()
-		if _, err := s.prov.client.Version(ctx, &pb.VersionRequest{Version: "v1alpha1"}); err != nil {
-			return 0, fmt.Errorf("the Version call: %w", err)
-		}
-		d = append(d, time.Since(start))
+		err := f()
+		*out = append(*out, time.Since(start))
+		return err
 	}
-	return newLatencies(d).pct(50), nil
+	for i := -1; i < n; i++ { // the first pass warms up
+		err := errors.Join(
+			timed(&bare, func() error {
+				sec, err := c.Logical().ReadWithContext(ctx, s.env.kvPaths[0])
+				if err == nil && sec == nil {
+					err = fmt.Errorf("read %s: not found", s.env.kvPaths[0])
+				}
+				return err
+			}),
+			timed(&mount, func() error {
+				_, err := mountOne(ctx, s.prov.client, s.reqs[0], s.files, s.opts.timeout)
+				return err
+			}),
+			timed(&version, func() error {
+				_, err := s.prov.client.Version(ctx, &pb.VersionRequest{Version: "v1alpha1"})
+				return err
+			}))
+		if err != nil {
+			return floorTimes{}, err
+		}
+		if i < 0 {
+			bare, mount, version = bare[:0], mount[:0], version[:0]
+		}
+	}
+	return floorTimes{newLatencies(bare), newLatencies(mount), newLatencies(version)}, nil
 }
