@@ -86,7 +86,7 @@ func dynamicObjects(e *env) (string, int, []string) {
 	return yaml, 4, []string{"database credentials: PostgreSQL " + e.pg.Version + " on 127.0.0.1:" + fmt.Sprint(e.pg.Port)}
 }
 
-// floorExtra measures a bare KV read with Vault's api client, next to a
+// floorExtra measures, in turn, a bare KV read with Vault's api client, a
 // warm mount and a Version call, one at a time (the phases' latencies
 // include queueing).
 func floorExtra(ctx context.Context, s *session, _ *scenarioResult) error {
@@ -94,14 +94,18 @@ func floorExtra(ctx context.Context, s *session, _ *scenarioResult) error {
 	if err != nil {
 		return err
 	}
-	t, err := s.interleavedFloor(ctx, c, s.opts.floorReads)
+	n := s.opts.floorReads
+	t, err := interleave(n,
+		func() error { return readAll(ctx, c, s.env.kvPaths[:1], 1) },
+		func() error { return s.warmMount(ctx) },
+		func() error { return s.version(ctx) })
 	if err != nil {
 		return err
 	}
-	floor, warm, hop := t.bare.pct(50), t.mount.pct(50), t.version.pct(50)
-	printf("floor, %d times each, interleaved: bare KV read with Vault's api client as a pod of the same role p50 %s ms; warm mount p50 %s ms, +%s ms; "+
+	floor, warm, hop := t[0].pct(50), t[1].pct(50), t[2].pct(50)
+	printf("floor, %d times each, in turn: bare KV read with Vault's api client as a pod of the same role p50 %s ms; warm mount p50 %s ms, +%s ms; "+
 		"the socket round trip alone (Version) p50 %s ms, so the provider's own part is %s ms",
-		len(t.bare.sorted), f2(floor), f2(warm), f2(warm-floor), f2(hop), f2(warm-floor-hop))
+		n, f2(floor), f2(warm), f2(warm-floor), f2(hop), f2(warm-floor-hop))
 	return nil
 }
 
@@ -109,30 +113,27 @@ func floorExtra(ctx context.Context, s *session, _ *scenarioResult) error {
 // bench runs it with.
 const mountConcurrency = 8
 
-// sequentialExtra times the 20 reads one after another with Vault's client,
-// and as many at once as the provider sends them.
+// sequentialExtra times, in turn, the 20 reads one after another with
+// Vault's client, the same reads as many at once as the provider sends
+// them, and a warm mount.
 func sequentialExtra(ctx context.Context, s *session, _ *scenarioResult) error {
 	c, err := s.apiClient(ctx)
 	if err != nil {
 		return err
 	}
-	d, err := timeReads(ctx, c, s.env.kvPaths, max(10, s.opts.floorReads/kvSecrets))
+	n := max(10, s.opts.floorReads/kvSecrets)
+	t, err := interleave(n,
+		func() error { return readAll(ctx, c, s.env.kvPaths, 1) },
+		func() error { return readAll(ctx, c, s.env.kvPaths, mountConcurrency) },
+		func() error { return s.warmMount(ctx) })
 	if err != nil {
 		return err
 	}
-	warm, n, err := s.serialWarm(ctx)
-	if err != nil {
-		return err
-	}
-	par, err := timeParallelReads(ctx, c, s.env.kvPaths, mountConcurrency, len(d))
-	if err != nil {
-		return err
-	}
-	seq, ceil := newLatencies(d).pct(50), newLatencies(par).pct(50)
-	printf("%d reads one after another with Vault's api client: p50 %s ms (%d runs); warm mount one at a time p50 %s ms (%d); ratio mount/sequential %s",
-		kvSecrets, f2(seq), len(d), f2(warm), n, f2(warm/seq))
+	seq, par, warm := t[0].pct(50), t[1].pct(50), t[2].pct(50)
+	printf("%d times each, in turn: %d reads one after another with Vault's api client p50 %s ms; warm mount p50 %s ms; ratio mount/sequential %s",
+		n, kvSecrets, f2(seq), f2(warm), f2(warm/seq))
 	printf("the same %d reads straight to Vault, %d at a time as the provider sends them: p50 %s ms = %sx sequential, Vault's own limit here; the mount takes %sx that",
-		kvSecrets, mountConcurrency, f2(ceil), f2(ceil/seq), f2(warm/ceil))
+		kvSecrets, mountConcurrency, f2(par), f2(par/seq), f2(warm/par))
 	return nil
 }
 

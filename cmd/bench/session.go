@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"slices"
 	"time"
 
 	"github.com/hashicorp/vault/api"
@@ -160,59 +159,42 @@ func (s *session) apiClient(ctx context.Context) (*api.Client, error) {
 	return podAPIClient(ctx, s.env.vault.Addr, jwt)
 }
 
-// serialWarm mounts the first pod again and again, one mount at a time,
-// for a latency without queueing to compare with bare Vault reads. It
-// returns the p50 in ms and the number of mounts.
-func (s *session) serialWarm(ctx context.Context) (float64, int, error) {
-	n := max(10, s.opts.floorReads/s.files)
-	res := mountAll(ctx, s.prov.client, slices.Repeat(s.reqs[:1], n), 1, s.files, s.opts.timeout)
-	if len(res.failures) > 0 {
-		return 0, 0, fmt.Errorf("warm mount one at a time: %w: %v", errMountsFailed, res.failures[0].err)
-	}
-	return newLatencies(res.latencies).pct(50), n, nil
-}
-
-// floorTimes are the latencies interleavedFloor measured.
-type floorTimes struct {
-	bare, mount, version latencies
-}
-
-// interleavedFloor times, n times in turn, a bare read of the first KV path
-// with c, a warm mount of the first pod and a Version call: the round trip
-// through the socket and gRPC that every Mount pays before the provider
-// does any work. Taking them in turn exposes all three to the same moments
-// of a busy machine.
-func (s *session) interleavedFloor(ctx context.Context, c *api.Client, n int) (floorTimes, error) {
-	var bare, mount, version []time.Duration
-	timed := func(out *[]time.Duration, f func() error) error {
-		start := time.Now()
-		err := f()
-		*out = append(*out, time.Since(start))
-		return err
-	}
-	for i := -1; i < n; i++ { // the first pass warms up
-		err := errors.Join(
-			timed(&bare, func() error {
-				sec, err := c.Logical().ReadWithContext(ctx, s.env.kvPaths[0])
-				if err == nil && sec == nil {
-					err = fmt.Errorf("read %s: not found", s.env.kvPaths[0])
-				}
-				return err
-			}),
-			timed(&mount, func() error {
-				_, err := mountOne(ctx, s.prov.client, s.reqs[0], s.files, s.opts.timeout)
-				return err
-			}),
-			timed(&version, func() error {
-				_, err := s.prov.client.Version(ctx, &pb.VersionRequest{Version: "v1alpha1"})
-				return err
-			}))
-		if err != nil {
-			return floorTimes{}, err
-		}
-		if i < 0 {
-			bare, mount, version = bare[:0], mount[:0], version[:0]
+// interleave runs each of fns n times in turn, after one warm-up turn,
+// and returns each one's latencies. Taking them in turn exposes all of
+// them to the same moments of a busy machine.
+func interleave(n int, fns ...func() error) ([]latencies, error) {
+	d := make([][]time.Duration, len(fns))
+	for i := -1; i < n; i++ {
+		for j, f := range fns {
+			start := time.Now()
+			if err := f(); err != nil {
+				return nil, err
+			}
+			if i >= 0 {
+				d[j] = append(d[j], time.Since(start))
+			}
 		}
 	}
-	return floorTimes{newLatencies(bare), newLatencies(mount), newLatencies(version)}, nil
+	out := make([]latencies, len(fns))
+	for j := range d {
+		out[j] = newLatencies(d[j])
+	}
+	return out, nil
+}
+
+// warmMount mounts the first pod once more.
+func (s *session) warmMount(ctx context.Context) error {
+	if _, err := mountOne(ctx, s.prov.client, s.reqs[0], s.files, s.opts.timeout); err != nil {
+		return fmt.Errorf("warm mount one at a time: %w: %v", errMountsFailed, err)
+	}
+	return nil
+}
+
+// version calls Version: the round trip through the socket and gRPC that
+// every Mount pays before the provider does any work.
+func (s *session) version(ctx context.Context) error {
+	if _, err := s.prov.client.Version(ctx, &pb.VersionRequest{Version: "v1alpha1"}); err != nil {
+		return fmt.Errorf("the Version call: %w", err)
+	}
+	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/hashicorp/vault/api"
 	"golang.org/x/sync/errgroup"
@@ -57,54 +56,21 @@ func podAPIClient(ctx context.Context, addr, jwt string) (*api.Client, error) {
 	return c, nil
 }
 
-// timeReads reads paths one after another, n times after a warm-up pass,
-// and returns the duration of each pass.
-func timeReads(ctx context.Context, c *api.Client, paths []string, n int) ([]time.Duration, error) {
-	out := make([]time.Duration, 0, n)
-	for i := -1; i < n; i++ {
-		start := time.Now()
-		for _, p := range paths {
-			s, err := c.Logical().ReadWithContext(ctx, p)
-			if err != nil {
-				return nil, err
+// readAll reads paths with c, at most conc at a time (1: one after
+// another): what Vault itself allows for the reads of one mount.
+func readAll(ctx context.Context, c *api.Client, paths []string, conc int) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(conc)
+	for _, p := range paths {
+		g.Go(func() error {
+			s, err := c.Logical().ReadWithContext(gctx, p)
+			if err == nil && s == nil {
+				err = fmt.Errorf("read %s: not found", p)
 			}
-			if s == nil {
-				return nil, fmt.Errorf("read %s: not found", p)
-			}
-		}
-		if i >= 0 {
-			out = append(out, time.Since(start))
-		}
+			return err
+		})
 	}
-	return out, nil
-}
-
-// timeParallelReads reads paths at most conc at a time, n times after a
-// warm-up pass, and returns the duration of each pass: what Vault itself
-// allows for the reads of one mount on this machine.
-func timeParallelReads(ctx context.Context, c *api.Client, paths []string, conc, n int) ([]time.Duration, error) {
-	out := make([]time.Duration, 0, n)
-	for i := -1; i < n; i++ {
-		start := time.Now()
-		g, gctx := errgroup.WithContext(ctx)
-		g.SetLimit(conc)
-		for _, p := range paths {
-			g.Go(func() error {
-				s, err := c.Logical().ReadWithContext(gctx, p)
-				if err == nil && s == nil {
-					err = fmt.Errorf("read %s: not found", p)
-				}
-				return err
-			})
-		}
-		if err := g.Wait(); err != nil {
-			return nil, err
-		}
-		if i >= 0 {
-			out = append(out, time.Since(start))
-		}
-	}
-	return out, nil
+	return g.Wait()
 }
 
 // leaseCounts is the number of leases under each of leasePrefixes.
