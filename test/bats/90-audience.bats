@@ -45,3 +45,25 @@ setup() {
 	run unpublish e2e-aud a2
 	assert_success
 }
+
+@test "15. the offline check reads the pod from the API server and requests its token" {
+	# The pod must exist for its UID and service account to be read.
+	run publish e2e-aud a3 app custom
+	assert_success
+	local class="$BATS_TEST_TMPDIR/custom.yaml"
+	kubectl -n e2e-aud get secretproviderclass custom -o yaml >"$class"
+
+	# KUBECONFIG and VAULT_ADDR come from the stack's env; the class asks for
+	# audience custom-aud, which only the TokenRequest API can supply here.
+	run "$ROOT/bin/vault-csi-provider" mount -f "$class" -pod-name a3 -dry-run
+	assert_success
+	assert_line --regexp '^token +0644 +6 +[0-9a-f]{12}$'
+
+	run "$ROOT/bin/vault-csi-provider" mount -f "$class" -pod-name missing -dry-run
+	assert_failure
+	assert_output --partial 'read pod e2e-aud/missing'
+	assert_output --partial 'not found'
+
+	run unpublish e2e-aud a3
+	assert_success
+}
