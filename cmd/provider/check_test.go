@@ -23,22 +23,13 @@ func checkVault(t *testing.T) (*vaulttest.Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	steps := []error{
+	_, err = v.Write(ctx, "secret/data/db", map[string]any{"data": map[string]any{"password": "check-secret-value"}})
+	for _, err := range []error{
+		err,
 		v.ConfigureJWTAuth(ctx, "jwt", issuer),
 		v.WritePolicy(ctx, "web", `path "secret/data/*" { capabilities = ["read"] }`),
-	}
-	for _, w := range []struct {
-		path string
-		data map[string]any
-	}{
-		{"secret/data/db", map[string]any{"data": map[string]any{"password": "check-secret-value"}}},
-		{"auth/jwt/role/web", map[string]any{"role_type": "jwt", "bound_audiences": []string{"vault"},
-			"bound_subject": "system:serviceaccount:shop:web", "user_claim": "sub", "token_policies": []string{"web"}}},
+		v.WriteJWTRole(ctx, "jwt", "web", "shop", "web", time.Hour, "web"),
 	} {
-		_, err := v.Write(ctx, w.path, w.data)
-		steps = append(steps, err)
-	}
-	for _, err := range steps {
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -95,14 +95,7 @@ path "secret/data/*" { capabilities = ["read"] }
 path "kv1/*" { capabilities = ["read"] }
 path "pki/issue/web" { capabilities = ["create", "update"] }
 `))
-	write(t, v, "auth/jwt/role/web", map[string]any{
-		"role_type":       "jwt",
-		"bound_audiences": []string{"vault"},
-		"bound_subject":   "system:serviceaccount:" + podNamespace + ":" + podSA,
-		"user_claim":      "sub",
-		"token_policies":  []string{"web"},
-		"token_ttl":       "1h",
-	})
+	must(t, v.WriteJWTRole(ctx, "jwt", "web", podNamespace, podSA, time.Hour, "web"))
 	write(t, v, "pki/root/generate/internal", map[string]any{"common_name": "example.test", "ttl": "24h"})
 	write(t, v, "pki/roles/web", map[string]any{"allowed_domains": "example.test", "allow_subdomains": true, "max_ttl": "1h"})
 	return issuer

@@ -145,14 +145,7 @@ func setupDatabase(t *testing.T, v *vaulttest.Server, pg *vaulttest.Postgres) *v
 		"max_ttl":             dbMaxTTL.String(),
 	})
 	must(t, v.WritePolicy(context.Background(), "db", `path "`+dbCreds+`" { capabilities = ["read"] }`))
-	write(t, v, "auth/jwt/role/db", map[string]any{
-		"role_type":       "jwt",
-		"bound_audiences": []string{"vault"},
-		"bound_subject":   "system:serviceaccount:" + podNamespace + ":" + podSA,
-		"user_claim":      "sub",
-		"token_policies":  []string{"db"},
-		"token_ttl":       "1h",
-	})
+	must(t, v.WriteJWTRole(context.Background(), "jwt", "db", podNamespace, podSA, time.Hour, "db"))
 	return issuer
 }
 

@@ -92,14 +92,7 @@ func TestLoginJWTAuth(t *testing.T) {
 	if err := s.ConfigureJWTAuth(ctx, "jwt", iss); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Write(ctx, "auth/jwt/role/app", map[string]any{
-		"role_type":       "jwt",
-		"bound_audiences": []string{"vault"},
-		"user_claim":      "sub",
-		"bound_subject":   "system:serviceaccount:ns1:app",
-		"token_policies":  []string{"app"},
-		"token_ttl":       "10m",
-	}); err != nil {
+	if err := s.WriteJWTRole(ctx, "jwt", "app", "ns1", "app", 10*time.Minute, "app"); err != nil {
 		t.Fatal(err)
 	}
 	c := testClient(t, Config{Address: s.Addr}, fastRetry)

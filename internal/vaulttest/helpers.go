@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/api"
 )
@@ -92,5 +93,24 @@ func (s *Server) ConfigureJWTAuth(ctx context.Context, mount string, issuer *JWT
 		"jwt_validation_pubkeys": []string{issuer.PublicKeyPEM()},
 		"bound_issuer":           issuer.Issuer,
 	})
+	return err
+}
+
+// WriteJWTRole creates role at the jwt auth mount for one Kubernetes
+// service account: tokens for the audience "vault" whose subject is
+// system:serviceaccount:namespace:serviceAccount log in, and get Vault tokens
+// valid for ttl with policies.
+func (s *Server) WriteJWTRole(ctx context.Context, mount, role, namespace, serviceAccount string, ttl time.Duration, policies ...string) error {
+	data := map[string]any{
+		"role_type":       "jwt",
+		"bound_audiences": []string{"vault"},
+		"bound_subject":   "system:serviceaccount:" + namespace + ":" + serviceAccount,
+		"user_claim":      "sub",
+		"token_ttl":       ttl.String(),
+	}
+	if len(policies) > 0 {
+		data["token_policies"] = policies
+	}
+	_, err := s.Write(ctx, "auth/"+mount+"/role/"+role, data)
 	return err
 }

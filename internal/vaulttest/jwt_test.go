@@ -106,13 +106,7 @@ func TestJWTLoginAgainstVault(t *testing.T) {
 	if err := s.ConfigureJWTAuth(ctx, "jwt", iss); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Write(ctx, "auth/jwt/role/app", map[string]any{
-		"role_type":       "jwt",
-		"bound_audiences": []string{"vault"},
-		"user_claim":      "sub",
-		"bound_subject":   "system:serviceaccount:ns1:app",
-		"token_ttl":       "10m",
-	}); err != nil {
+	if err := s.WriteJWTRole(ctx, "jwt", "app", "ns1", "app", 10*time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	tok, err := iss.ServiceAccountToken("ns1", "app", "pod-1", "uid-1", "vault", time.Minute)

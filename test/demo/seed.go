@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vaulttest"
 )
@@ -24,14 +25,7 @@ func seed(ctx context.Context, v *vaulttest.Server) (*vaulttest.JWTIssuer, error
 	if err := v.ConfigureJWTAuth(ctx, "jwt", issuer); err != nil {
 		return nil, err
 	}
-	if _, err := v.Write(ctx, "auth/jwt/role/"+role, map[string]any{
-		"role_type":       "jwt",
-		"bound_audiences": []string{"vault"},
-		"bound_subject":   "system:serviceaccount:" + namespace + ":" + serviceAccount,
-		"user_claim":      "sub",
-		"token_policies":  []string{"demo-read"},
-		"token_ttl":       "1h",
-	}); err != nil {
+	if err := v.WriteJWTRole(ctx, "jwt", role, namespace, serviceAccount, time.Hour, "demo-read"); err != nil {
 		return nil, err
 	}
 	return issuer, nil
