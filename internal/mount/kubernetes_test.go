@@ -17,38 +17,55 @@ import (
 	"github.com/vault-csi-provider/vault-csi-provider/internal/kube/kubetest"
 )
 
-// failingKeys is an HMAC key source whose Secret cannot be read.
-type failingKeys struct{ calls atomic.Int64 }
+// flakyKeys is an HMAC key source whose Secret cannot be read while down.
+type flakyKeys struct {
+	calls atomic.Int64
+	down  atomic.Bool
+}
 
-func (f *failingKeys) Key(context.Context) ([]byte, error) {
+func (f *flakyKeys) Key(context.Context) ([]byte, error) {
 	f.calls.Add(1)
-	return nil, errors.New("secrets \"vault-csi-provider-hmac-key\" is forbidden")
+	if f.down.Load() {
+		return nil, errors.New("secrets \"vault-csi-provider-hmac-key\" is forbidden")
+	}
+	return []byte("0123456789abcdef0123456789abcdef"), nil
 }
 
 // TestMountSurvivesHMACKeyOutage: secrets are delivered with stable
-// versions while the key Secret cannot be read, and every mount tries the
-// key again.
+// versions while the key Secret cannot be read, every mount tries the key
+// again, and the outage is logged once when it starts and once when it ends.
 func TestMountSurvivesHMACKeyOutage(t *testing.T) {
-	keys := &failingKeys{}
+	keys := &flakyKeys{}
+	keys.down.Store(true)
 	h := newHarnessWith(t, keys, nil)
 	write(t, h.vault, "secret/data/app", map[string]any{"data": map[string]any{"k": "v"}})
 	params := map[string]string{"objects": "- {objectName: k, secretPath: secret/data/app, secretKey: k}"}
-	var versions []string
-	for range 2 {
+	mountVersion := func() string {
+		t.Helper()
 		resp, err := h.mount(t, params)
 		if err != nil {
-			t.Fatalf("mount failed while the HMAC key is unavailable: %v", err)
+			t.Fatalf("mount failed (HMAC key down: %t): %v", keys.down.Load(), err)
 		}
-		versions = append(versions, resp.ObjectVersion[0].Version)
+		return resp.ObjectVersion[0].Version
 	}
-	if versions[0] == "" || versions[0] != versions[1] {
-		t.Errorf("versions %q, want equal and non-empty", versions)
+	versions := []string{mountVersion(), mountVersion(), mountVersion()}
+	if versions[0] == "" || versions[0] != versions[1] || versions[1] != versions[2] {
+		t.Errorf("versions %q while the key is unavailable, want equal and non-empty", versions)
 	}
-	if keys.calls.Load() != 2 {
-		t.Errorf("key source asked %d times, want 2", keys.calls.Load())
+	if keys.calls.Load() != 3 {
+		t.Errorf("key source asked %d times, want 3", keys.calls.Load())
 	}
-	if !strings.Contains(h.logs.String(), "HMAC key unavailable") {
-		t.Error("no warning logged")
+	if n := strings.Count(h.logs.String(), "HMAC key unavailable"); n != 1 {
+		t.Errorf("%d warnings over three mounts of one outage, want 1", n)
+	}
+
+	keys.down.Store(false)
+	if v := mountVersion(); v == versions[0] {
+		t.Error("the version did not change to the readable key's")
+	}
+	mountVersion()
+	if n := strings.Count(h.logs.String(), "HMAC key readable again"); n != 1 {
+		t.Errorf("%d recovery lines over two mounts, want 1", n)
 	}
 }
 

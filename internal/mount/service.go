@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -61,6 +62,8 @@ type Service struct {
 	// fallbackKey versions objects while the HMAC key cannot be read, so a
 	// Kubernetes outage does not stop secrets from being delivered.
 	fallbackKey []byte
+	// keyDown is set while the HMAC key cannot be read.
+	keyDown atomic.Bool
 	// parsed maps the hash of a request's raw attributes to their
 	// parameters: a republish sends the same attributes, so parsing (the
 	// YAML above all) is done once. The key is a hash so the cache holds
@@ -247,8 +250,14 @@ func (s *Service) mountParams(ctx context.Context, p *Params, defaultMode int32)
 func (s *Service) versionKey(ctx context.Context) []byte {
 	key, err := s.opts.Keys.Key(ctx)
 	if err != nil {
-		s.opts.Logger.WarnContext(ctx, "HMAC key unavailable: object versions use an in-memory key until it can be read", "error", err)
+		// Once per outage, not once per mount.
+		if !s.keyDown.Swap(true) {
+			s.opts.Logger.WarnContext(ctx, "HMAC key unavailable: object versions use an in-memory key until it can be read", "error", err)
+		}
 		return s.fallbackKey
+	}
+	if s.keyDown.Swap(false) {
+		s.opts.Logger.InfoContext(ctx, "HMAC key readable again: object versions use it")
 	}
 	return key
 }
