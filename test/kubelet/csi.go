@@ -122,15 +122,11 @@ func publish(ctx context.Context, o *publishOptions, stdout io.Writer) error {
 // deletionTimestamp), then kubelet's unmount, then kubelet's final delete
 // with grace period 0, which removes the object.
 func unpublish(ctx context.Context, o *unpublishOptions, stdout io.Writer) error {
-	c, err := newClient(o.kubeconfig)
+	c, pod, err := o.existingPod(ctx)
 	if err != nil {
 		return err
 	}
 	pods := c.CoreV1().Pods(o.namespace)
-	pod, err := pods.Get(ctx, o.pod, metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("get pod %s/%s: %w", o.namespace, o.pod, err)
-	}
 	if o.deletePod {
 		if err := pods.Delete(ctx, o.pod, metav1.DeleteOptions{Preconditions: metav1.NewUIDPreconditions(string(pod.UID))}); err != nil {
 			return fmt.Errorf("delete pod %s/%s: %w", o.namespace, o.pod, err)
@@ -167,13 +163,9 @@ func unpublish(ctx context.Context, o *unpublishOptions, stdout io.Writer) error
 }
 
 func printToken(ctx context.Context, o *tokenOptions, stdout io.Writer) error {
-	c, err := newClient(o.kubeconfig)
+	c, pod, err := o.existingPod(ctx)
 	if err != nil {
 		return err
-	}
-	pod, err := c.CoreV1().Pods(o.namespace).Get(ctx, o.pod, metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("get pod %s/%s: %w", o.namespace, o.pod, err)
 	}
 	if pod.Spec.ServiceAccountName != o.serviceAccount {
 		return fmt.Errorf("pod %s/%s runs as service account %q, not %q", o.namespace, o.pod, pod.Spec.ServiceAccountName, o.serviceAccount)
@@ -187,13 +179,9 @@ func printToken(ctx context.Context, o *tokenOptions, stdout io.Writer) error {
 }
 
 func printTarget(ctx context.Context, o *targetOptions, stdout io.Writer) error {
-	c, err := newClient(o.kubeconfig)
+	_, pod, err := o.existingPod(ctx)
 	if err != nil {
 		return err
-	}
-	pod, err := c.CoreV1().Pods(o.namespace).Get(ctx, o.pod, metav1.GetOptions{})
-	if err != nil {
-		return fmt.Errorf("get pod %s/%s: %w", o.namespace, o.pod, err)
 	}
 	fmt.Fprintln(stdout, o.localPath(o.targetPath(pod.UID)))
 	return nil

@@ -53,11 +53,41 @@ func (c *common) setPod(v string) error {
 	return nil
 }
 
-type publishOptions struct {
+// volumeCommand is what publish and unpublish share: the pod, its volume
+// on the node and the driver's socket.
+type volumeCommand struct {
 	common
 	volumeFlags
+	csiEndpoint string
+}
+
+// register adds the shared flags; --pod goes to *pod for problems.
+func (v *volumeCommand) register(fs *flag.FlagSet, pod *string, podUsage string) {
+	v.common.register(fs)
+	v.volumeFlags.register(fs)
+	fs.StringVar(pod, "pod", "", podUsage)
+	fs.StringVar(&v.csiEndpoint, "csi-endpoint", os.Getenv("CSI_ENDPOINT"), "the driver's CSI socket (env CSI_ENDPOINT)")
+}
+
+// problems checks the shared flags once fs is parsed.
+func (v *volumeCommand) problems(fs *flag.FlagSet, pod string) []string {
+	var problems []string
+	if fs.NArg() > 0 {
+		problems = append(problems, fmt.Sprintf("unexpected arguments %q", fs.Args()))
+	}
+	if err := v.setPod(pod); err != nil {
+		problems = append(problems, err.Error())
+	}
+	problems = append(problems, v.volumeFlags.check()...)
+	if v.csiEndpoint == "" {
+		problems = append(problems, "--csi-endpoint (or CSI_ENDPOINT) is required")
+	}
+	return problems
+}
+
+type publishOptions struct {
+	volumeCommand
 	serviceAccount string
-	csiEndpoint    string
 	nodeName       string
 	// volumeContext is what --volume-context adds to (or overrides in) the
 	// context kubelet would send.
@@ -99,13 +129,10 @@ func parsePublish(args []string, stderr io.Writer) (*publishOptions, error) {
 	o := &publishOptions{volumeContext: map[string]string{}, podVolumes: map[string]string{}}
 	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	o.common.register(fs)
-	o.volumeFlags.register(fs)
 	var pod string
 	var audiences list
-	fs.StringVar(&pod, "pod", "", "the pod, NAMESPACE/NAME; created (Pending) if missing")
+	o.volumeCommand.register(fs, &pod, "the pod, NAMESPACE/NAME; created (Pending) if missing")
 	fs.StringVar(&o.serviceAccount, "sa", "default", "the pod's service account")
-	fs.StringVar(&o.csiEndpoint, "csi-endpoint", os.Getenv("CSI_ENDPOINT"), "the driver's CSI socket (env CSI_ENDPOINT)")
 	fs.StringVar(&o.nodeName, "node-name", envOr("NODE_NAME", "e2e-node"), "spec.nodeName of a created pod (env NODE_NAME)")
 	fs.Var(keyValues(o.volumeContext), "volume-context", "K=V added to the volume context, repeatable (secretProviderClass=CLASS)")
 	fs.Var(keyValues(o.podVolumes), "pod-volume", "NAME=CLASS: another inline volume in a created pod's spec, repeatable")
@@ -116,17 +143,7 @@ func parsePublish(args []string, stderr io.Writer) (*publishOptions, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	var problems []string
-	if fs.NArg() > 0 {
-		problems = append(problems, fmt.Sprintf("unexpected arguments %q", fs.Args()))
-	}
-	if err := o.setPod(pod); err != nil {
-		problems = append(problems, err.Error())
-	}
-	problems = append(problems, o.volumeFlags.check()...)
-	if o.csiEndpoint == "" {
-		problems = append(problems, "--csi-endpoint (or CSI_ENDPOINT) is required")
-	}
+	problems := o.volumeCommand.problems(fs, pod)
 	if o.volumeContext[secretProviderClassKey] == "" {
 		problems = append(problems, "--volume-context secretProviderClass=CLASS is required")
 	}
@@ -147,38 +164,23 @@ func parsePublish(args []string, stderr io.Writer) (*publishOptions, error) {
 }
 
 type unpublishOptions struct {
-	common
-	volumeFlags
-	csiEndpoint string
-	deletePod   bool
-	timeout     time.Duration
+	volumeCommand
+	deletePod bool
+	timeout   time.Duration
 }
 
 func parseUnpublish(args []string, stderr io.Writer) (*unpublishOptions, error) {
 	o := &unpublishOptions{}
 	fs := flag.NewFlagSet("unpublish", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	o.common.register(fs)
-	o.volumeFlags.register(fs)
 	var pod string
-	fs.StringVar(&pod, "pod", "", "the pod, NAMESPACE/NAME (gives the volume ID)")
-	fs.StringVar(&o.csiEndpoint, "csi-endpoint", os.Getenv("CSI_ENDPOINT"), "the driver's CSI socket (env CSI_ENDPOINT)")
+	o.volumeCommand.register(fs, &pod, "the pod, NAMESPACE/NAME (gives the volume ID)")
 	fs.BoolVar(&o.deletePod, "delete-pod", false, "delete the Pod as a user and kubelet would: graceful delete, unmount, final delete")
 	fs.DurationVar(&o.timeout, "timeout", 2*time.Minute, "deadline of the NodeUnpublishVolume call")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
-	var problems []string
-	if fs.NArg() > 0 {
-		problems = append(problems, fmt.Sprintf("unexpected arguments %q", fs.Args()))
-	}
-	if err := o.setPod(pod); err != nil {
-		problems = append(problems, err.Error())
-	}
-	problems = append(problems, o.volumeFlags.check()...)
-	if o.csiEndpoint == "" {
-		problems = append(problems, "--csi-endpoint (or CSI_ENDPOINT) is required")
-	}
+	problems := o.volumeCommand.problems(fs, pod)
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("unpublish: %s", strings.Join(problems, "; "))
 	}

@@ -36,6 +36,20 @@ func newClient(kubeconfig string) (kubernetes.Interface, error) {
 	return kubernetes.NewForConfig(cfg)
 }
 
+// existingPod reads the pod the flags name, with a client for their
+// kubeconfig.
+func (c *common) existingPod(ctx context.Context) (kubernetes.Interface, *corev1.Pod, error) {
+	client, err := newClient(c.kubeconfig)
+	if err != nil {
+		return nil, nil, err
+	}
+	pod, err := client.CoreV1().Pods(c.namespace).Get(ctx, c.pod, metav1.GetOptions{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("get pod %s/%s: %w", c.namespace, c.pod, err)
+	}
+	return client, pod, nil
+}
+
 // ensurePod returns the Pod, creating it (it stays Pending) when it does not
 // exist. An existing pod must run as the given service account.
 func ensurePod(ctx context.Context, c kubernetes.Interface, o *publishOptions, mustExist bool) (*corev1.Pod, error) {

@@ -94,8 +94,7 @@ func TestVolumeID(t *testing.T) {
 
 func TestNewPod(t *testing.T) {
 	o := &publishOptions{
-		common:         common{namespace: "ns", pod: "web"},
-		volumeFlags:    volumeFlags{volume: "a"},
+		volumeCommand:  volumeCommand{common: common{namespace: "ns", pod: "web"}, volumeFlags: volumeFlags{volume: "a"}},
 		serviceAccount: "app",
 		nodeName:       "node-1",
 		volumeContext: map[string]string{
