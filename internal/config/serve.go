@@ -122,6 +122,12 @@ func (s *Serve) validate(validateVault func() error) error {
 	if s.MaxVaultRequests < 0 {
 		problems = append(problems, "-max-vault-requests must be 0 or more")
 	}
+	// Otherwise one mount of slow secrets could hold every slot and stall
+	// the mounts of all other pods.
+	if s.MaxVaultRequests > 0 && s.Concurrency >= s.MaxVaultRequests {
+		problems = append(problems, fmt.Sprintf("-mount-concurrency %d must be below -max-vault-requests %d, so that one pod's slow secrets "+
+			"cannot hold every Vault request slot: lower -mount-concurrency or raise -max-vault-requests", s.Concurrency, s.MaxVaultRequests))
+	}
 	return joinProblems(problems)
 }
 

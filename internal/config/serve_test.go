@@ -121,6 +121,30 @@ func TestParseServeReportsEveryProblem(t *testing.T) {
 	}
 }
 
+func TestParseServeMountConcurrencyBelowCap(t *testing.T) {
+	tests := []struct {
+		args    []string
+		wantErr bool
+	}{
+		{[]string{"-mount-concurrency=8", "-max-vault-requests=64"}, false},
+		{[]string{"-mount-concurrency=63", "-max-vault-requests=64"}, false},
+		{[]string{"-mount-concurrency=64", "-max-vault-requests=64"}, true},
+		{[]string{"-max-vault-requests=4"}, true},                            // the default 8 is not below 4
+		{[]string{"-mount-concurrency=100", "-max-vault-requests=0"}, false}, // no cap
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			_, err := ParseServe(tt.args, env(nil), io.Discard)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, want error: %t", err, tt.wantErr)
+			}
+			if err != nil && !strings.Contains(err.Error(), "lower -mount-concurrency or raise -max-vault-requests") {
+				t.Errorf("error does not say what to change: %v", err)
+			}
+		})
+	}
+}
+
 func TestParseServeHelpAndVersion(t *testing.T) {
 	if _, err := ParseServe([]string{"-h"}, env(nil), io.Discard); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("-h: err = %v, want flag.ErrHelp", err)
