@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 )
 
@@ -26,9 +23,7 @@ func TestSlowPodDoesNotBlockOthers(t *testing.T) {
 	release := make(chan struct{})
 	var slowInFlight, slowMax atomic.Int64
 	mux := http.NewServeMux()
-	mux.HandleFunc("/v1/auth/jwt/login", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprint(w, `{"auth":{"client_token":"hvs.test","accessor":"a","lease_duration":3600,"renewable":true}}`)
-	})
+	handleLogin(mux)
 	mux.HandleFunc("/v1/secret/data/", func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/v1/secret/data/slow") {
 			n := slowInFlight.Add(1)
@@ -64,21 +59,7 @@ func TestSlowPodDoesNotBlockOthers(t *testing.T) {
 		cancel()
 		<-done
 	})
-	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	client := pb.NewCSIDriverProviderClient(conn)
-	request := func(pod, objects string) *pb.MountRequest {
-		attrs, _ := json.Marshal(map[string]string{
-			"roleName": "r", "objects": objects,
-			"csi.storage.k8s.io/pod.name": pod, "csi.storage.k8s.io/pod.namespace": "n",
-			"csi.storage.k8s.io/pod.uid": "uid-" + pod, "csi.storage.k8s.io/serviceAccount.name": "sa",
-			"csi.storage.k8s.io/serviceAccount.tokens": `{"vault":{"token":"jwt","expirationTimestamp":""}}`,
-		})
-		return &pb.MountRequest{Attributes: string(attrs), Permission: "420"}
-	}
+	client := dialProvider(t, sock)
 	waitFor(t, "the socket", func() bool {
 		_, err := client.Version(ctx, &pb.VersionRequest{})
 		return err == nil
@@ -86,7 +67,7 @@ func TestSlowPodDoesNotBlockOthers(t *testing.T) {
 
 	slowDone := make(chan error, 1)
 	go func() {
-		_, err := client.Mount(ctx, request("slow", `
+		_, err := client.Mount(ctx, mountRequest("slow", `
 - {objectName: a, secretPath: secret/data/slow-a, secretKey: k}
 - {objectName: b, secretPath: secret/data/slow-b, secretKey: k}
 - {objectName: c, secretPath: secret/data/slow-c, secretKey: k}
@@ -97,7 +78,7 @@ func TestSlowPodDoesNotBlockOthers(t *testing.T) {
 
 	fastCtx, fastCancel := context.WithTimeout(ctx, 10*time.Second)
 	defer fastCancel()
-	resp, err := client.Mount(fastCtx, request("fast", "- {objectName: k, secretPath: secret/data/fast, secretKey: k}"))
+	resp, err := client.Mount(fastCtx, mountRequest("fast", "- {objectName: k, secretPath: secret/data/fast, secretKey: k}"))
 	if err != nil {
 		t.Fatalf("the other pod's mount waited on the slow one: %v", err)
 	}

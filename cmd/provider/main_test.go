@@ -43,14 +43,42 @@ func TestBadFlagsFail(t *testing.T) {
 	}
 }
 
+// handleLogin answers every jwt login with the same Vault token.
+func handleLogin(mux *http.ServeMux) {
+	mux.HandleFunc("/v1/auth/jwt/login", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, `{"auth":{"client_token":"hvs.test","accessor":"a","lease_duration":3600,"renewable":true}}`)
+	})
+}
+
+// mountRequest is the driver's request for pod (namespace n, service
+// account sa, a token for the audience vault) mounting objects.
+func mountRequest(pod, objects string) *pb.MountRequest {
+	attrs, _ := json.Marshal(map[string]string{
+		"roleName": "r", "objects": objects,
+		"csi.storage.k8s.io/pod.name": pod, "csi.storage.k8s.io/pod.namespace": "n",
+		"csi.storage.k8s.io/pod.uid": "uid-" + pod, "csi.storage.k8s.io/serviceAccount.name": "sa",
+		"csi.storage.k8s.io/serviceAccount.tokens": `{"vault":{"token":"jwt","expirationTimestamp":""}}`,
+	})
+	return &pb.MountRequest{Attributes: string(attrs), Permission: "420"}
+}
+
+// dialProvider is a driver's client of the provider's socket.
+func dialProvider(t *testing.T, sock string) pb.CSIDriverProviderClient {
+	t.Helper()
+	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return pb.NewCSIDriverProviderClient(conn)
+}
+
 // slowVault answers a jwt login and serves one KV v2 secret after a delay:
 // a fault a real Vault cannot be made to produce on demand.
 func slowVault(t *testing.T, delay time.Duration, reads *atomic.Int64) *httptest.Server {
 	t.Helper()
 	mux := http.NewServeMux()
-	mux.HandleFunc("/v1/auth/jwt/login", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprint(w, `{"auth":{"client_token":"hvs.test","accessor":"a","lease_duration":3600,"renewable":true}}`)
-	})
+	handleLogin(mux)
 	mux.HandleFunc("/v1/secret/data/slow", func(w http.ResponseWriter, _ *http.Request) {
 		reads.Add(1)
 		time.Sleep(delay)
@@ -111,23 +139,13 @@ func TestServeStopsGracefully(t *testing.T) {
 		t.Fatalf("socket: %v, mode %v", err, fi.Mode())
 	}
 
-	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	client := pb.NewCSIDriverProviderClient(conn)
-	attrs, _ := json.Marshal(map[string]string{
-		"roleName": "r", "objects": "- {objectName: k, secretPath: secret/data/slow, secretKey: k}",
-		"csi.storage.k8s.io/pod.name": "p", "csi.storage.k8s.io/pod.namespace": "n",
-		"csi.storage.k8s.io/pod.uid": "u", "csi.storage.k8s.io/serviceAccount.name": "sa",
-		"csi.storage.k8s.io/serviceAccount.tokens": `{"vault":{"token":"jwt","expirationTimestamp":""}}`,
-	})
+	client := dialProvider(t, sock)
+	req := mountRequest("p", "- {objectName: k, secretPath: secret/data/slow, secretKey: k}")
 	mounted := make(chan error, 1)
 	var resp *pb.MountResponse
 	go func() {
 		var err error
-		resp, err = client.Mount(context.Background(), &pb.MountRequest{Attributes: string(attrs), Permission: "420"})
+		resp, err = client.Mount(context.Background(), req)
 		mounted <- err
 	}()
 	waitFor(t, "the mount to reach Vault", func() bool { return reads.Load() > 0 })
@@ -144,7 +162,7 @@ func TestServeStopsGracefully(t *testing.T) {
 	scraped = scrape(t, "http://"+metricsAddr+"/metrics")
 	go func() {
 		var err error
-		resp, err = client.Mount(context.Background(), &pb.MountRequest{Attributes: string(attrs), Permission: "420"})
+		resp, err = client.Mount(context.Background(), req)
 		mounted <- err
 	}()
 	waitFor(t, "the second mount to reach Vault", func() bool { return reads.Load() > 1 })
