@@ -77,6 +77,10 @@ deploy-check: $(HELM) ## lint and render the Helm chart and kustomize base, chec
 bench-load: $(VAULT) build ## load benchmark: pods mounting through the socket against a real Vault (BENCH_ARGS='-scenario kv1 -pods 10')
 	$(GO) run ./cmd/bench -provider $(PROVIDER) $(BENCH_ARGS)
 
+.PHONY: bench-hostile
+bench-hostile: build ## attacks by a SecretProviderClass, each on a fresh provider: time to answer and peak RSS
+	$(GO) run ./cmd/bench -provider $(PROVIDER) -scenario hostile
+
 # End-to-end: a real kube-apiserver (tools/kube), etcd, the Secrets Store CSI
 # driver (tools/csi), Vault and the provider, driven by bats (test/e2e).
 KUBE_APISERVER := $(BIN)/kube-apiserver

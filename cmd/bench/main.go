@@ -53,7 +53,7 @@ func parseFlags(args []string) (*options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	o := &options{set: map[string]bool{}}
 	fs.StringVar(&o.provider, "provider", "bin/vault-csi-provider", "provider binary")
-	fs.StringVar(&o.scenario, "scenario", "all", "scenario: all, kv1, kv20, dynamic, burst200 or scale1000")
+	fs.StringVar(&o.scenario, "scenario", "all", "scenario: all, kv1, kv20, dynamic, burst200 or scale1000; or hostile (attacks by a class, not part of all)")
 	fs.IntVar(&o.pods, "pods", 0, "pods per scenario (default: the scenario's)")
 	fs.IntVar(&o.rounds, "rounds", 0, "republish rounds after the start (default: the scenario's)")
 	fs.IntVar(&o.concurrency, "concurrency", 0, "mounts in flight, 0 = all pods at once (default: the scenario's)")
@@ -91,9 +91,11 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	selected, err := selectScenarios(o.scenario)
-	if err != nil {
-		return err
+	var selected []scenario
+	if o.scenario != "hostile" {
+		if selected, err = selectScenarios(o.scenario); err != nil {
+			return err
+		}
 	}
 	if o.provider, err = filepath.Abs(o.provider); err != nil {
 		return err
@@ -108,6 +110,10 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 	defer os.RemoveAll(o.dir)
+	if o.scenario == "hostile" {
+		fmt.Println(strings.TrimSpace(string(out)))
+		return runHostile(ctx, o)
+	}
 
 	e, err := setup(ctx, o.dir)
 	if err != nil {
