@@ -46,7 +46,7 @@ secret_field() {
 	kubectl -n e2e-sync get secret app-credentials -o jsonpath="{.data.$1}" | base64 -d
 }
 
-@test "2. secretObjects: synced to a Kubernetes Secret, resynced on rotation, an env source, gone with the pod" {
+@test "2. secretObjects: synced to a Kubernetes Secret, resynced on rotation (owner stripped, then restored), an env source, gone with the pod" {
 	# The driver syncs only for pods on its own node; in kind the test pods
 	# are on a node no kubelet runs.
 	local_only "the test pods are not on the driver's node"
@@ -74,6 +74,18 @@ secret_field() {
 	assert_success
 	assert_output SecretProviderClassPodStatus/s1-e2e-sync-synced
 
+	# Rotation. The driver (v1.6.0, createOrUpdateK8sSecret) updates the
+	# existing Secret with an object built afresh, which has no
+	# ownerReferences, so every update strips the owner; its patcher puts it
+	# back within 5 s. A watch records every version of the Secret: the
+	# update without an owner is the window in which a deleted pod leaves
+	# the Secret orphaned for good.
+	local watch_log=$BATS_TEST_TMPDIR/secret-watch
+	kubectl -n e2e-sync get secret app-credentials -w \
+		-o jsonpath='{.metadata.resourceVersion} pass={.data.pass} owners={.metadata.ownerReferences[*].name}{"\n"}' \
+		>"$watch_log" 2>&1 &
+	local watch_pid=$!
+	wait_until 30 "the Secret's watch" test -s "$watch_log"
 	vault kv put secret/e2e/sync user=alice pass=second >/dev/null
 	run republish e2e-sync s1 app synced
 	assert_success
@@ -81,6 +93,18 @@ secret_field() {
 	pass_is_second() { [[ $(secret_field pass) == second ]]; }
 	wait_until 30 "Secret app-credentials updated" pass_is_second
 	assert_equal "$(secret_field user)" alice
+	# Deleting the pod now would race the patcher: wait for the owner the
+	# driver guarantees to restore.
+	wait_until 30 "Secret app-credentials ownerReferences after the update" has_owner
+	run owner_refs
+	assert_output SecretProviderClassPodStatus/s1-e2e-sync-synced
+	owner_back_in_watch() { grep -q "pass=$(printf second | base64) owners=s1-e2e-sync-synced$" "$watch_log"; }
+	wait_until 10 "the watch to see the restored owner" owner_back_in_watch
+	kill "$watch_pid"
+	wait "$watch_pid" || true
+	run grep -c "pass=$(printf second | base64) owners=$" "$watch_log"
+	assert_success
+	refute_output 0
 
 	# An env var source: the API server accepts a Pod taking DB_PASS from the
 	# Secret (it stays Pending: no scheduler, no kubelet), and what a kubelet
