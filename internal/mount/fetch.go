@@ -124,12 +124,6 @@ func requestKeys(objs []Object) ([]string, error) {
 	return keys, nil
 }
 
-// identity names what an object is, for its version: the file and the
-// request (by its key) it is read with.
-func identity(obj Object, requestKey string) string {
-	return obj.Name + "\x00" + obj.Key + "\x00" + string(obj.Encoding) + "\x00" + requestKey
-}
-
 // leaseTTL is the duration a secret's lease was granted for.
 func leaseTTL(s *api.Secret) time.Duration {
 	return time.Duration(s.LeaseDuration) * time.Second

@@ -240,7 +240,7 @@ func (s *Service) mountParams(ctx context.Context, p *Params, defaultMode int32)
 			mode = *obj.Mode
 		}
 		res.Files = append(res.Files, File{Path: obj.Name, Mode: mode, Contents: content})
-		res.Versions = append(res.Versions, ObjectVersion{ID: obj.Name, Version: version(key, identity(obj, keys[i]), content)})
+		res.Versions = append(res.Versions, ObjectVersion{ID: obj.Name, Version: version(key, identity(p, obj, keys[i]), content)})
 	}
 	return res, nil
 }
