@@ -277,7 +277,7 @@ func (s *Service) fetch(ctx context.Context, client *vault.Client, p *Params, ke
 	if err != nil {
 		return nil, err
 	}
-	f := &fetcher{client: client, token: tok, podUID: p.Pod.UID, limit: s.opts.Concurrency}
+	f := &fetcher{client: client, token: tok, login: lreq, limit: s.opts.Concurrency}
 	if p.LeaseReuse {
 		f.leases = s.opts.Leases
 	}
