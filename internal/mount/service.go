@@ -70,6 +70,8 @@ type Service struct {
 	// the attributes, which carry the pod's token, only once. Params are
 	// never modified after parsing. ForgetPod drops a deleted pod's entries.
 	parsed *lru.Cache[attrsKey, *Params]
+	// gone holds the UIDs of recently deleted pods (see PodGone).
+	gone *lru.Cache[string, struct{}]
 }
 
 // attrsKey is the SHA-256 of a request's raw attributes.
@@ -103,7 +105,11 @@ func NewService(o Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{opts: o, fallbackKey: fallback, parsed: parsed}, nil
+	gone, err := lru.New[string, struct{}](goneSize)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{opts: o, fallbackKey: fallback, parsed: parsed, gone: gone}, nil
 }
 
 // Version reports the API version and this runtime.
@@ -273,6 +279,7 @@ func (s *Service) fetch(ctx context.Context, client *vault.Client, p *Params, ke
 		Audience:     p.Audience,
 		DriverTokens: p.DriverTokens,
 	}
+	defer s.forgetIfGone(ctx, p.Pod.UID)
 	tok, err := s.opts.Auth.Token(ctx, client, lreq)
 	if err != nil {
 		return nil, err
