@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -61,7 +62,10 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return err
 	}
-	authn, err := auth.NewAuthenticator(1, auth.NewTokenRequester(tokens, tokenTTL), nil)
+	// The check runs with its user's own credentials, for the one class
+	// given: it requests that class's audience, as the user could anyway.
+	audience := cmp.Or(attrs["audience"], c.Defaults.Audience)
+	authn, err := auth.NewAuthenticator(1, auth.NewTokenRequester(tokens, tokenTTL, auth.AudiencePolicy{Allowed: []string{audience}}), nil)
 	if err != nil {
 		return err
 	}

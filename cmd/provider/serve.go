@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -145,7 +147,11 @@ func newService(cfg *config.Serve, kc *kube.Client, m *metrics.Metrics, log *slo
 	if err != nil {
 		return nil, err
 	}
-	authn, err := auth.NewAuthenticator(cfg.CacheSize, auth.NewTokenRequester(tokens, tokenTTL), m)
+	requester, err := tokenRequester(cfg, tokens, log)
+	if err != nil {
+		return nil, err
+	}
+	authn, err := auth.NewAuthenticator(cfg.CacheSize, requester, m)
 	if err != nil {
 		return nil, err
 	}
@@ -167,6 +173,38 @@ func newService(cfg *config.Serve, kc *kube.Client, m *metrics.Metrics, log *slo
 		Metrics:     m,
 		Revoke:      cfg.RevokeOnPodDelete,
 	})
+}
+
+// tokenRequester is the TokenRequest fallback, nil with -driver-tokens-only.
+// It never asks for an audience the API server accepts: those are read from
+// the provider's own token. Without that file (run with a kubeconfig, out
+// of the cluster) they cannot be known, and -allowed-audiences alone limits
+// the fallback; listing an audience of the API server there is refused.
+func tokenRequester(cfg *config.Serve, tokens auth.TokenCreator, log *slog.Logger) (*auth.TokenRequester, error) {
+	if cfg.DriverTokensOnly {
+		log.Info("driver tokens only: the TokenRequest API is never called; pods' tokens come from the CSIDriver's tokenRequests")
+		return nil, nil
+	}
+	policy := auth.AudiencePolicy{Allowed: cfg.AllowedAudiences}
+	if tokens != nil {
+		apiAudiences, err := auth.APIServerAudiences(cfg.ServiceAccountTokenFile)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			log.Warn("no service-account token of the provider's own: cannot tell which audiences the API server accepts, "+
+				"so only -allowed-audiences limits the TokenRequest fallback", "file", cfg.ServiceAccountTokenFile,
+				"allowed_audiences", cfg.AllowedAudiences)
+		case err != nil:
+			return nil, fmt.Errorf("-service-account-token-file: %w", err)
+		}
+		for _, a := range cfg.AllowedAudiences {
+			if slices.Contains(apiAudiences, a) {
+				return nil, fmt.Errorf("-allowed-audiences lists %q, an audience the Kubernetes API server accepts (from %s): "+
+					"a token for it is a credential for the API server; remove it", a, cfg.ServiceAccountTokenFile)
+			}
+		}
+		policy.APIServer = apiAudiences
+	}
+	return auth.NewTokenRequester(tokens, tokenTTL, policy), nil
 }
 
 // runServers serves gRPC on lis, the HTTP endpoints and the pod watch (if
