@@ -72,6 +72,8 @@ type Service struct {
 	parsed *lru.Cache[attrsKey, *Params]
 	// gone holds the UIDs of recently deleted pods (see PodGone).
 	gone *lru.Cache[string, struct{}]
+	// running are the mounts in flight (see Abandon).
+	running inFlight
 }
 
 // attrsKey is the SHA-256 of a request's raw attributes.
@@ -222,6 +224,8 @@ func (s *Service) mountParams(ctx context.Context, p *Params, defaultMode int32)
 		slog.String("pod_uid", p.Pod.UID),
 		slog.String("role", p.RoleName),
 		slog.Int("objects", len(p.Objects)))
+	ctx, done := s.running.track(ctx, p.Pod)
+	defer done()
 	client, err := s.opts.Clients.Get(p.Vault)
 	if err != nil {
 		return nil, err
