@@ -158,7 +158,7 @@ type AudiencePolicy struct {
 func (p AudiencePolicy) check(audience string) error {
 	if slices.Contains(p.APIServer, audience) {
 		return fmt.Errorf("%w: %q is an audience the Kubernetes API server accepts, so a token for it would be a credential "+
-			"for the API server; the provider never requests one", ErrAudienceRefused, audience)
+			"for the API server; the provider never requests one, whatever -allowed-audiences says", ErrAudienceRefused, audience)
 	}
 	if !slices.Contains(p.Allowed, audience) {
 		return fmt.Errorf("%w: the driver passed no service-account token for audience %q and the provider requests tokens "+
