@@ -8,6 +8,7 @@ require (
 	github.com/hashicorp/vault/api v1.16.0
 	github.com/prometheus/client_golang v1.23.2
 	golang.org/x/sync v0.24.0
+	golang.org/x/sys v0.42.0
 	google.golang.org/grpc v1.79.3
 	gopkg.in/yaml.v3 v3.0.1
 	k8s.io/api v0.33.13
@@ -59,7 +60,6 @@ require (
 	go.yaml.in/yaml/v2 v2.4.2 // indirect
 	golang.org/x/net v0.48.0 // indirect
 	golang.org/x/oauth2 v0.34.0 // indirect
-	golang.org/x/sys v0.42.0 // indirect
 	golang.org/x/term v0.38.0 // indirect
 	golang.org/x/text v0.32.0 // indirect
 	golang.org/x/time v0.9.0 // indirect

@@ -31,6 +31,8 @@ func (f *forgetter) ForgetPod(_ context.Context, uid string) {
 	f.forgot = append(f.forgot, uid)
 }
 
+func (f *forgetter) PodGone(string) {}
+
 func (f *forgetter) PodUIDs() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()

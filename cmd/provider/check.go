@@ -1,12 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -61,7 +61,10 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return err
 	}
-	authn, err := auth.NewAuthenticator(1, auth.NewTokenRequester(tokens, tokenTTL), nil)
+	// The check runs with its user's own credentials, for the one class
+	// given: it requests that class's audience, as the user could anyway.
+	audience := cmp.Or(attrs["audience"], c.Defaults.Audience)
+	authn, err := auth.NewAuthenticator(1, auth.NewTokenRequester(tokens, tokenTTL, auth.AudiencePolicy{Allowed: []string{audience}}), nil)
 	if err != nil {
 		return err
 	}
@@ -76,7 +79,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		return err
 	}
 	log.Debug("mounting", "secret_provider_class", spc.Metadata.Name, "pod", pod.Namespace+"/"+pod.Name)
-	res, err := svc.MountAttributes(ctx, attrs, 0o644)
+	res, err := svc.MountAttributes(ctx, attrs, checkFileMode)
 	if err != nil {
 		return fmt.Errorf("mount failed (%s): %w", mount.Code(ctx, err), err)
 	}
@@ -168,24 +171,4 @@ func printSummary(w io.Writer, res *mount.Result) error {
 		fmt.Fprintf(tw, "%s\t%#o\t%d\t%.12s\n", f.Path, f.Mode, len(f.Contents), res.Versions[i].Version)
 	}
 	return tw.Flush()
-}
-
-// writeFiles writes the files under dir with their modes; the paths were
-// validated as relative and clean when the parameters were parsed.
-func writeFiles(dir string, res *mount.Result) error {
-	for _, f := range res.Files {
-		p := filepath.Join(dir, filepath.FromSlash(f.Path))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(p, f.Contents, os.FileMode(f.Mode)); err != nil {
-			return err
-		}
-		// WriteFile's mode is filtered by the umask and ignored for an
-		// existing file.
-		if err := os.Chmod(p, os.FileMode(f.Mode)); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -202,4 +203,87 @@ func scrape(t *testing.T, url string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// lockedBuffer collects a daemon's log while it runs.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestStopAbandonsStuckMount: a mount whose Vault never answers does not
+// hold the daemon past -shutdown-timeout; the log names the mount's pod and
+// no token.
+func TestStopAbandonsStuckMount(t *testing.T) {
+	var reads atomic.Int64
+	release := make(chan struct{})
+	mux := http.NewServeMux()
+	handleLogin(mux)
+	mux.HandleFunc("/v1/secret/data/stuck", func(_ http.ResponseWriter, r *http.Request) {
+		reads.Add(1)
+		select { // never answers while the daemon runs
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	vaultSrv := httptest.NewServer(mux)
+	t.Cleanup(vaultSrv.Close)
+	t.Cleanup(func() { close(release) })
+
+	sock := filepath.Join(t.TempDir(), "vault.sock")
+	logs := &lockedBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-endpoint", sock, "-health-addr", "", "-metrics-addr", "",
+			"-vault-addr", vaultSrv.URL, "-vault-mount", "jwt", "-shutdown-timeout", "500ms"},
+			io.Discard, logs, envOf(nil))
+	}()
+	waitFor(t, "the socket", func() bool { _, err := os.Stat(sock); return err == nil })
+	client := dialProvider(t, sock)
+	mounted := make(chan error, 1)
+	go func() {
+		_, err := client.Mount(context.Background(), mountRequest("stuck-pod", "- {objectName: k, secretPath: secret/data/stuck, secretKey: k}"))
+		mounted <- err
+	}()
+	waitFor(t, "the mount to reach Vault", func() bool { return reads.Load() > 0 })
+	cancel()
+
+	// The bound only guards the test against a hang; without -shutdown-timeout
+	// the daemon waits for the mount forever.
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run returned %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the daemon did not stop with a stuck mount")
+	}
+	if err := <-mounted; err == nil {
+		t.Error("the abandoned mount succeeded")
+	}
+	out := logs.String()
+	for _, want := range []string{"abandoned a mount", "pod=n/stuck-pod", "pod_uid=uid-stuck-pod"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	for _, secret := range []string{"hvs.test", `"jwt"`} {
+		if strings.Contains(out, secret) {
+			t.Errorf("log holds a token (%s)", secret)
+		}
+	}
 }

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,8 +38,6 @@ const (
 	tokenTTL = 10 * time.Minute
 	// vaultClientCacheSize bounds the distinct Vault configurations kept.
 	vaultClientCacheSize = 100
-	// stopTimeout bounds how long in-flight mounts may run after SIGTERM.
-	stopTimeout = 30 * time.Second
 	// podResync is how often cached pods are compared with the node's pods.
 	podResync = time.Minute
 )
@@ -109,7 +109,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	} else if cfg.RevokeOnPodDelete {
 		log.Warn("no pod watch (needs Kubernetes access and -node-name / NODE_NAME): leases of deleted pods end with their TTL")
 	}
-	return runServers(ctx, log, svc, lis, health, httpServers, watch)
+	return runServers(ctx, log, svc, lis, health, httpServers, watch, cfg.ShutdownTimeout)
 }
 
 // httpServer is one of the HTTP endpoints (health, metrics).
@@ -145,7 +145,11 @@ func newService(cfg *config.Serve, kc *kube.Client, m *metrics.Metrics, log *slo
 	if err != nil {
 		return nil, err
 	}
-	authn, err := auth.NewAuthenticator(cfg.CacheSize, auth.NewTokenRequester(tokens, tokenTTL), m)
+	requester, err := tokenRequester(cfg, tokens, log)
+	if err != nil {
+		return nil, err
+	}
+	authn, err := auth.NewAuthenticator(cfg.CacheSize, requester, m)
 	if err != nil {
 		return nil, err
 	}
@@ -169,22 +173,69 @@ func newService(cfg *config.Serve, kc *kube.Client, m *metrics.Metrics, log *slo
 	})
 }
 
+// tokenRequester is the TokenRequest fallback, nil with -driver-tokens-only.
+// It never asks for an audience the API server accepts: those are read from
+// the provider's own token. Without that file (run with a kubeconfig, out
+// of the cluster) they cannot be known, and -allowed-audiences alone limits
+// the fallback; listing an audience of the API server there is refused.
+func tokenRequester(cfg *config.Serve, tokens auth.TokenCreator, log *slog.Logger) (*auth.TokenRequester, error) {
+	if cfg.DriverTokensOnly {
+		log.Info("driver tokens only: the TokenRequest API is never called; pods' tokens come from the CSIDriver's tokenRequests")
+		return nil, nil
+	}
+	policy := auth.AudiencePolicy{Allowed: cfg.AllowedAudiences}
+	if tokens != nil {
+		apiAudiences, err := auth.APIServerAudiences(cfg.ServiceAccountTokenFile)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			log.Warn("no service-account token of the provider's own: cannot tell which audiences the API server accepts, "+
+				"so only -allowed-audiences limits the TokenRequest fallback", "file", cfg.ServiceAccountTokenFile,
+				"allowed_audiences", cfg.AllowedAudiences)
+		case err != nil:
+			return nil, fmt.Errorf("-service-account-token-file: %w", err)
+		}
+		for _, a := range cfg.AllowedAudiences {
+			if slices.Contains(apiAudiences, a) {
+				return nil, fmt.Errorf("-allowed-audiences lists %q, an audience the Kubernetes API server accepts (from %s): "+
+					"a token for it is a credential for the API server; remove it", a, cfg.ServiceAccountTokenFile)
+			}
+		}
+		policy.APIServer = apiAudiences
+	}
+	return auth.NewTokenRequester(tokens, tokenTTL, policy), nil
+}
+
+// provider is the gRPC service with a way to give up on its mounts.
+type provider interface {
+	pb.CSIDriverProviderServer
+	// Abandon cancels the mounts still running and returns their pods.
+	Abandon() []auth.Pod
+}
+
 // runServers serves gRPC on lis, the HTTP endpoints and the pod watch (if
-// any) until ctx ends, then stops gracefully: in-flight mounts finish,
-// bounded by stopTimeout.
-func runServers(ctx context.Context, log *slog.Logger, svc pb.CSIDriverProviderServer, lis net.Listener,
-	health *server.Health, httpServers []httpServer, watch func(context.Context) error) error {
+// any) until ctx ends, then stops within stopTimeout: in-flight mounts may
+// finish until then; those still running are cancelled, logged and left
+// behind, because a mount stuck where it cannot see its context (reading
+// a file that never ends) would otherwise hold the daemon forever.
+func runServers(ctx context.Context, log *slog.Logger, svc provider, lis net.Listener,
+	health *server.Health, httpServers []httpServer, watch func(context.Context) error, stopTimeout time.Duration) error {
 	grpcSrv := grpc.NewServer(grpc.UnaryInterceptor(server.Interceptor(log)))
 	pb.RegisterCSIDriverProviderServer(grpcSrv, svc)
 
 	g, gctx := errgroup.WithContext(ctx)
+	// Serve returns only once a stop has finished, which with a stuck
+	// mount is never: it is not waited for.
+	serveErr := make(chan error, 1)
+	health.SetReady(true)
+	log.Info("serving", "socket", lis.Addr().String())
+	go func() { serveErr <- grpcSrv.Serve(lis) }()
 	g.Go(func() error {
-		health.SetReady(true)
-		log.Info("serving", "socket", lis.Addr().String())
-		if err := grpcSrv.Serve(lis); err != nil {
+		select {
+		case err := <-serveErr:
 			return fmt.Errorf("grpc server: %w", err)
+		case <-gctx.Done():
+			return nil
 		}
-		return nil
 	})
 	for _, h := range httpServers {
 		g.Go(func() error {
@@ -200,7 +251,9 @@ func runServers(ctx context.Context, log *slog.Logger, svc pb.CSIDriverProviderS
 	g.Go(func() error {
 		<-gctx.Done()
 		health.SetReady(false)
-		log.Info("stopping: waiting for in-flight mounts")
+		stopCtx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+		defer cancel()
+		log.Info("stopping: waiting for in-flight mounts", "timeout", stopTimeout)
 		stopped := make(chan struct{})
 		go func() {
 			grpcSrv.GracefulStop()
@@ -208,14 +261,21 @@ func runServers(ctx context.Context, log *slog.Logger, svc pb.CSIDriverProviderS
 		}()
 		select {
 		case <-stopped:
-		case <-time.After(stopTimeout):
-			grpcSrv.Stop()
+		case <-stopCtx.Done():
+			// Neither GracefulStop nor Stop (which waits for GracefulStop's
+			// lock) returns while a handler is stuck: cancel and leave them.
+			for _, p := range svc.Abandon() {
+				log.Warn("stopping: abandoned a mount still running after -shutdown-timeout",
+					"pod", p.Namespace+"/"+p.Name, "pod_uid", p.UID)
+			}
 		}
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
 		var errs []error
 		for _, h := range httpServers {
-			errs = append(errs, h.srv.Shutdown(shutdownCtx))
+			err := h.srv.Shutdown(stopCtx)
+			if errors.Is(err, context.DeadlineExceeded) {
+				err = h.srv.Close()
+			}
+			errs = append(errs, err)
 		}
 		return errors.Join(errs...)
 	})

@@ -26,9 +26,10 @@ declare -A sets=(
 	[helm-default]=""
 	[helm-tls-monitoring]="metrics.serviceMonitor.enabled=true,metrics.serviceMonitor.labels.release=prometheus,vault.tls.caCert.secretName=vault-ca,vault.tls.caCert.key=ca.pem,vault.tls.serverName=vault.vault.svc,vault.namespace=team-a,logFormat=json,extraArgs[0]=-cache-size=2000"
 	[helm-minimal]="metrics.enabled=false,rbac.create=false,serviceAccount.create=false,serviceAccount.name=existing-sa,priorityClassName="
+	[helm-driver-tokens-only]="serviceAccountTokens.driverTokensOnly=true"
 )
 
-for name in helm-default helm-tls-monitoring helm-minimal; do
+for name in helm-default helm-tls-monitoring helm-minimal helm-driver-tokens-only; do
 	args=()
 	if [[ -n ${sets[$name]} ]]; then
 		args=(--set "${sets[$name]}")
@@ -63,6 +64,11 @@ expect helm-tls-monitoring.yaml '- -cache-size=2000$' "extra argument"
 reject helm-minimal.yaml '^kind: (ClusterRole|Role|ServiceAccount|Service|ServiceMonitor)$' "RBAC, ServiceAccount or Service"
 expect helm-minimal.yaml 'serviceAccountName: existing-sa' "existing ServiceAccount"
 expect helm-minimal.yaml '- -metrics-addr=$' "empty -metrics-addr"
+expect helm-default.yaml '- -allowed-audiences=vault$' "-allowed-audiences"
+expect helm-default.yaml 'serviceaccounts/token' "the TokenRequest rule"
+expect helm-driver-tokens-only.yaml '- -driver-tokens-only$' "-driver-tokens-only"
+reject helm-driver-tokens-only.yaml 'serviceaccounts/token' "the TokenRequest rule"
+reject helm-driver-tokens-only.yaml '-allowed-audiences' "-allowed-audiences"
 expect kustomize-base.yaml '^kind: DaemonSet$' "DaemonSet"
 expect kustomize-base.yaml 'resourceNames:' "resourceNames on the Secret rule"
 

@@ -2,10 +2,14 @@ package auth
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -130,8 +134,39 @@ func describeJSONError(err error) string {
 // provider has no Kubernetes client.
 var ErrNoKubernetes = errors.New("no Kubernetes client configured")
 
+// ErrAudienceRefused marks an audience the provider will not request a
+// service-account token for (InvalidArgument: the class asks for it).
+var ErrAudienceRefused = errors.New("service-account token audience refused")
+
 // minTokenTTL is the shortest validity the TokenRequest API accepts.
 const minTokenTTL = 10 * time.Minute
+
+// AudiencePolicy limits the audiences the TokenRequest fallback asks for.
+// A class chooses both the audience and where the token is sent (its Vault
+// address), so an unlimited fallback would hand whoever can edit a class a
+// token the API server accepts, for any service account that mounts it.
+type AudiencePolicy struct {
+	// Allowed lists the audiences a class may have requested; none when
+	// empty.
+	Allowed []string
+	// APIServer lists the audiences the API server accepts: never
+	// requested, whatever Allowed says.
+	APIServer []string
+}
+
+// check reports why audience may not be requested, or nil.
+func (p AudiencePolicy) check(audience string) error {
+	if slices.Contains(p.APIServer, audience) {
+		return fmt.Errorf("%w: %q is an audience the Kubernetes API server accepts, so a token for it would be a credential "+
+			"for the API server; the provider never requests one, whatever -allowed-audiences says", ErrAudienceRefused, audience)
+	}
+	if !slices.Contains(p.Allowed, audience) {
+		return fmt.Errorf("%w: the driver passed no service-account token for audience %q and the provider requests tokens "+
+			"only for the audiences in -allowed-audiences (%s): add the audience to the CSIDriver's spec.tokenRequests, "+
+			"or ask the node's administrator to add it to -allowed-audiences", ErrAudienceRefused, audience, strings.Join(p.Allowed, ","))
+	}
+	return nil
+}
 
 // TokenRequester asks the API server for a token bound to the pod (the
 // TokenRequest API). It is the fallback when the driver passed no token for
@@ -139,6 +174,7 @@ const minTokenTTL = 10 * time.Minute
 type TokenRequester struct {
 	client TokenCreator
 	ttl    time.Duration
+	policy AudiencePolicy
 }
 
 // TokenCreator is the TokenRequest API (internal/kube's Client).
@@ -147,10 +183,11 @@ type TokenCreator interface {
 }
 
 // NewTokenRequester returns a TokenRequester asking for tokens valid for ttl,
-// raised to the API's minimum of 10 minutes. client may be nil, in which case
-// Request fails with ErrNoKubernetes.
-func NewTokenRequester(client TokenCreator, ttl time.Duration) *TokenRequester {
-	return &TokenRequester{client: client, ttl: max(ttl, minTokenTTL)}
+// raised to the API's minimum of 10 minutes, for the audiences policy
+// allows. client may be nil, in which case Request fails with
+// ErrNoKubernetes.
+func NewTokenRequester(client TokenCreator, ttl time.Duration, policy AudiencePolicy) *TokenRequester {
+	return &TokenRequester{client: client, ttl: max(ttl, minTokenTTL), policy: policy}
 }
 
 // Request creates a token for pod's service account with the given audience,
@@ -159,6 +196,9 @@ func NewTokenRequester(client TokenCreator, ttl time.Duration) *TokenRequester {
 func (r *TokenRequester) Request(ctx context.Context, pod Pod, audience string) (SAToken, error) {
 	if audience == "" {
 		return SAToken{}, errors.New("requesting a service-account token: audience is empty")
+	}
+	if err := r.policy.check(audience); err != nil {
+		return SAToken{}, err
 	}
 	if r.client == nil {
 		return SAToken{}, fmt.Errorf("%w: the driver passed no service-account token for audience %q; "+
@@ -209,4 +249,59 @@ func missingPodFields(pod Pod) []string {
 		}
 	}
 	return missing
+}
+
+// InClusterTokenFile is where the kubelet mounts a pod's own projected
+// service-account token.
+const InClusterTokenFile = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+// maxTokenFileSize bounds the token file read; real ones are a few KiB.
+const maxTokenFileSize = 64 << 10
+
+// ErrBadTokenFile marks a service-account token file whose claims cannot be
+// read.
+var ErrBadTokenFile = errors.New("unreadable service-account token")
+
+// APIServerAudiences returns the aud claim of the service-account token at
+// path: the provider's own projected token, issued with the audiences the
+// API server accepts. The signature is not checked: the kubelet wrote the
+// file, and only which audiences it names matters here. A missing file
+// gives an error wrapping fs.ErrNotExist.
+func APIServerAudiences(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxTokenFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxTokenFileSize {
+		return nil, fmt.Errorf("%w: %s is larger than %d bytes", ErrBadTokenFile, path, maxTokenFileSize)
+	}
+	parts := strings.Split(strings.TrimSpace(string(b)), ".")
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("%w: %s is not a JWT", ErrBadTokenFile, path)
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: the payload is not base64url", ErrBadTokenFile, path)
+	}
+	var claims struct {
+		Aud json.RawMessage `json:"aud"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return nil, fmt.Errorf("%w: %s: the payload is not a JSON object", ErrBadTokenFile, path)
+	}
+	// RFC 7519: aud is one string or an array of strings.
+	var one string
+	if err := json.Unmarshal(claims.Aud, &one); err == nil && one != "" {
+		return []string{one}, nil
+	}
+	var many []string
+	if err := json.Unmarshal(claims.Aud, &many); err == nil && len(many) > 0 && !slices.Contains(many, "") {
+		return many, nil
+	}
+	return nil, fmt.Errorf("%w: %s has no aud claim", ErrBadTokenFile, path)
 }

@@ -3,9 +3,13 @@ package auth
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -124,6 +128,9 @@ func TestSATokenRedacted(t *testing.T) {
 	}
 }
 
+// vaultOnly is the default -allowed-audiences.
+var vaultOnly = AudiencePolicy{Allowed: []string{"vault"}}
+
 var testPod = Pod{Name: "web-0", Namespace: "shop", UID: "uid-123", ServiceAccount: "web"}
 
 func TestTokenRequesterRequest(t *testing.T) {
@@ -152,7 +159,7 @@ func TestTokenRequesterRequest(t *testing.T) {
 				return true, resp, nil
 			})
 
-			tok, err := NewTokenRequester(kubetest.Clientset{Interface: client}, tt.ttl).Request(context.Background(), testPod, "vault")
+			tok, err := NewTokenRequester(kubetest.Clientset{Interface: client}, tt.ttl, vaultOnly).Request(context.Background(), testPod, "vault")
 			if err != nil {
 				t.Fatalf("Request: %v", err)
 			}
@@ -185,7 +192,7 @@ func TestTokenRequesterErrors(t *testing.T) {
 		client.PrependReactor("create", "serviceaccounts/token", func(k8stesting.Action) (bool, runtime.Object, error) {
 			return true, nil, forbidden
 		})
-		_, err := NewTokenRequester(kubetest.Clientset{Interface: client}, time.Hour).Request(context.Background(), testPod, "vault")
+		_, err := NewTokenRequester(kubetest.Clientset{Interface: client}, time.Hour, vaultOnly).Request(context.Background(), testPod, "vault")
 		if !apierrors.IsForbidden(err) || !errors.Is(err, forbidden) {
 			t.Fatalf("err = %v, want a wrapped Forbidden", err)
 		}
@@ -199,13 +206,13 @@ func TestTokenRequesterErrors(t *testing.T) {
 		client.PrependReactor("create", "serviceaccounts/token", func(k8stesting.Action) (bool, runtime.Object, error) {
 			return true, &authenticationv1.TokenRequest{}, nil
 		})
-		if _, err := NewTokenRequester(kubetest.Clientset{Interface: client}, time.Hour).Request(context.Background(), testPod, "vault"); err == nil {
+		if _, err := NewTokenRequester(kubetest.Clientset{Interface: client}, time.Hour, vaultOnly).Request(context.Background(), testPod, "vault"); err == nil {
 			t.Fatal("Request succeeded with an empty token")
 		}
 	})
 
 	t.Run("nil client", func(t *testing.T) {
-		_, err := NewTokenRequester(nil, time.Hour).Request(context.Background(), testPod, "vault")
+		_, err := NewTokenRequester(nil, time.Hour, vaultOnly).Request(context.Background(), testPod, "vault")
 		if !errors.Is(err, ErrNoKubernetes) {
 			t.Fatalf("err = %v, want ErrNoKubernetes", err)
 		}
@@ -228,11 +235,99 @@ func TestTokenRequesterErrors(t *testing.T) {
 	for _, tt := range invalid {
 		t.Run(tt.name, func(t *testing.T) {
 			client := fake.NewClientset()
-			if _, err := NewTokenRequester(kubetest.Clientset{Interface: client}, time.Hour).Request(context.Background(), tt.pod, tt.audience); err == nil {
+			if _, err := NewTokenRequester(kubetest.Clientset{Interface: client}, time.Hour, vaultOnly).Request(context.Background(), tt.pod, tt.audience); err == nil {
 				t.Fatal("Request succeeded, want an error")
 			}
 			if n := len(client.Actions()); n != 0 {
 				t.Errorf("made %d API calls for an invalid request, want 0", n)
+			}
+		})
+	}
+}
+
+// TestTokenRequesterAudiencePolicy: the fallback asks the API server only
+// for allowed audiences, and never for one the API server accepts, even if
+// allowed; a refusal makes no API call and names the flag.
+func TestTokenRequesterAudiencePolicy(t *testing.T) {
+	const apiAudience = "https://kubernetes.default.svc.cluster.local"
+	tests := []struct {
+		name     string
+		policy   AudiencePolicy
+		audience string
+		want     string // "" = requested; else a substring of the refusal
+	}{
+		{"allowed", AudiencePolicy{Allowed: []string{"vault", "custom"}}, "custom", ""},
+		{"not allowed", vaultOnly, "custom", "-allowed-audiences (vault)"},
+		{"nothing allowed", AudiencePolicy{}, "vault", "-allowed-audiences ()"},
+		{"the API server's, not allowed", AudiencePolicy{Allowed: []string{"vault"}, APIServer: []string{apiAudience}}, apiAudience, "API server accepts"},
+		{"the API server's, even if allowed", AudiencePolicy{Allowed: []string{"vault", apiAudience}, APIServer: []string{"api", apiAudience}}, apiAudience, "API server accepts"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client := fake.NewClientset()
+			client.PrependReactor("create", "serviceaccounts/token", func(a k8stesting.Action) (bool, runtime.Object, error) {
+				tr := a.(k8stesting.CreateAction).GetObject().(*authenticationv1.TokenRequest).DeepCopy()
+				tr.Status.Token = secretLooking
+				return true, tr, nil
+			})
+			_, err := NewTokenRequester(kubetest.Clientset{Interface: client}, time.Hour, tt.policy).Request(context.Background(), testPod, tt.audience)
+			if tt.want == "" {
+				if err != nil || len(client.Actions()) != 1 {
+					t.Fatalf("err = %v after %d API calls, want one request", err, len(client.Actions()))
+				}
+				return
+			}
+			if !errors.Is(err, ErrAudienceRefused) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want ErrAudienceRefused mentioning %q", err, tt.want)
+			}
+			if n := len(client.Actions()); n != 0 {
+				t.Errorf("%d API calls for a refused audience, want 0", n)
+			}
+		})
+	}
+}
+
+func TestAPIServerAudiences(t *testing.T) {
+	jwt := func(payload string) string {
+		return "eyJhbGciOiJSUzI1NiJ9." + base64.RawURLEncoding.EncodeToString([]byte(payload)) + ".c2ln"
+	}
+	tests := []struct {
+		name    string
+		content string // "-" = no file
+		want    []string
+		wantErr error
+	}{
+		{"aud array", jwt(`{"aud":["https://kubernetes.default.svc.cluster.local","k3s"],"sub":"system:serviceaccount:csi:p"}`) + "\n",
+			[]string{"https://kubernetes.default.svc.cluster.local", "k3s"}, nil},
+		{"aud string", jwt(`{"aud":"api"}`), []string{"api"}, nil},
+		{"no aud", jwt(`{"sub":"x"}`), nil, ErrBadTokenFile},
+		{"empty aud in array", jwt(`{"aud":[""]}`), nil, ErrBadTokenFile},
+		{"not a JWT", "hello", nil, ErrBadTokenFile},
+		{"payload not base64", "a.!!!.c", nil, ErrBadTokenFile},
+		{"payload not JSON", jwt("[1"), nil, ErrBadTokenFile},
+		{"too large", jwt(`{"aud":"api","pad":"` + strings.Repeat("x", 70<<10) + `"}`), nil, ErrBadTokenFile},
+		{"missing file", "-", nil, fs.ErrNotExist},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "token")
+			if tt.content != "-" {
+				if err := os.WriteFile(path, []byte(tt.content), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := APIServerAudiences(path)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("err = %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("audiences (-want +got):\n%s", diff)
 			}
 		})
 	}

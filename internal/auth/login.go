@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -62,7 +63,7 @@ type Authenticator struct {
 
 // NewAuthenticator returns an Authenticator caching up to cacheSize tokens
 // (0 disables the cache). requester is used when the driver passed no token
-// for the audience. m may be nil.
+// for the audience; nil uses only the driver's tokens. m may be nil.
 func NewAuthenticator(cacheSize int, requester *TokenRequester, m *metrics.Metrics) (*Authenticator, error) {
 	c, err := newTokenCache(cacheSize)
 	if err != nil {
@@ -139,6 +140,10 @@ func (a *Authenticator) login(ctx context.Context, c Loginer, key cacheKey, req 
 	return t, nil
 }
 
+// ErrNoDriverToken means the driver passed no token for the audience and
+// the provider may not request one itself.
+var ErrNoDriverToken = errors.New("the driver passed no service-account token")
+
 // serviceAccountToken prefers the token the driver obtained for the
 // audience (no Kubernetes call) and falls back to the TokenRequest API.
 func (a *Authenticator) serviceAccountToken(ctx context.Context, req LoginRequest) (string, error) {
@@ -150,7 +155,9 @@ func (a *Authenticator) serviceAccountToken(ctx context.Context, req LoginReques
 		return t.Token, nil
 	}
 	if a.requester == nil {
-		return "", fmt.Errorf("no service-account token for audience %q from the driver: %w", req.Audience, ErrNoKubernetes)
+		return "", fmt.Errorf("%w for audience %q, and this provider does not use "+
+			"the TokenRequest API (-driver-tokens-only): add the audience to the CSIDriver's spec.tokenRequests "+
+			"(e.g. tokenRequests: [{audience: %s}]) so the driver hands the pod's token over", ErrNoDriverToken, req.Audience, req.Audience)
 	}
 	t, err := a.requester.Request(ctx, req.Pod, req.Audience)
 	if err != nil {

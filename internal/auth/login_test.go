@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -274,7 +275,7 @@ func TestServiceAccountTokenSource(t *testing.T) {
 				return true, tr, nil
 			})
 			v := &fakeVault{cfg: vault.Config{Address: "http://vault:8200"}, ttl: time.Hour}
-			a := newTestAuthenticator(t, 10, NewTokenRequester(kubetest.Clientset{Interface: client}, 10*time.Minute))
+			a := newTestAuthenticator(t, 10, NewTokenRequester(kubetest.Clientset{Interface: client}, 10*time.Minute, vaultOnly))
 			req := baseRequest(t)
 			req.DriverTokens = tt.driverTokens(t)
 			if _, err := a.Token(context.Background(), v, req); err != nil {
@@ -291,16 +292,56 @@ func TestServiceAccountTokenSource(t *testing.T) {
 }
 
 func TestNoTokenAndNoKubernetes(t *testing.T) {
-	v := &fakeVault{cfg: vault.Config{Address: "http://vault:8200"}, ttl: time.Hour}
-	for _, requester := range []*TokenRequester{nil, NewTokenRequester(nil, time.Hour)} {
-		a := newTestAuthenticator(t, 10, requester)
-		req := baseRequest(t)
-		req.DriverTokens = ""
-		if _, err := a.Token(context.Background(), v, req); !errors.Is(err, ErrNoKubernetes) {
-			t.Errorf("err = %v, want ErrNoKubernetes", err)
-		}
+	tests := []struct {
+		name      string
+		requester *TokenRequester
+		want      error
+		advice    []string
+	}{
+		{"driver tokens only", nil, ErrNoDriverToken, []string{"-driver-tokens-only", "tokenRequests", `"vault"`}},
+		{"no Kubernetes client", NewTokenRequester(nil, time.Hour, vaultOnly), ErrNoKubernetes, []string{"tokenRequests"}},
 	}
-	if n := v.logins.Load(); n != 0 {
-		t.Errorf("logins = %d, want 0", n)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := &fakeVault{cfg: vault.Config{Address: "http://vault:8200"}, ttl: time.Hour}
+			a := newTestAuthenticator(t, 10, tt.requester)
+			req := baseRequest(t)
+			req.DriverTokens = ""
+			_, err := a.Token(context.Background(), v, req)
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("err = %v, want %v", err, tt.want)
+			}
+			for _, w := range tt.advice {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %s", err, w)
+				}
+			}
+			if n := v.logins.Load(); n != 0 {
+				t.Errorf("logins = %d, want 0", n)
+			}
+		})
+	}
+}
+
+// TestDriverTokenForAnyAudience: the audiences the cluster admin put in the
+// CSIDriver's tokenRequests are used whatever the TokenRequest policy says,
+// even one the API server accepts; only the fallback is limited.
+func TestDriverTokenForAnyAudience(t *testing.T) {
+	const apiAudience = "https://kubernetes.default.svc"
+	client := fake.NewClientset()
+	v := &fakeVault{cfg: vault.Config{Address: "http://vault:8200"}, ttl: time.Hour}
+	a := newTestAuthenticator(t, 10, NewTokenRequester(kubetest.Clientset{Interface: client}, time.Hour,
+		AudiencePolicy{Allowed: []string{"vault"}, APIServer: []string{apiAudience}}))
+	req := baseRequest(t)
+	req.Audience = apiAudience
+	req.DriverTokens = driverTokens(t, apiAudience, "driver-jwt", time.Now().Add(time.Hour))
+	if _, err := a.Token(context.Background(), v, req); err != nil {
+		t.Fatal(err)
+	}
+	if len(v.jwts) != 1 || v.jwts[0] != "driver-jwt" {
+		t.Error("the driver's token was not the one sent to Vault")
+	}
+	if n := len(client.Actions()); n != 0 {
+		t.Errorf("%d Kubernetes API calls, want 0", n)
 	}
 }

@@ -9,9 +9,12 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
+	"unicode"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/mount"
 )
 
@@ -42,6 +45,17 @@ type Serve struct {
 	RevokeOnPodDelete bool
 	// NodeName selects the pods to watch; empty: no pod watch.
 	NodeName string
+	// AllowedAudiences are the audiences the TokenRequest fallback may
+	// request for a class; empty: none.
+	AllowedAudiences []string
+	// DriverTokensOnly never calls the TokenRequest API: pods' tokens come
+	// from the CSIDriver's tokenRequests only.
+	DriverTokensOnly bool
+	// ServiceAccountTokenFile is the provider's own token, whose aud claim
+	// names the audiences the API server accepts (never requested).
+	ServiceAccountTokenFile string
+	// ShutdownTimeout bounds the wait for in-flight mounts on SIGTERM.
+	ShutdownTimeout time.Duration
 }
 
 // ParseServe parses the daemon's arguments. flag.ErrHelp is returned for -h.
@@ -66,6 +80,13 @@ func ParseServe(args []string, getenv Getenv, usage io.Writer) (*Serve, error) {
 	fs.BoolVar(&s.LeaseReuse, "lease-reuse", true, "return still-valid leased secrets (database credentials, leased certificates) on republish instead of new ones")
 	fs.BoolVar(&s.RevokeOnPodDelete, "revoke-on-pod-delete", true, "revoke the Vault tokens and leases of a pod when it is deleted (needs -node-name and list/watch on pods)")
 	fs.StringVar(&s.NodeName, "node-name", getenv("NODE_NAME"), "this node's name, to watch its pods (env NODE_NAME, from the downward API)")
+	audiences := fs.String("allowed-audiences", "vault", "comma-separated audiences the provider may request through the TokenRequest API "+
+		"when the driver passed no token for a class's audience; empty: none (driver tokens keep working for any audience)")
+	fs.BoolVar(&s.DriverTokensOnly, "driver-tokens-only", false, "never call the TokenRequest API: use only the tokens the driver passes "+
+		"(the CSIDriver's tokenRequests); the RBAC then needs no serviceaccounts/token create")
+	fs.StringVar(&s.ServiceAccountTokenFile, "service-account-token-file", auth.InClusterTokenFile,
+		"the provider's own service-account token; its aud claim names the audiences the API server accepts, which are never requested")
+	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGTERM, how long in-flight mounts may finish before they are abandoned")
 	defaults, validateVault := vaultFlags(fs, getenv)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -77,6 +98,7 @@ func ParseServe(args []string, getenv Getenv, usage io.Writer) (*Serve, error) {
 		s.LogLevel = "debug"
 	}
 	s.Defaults = *defaults
+	s.AllowedAudiences = splitList(*audiences)
 	if s.Namespace == "" {
 		if b, err := os.ReadFile(inClusterNamespaceFile); err == nil {
 			s.Namespace = strings.TrimSpace(string(b))
@@ -128,7 +150,28 @@ func (s *Serve) validate(validateVault func() error) error {
 		problems = append(problems, fmt.Sprintf("-mount-concurrency %d must be below -max-vault-requests %d, so that one pod's slow secrets "+
 			"cannot hold every Vault request slot: lower -mount-concurrency or raise -max-vault-requests", s.Concurrency, s.MaxVaultRequests))
 	}
+	for _, a := range s.AllowedAudiences {
+		if a == "" || strings.ContainsFunc(a, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }) {
+			problems = append(problems, fmt.Sprintf("-allowed-audiences %q: audiences must be non-empty, without spaces or control characters", a))
+		}
+	}
+	if s.ShutdownTimeout <= 0 {
+		problems = append(problems, "-shutdown-timeout must be positive")
+	}
 	return joinProblems(problems)
+}
+
+// splitList splits a comma-separated flag value; an empty value is no
+// element, and spaces around elements are dropped.
+func splitList(v string) []string {
+	if strings.TrimSpace(v) == "" {
+		return nil
+	}
+	parts := strings.Split(v, ",")
+	for i, p := range parts {
+		parts[i] = strings.TrimSpace(p)
+	}
+	return parts
 }
 
 // joinProblems reports every problem at once.

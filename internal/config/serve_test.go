@@ -4,8 +4,10 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -23,19 +25,22 @@ func TestParseServeDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Serve{
-		Endpoint:          "/provider/vault.sock",
-		HealthAddr:        ":8080",
-		LogLevel:          "info",
-		LogFormat:         "text",
-		HMACSecretName:    "vault-csi-provider-hmac-key",
-		Namespace:         "csi",
-		CacheSize:         1000,
-		Concurrency:       8,
-		MetricsAddr:       ":8081",
-		MaxVaultRequests:  64,
-		LeaseReuse:        true,
-		RevokeOnPodDelete: true,
-		NodeName:          "node-1",
+		Endpoint:                "/provider/vault.sock",
+		HealthAddr:              ":8080",
+		LogLevel:                "info",
+		LogFormat:               "text",
+		HMACSecretName:          "vault-csi-provider-hmac-key",
+		Namespace:               "csi",
+		CacheSize:               1000,
+		Concurrency:             8,
+		MetricsAddr:             ":8081",
+		MaxVaultRequests:        64,
+		LeaseReuse:              true,
+		RevokeOnPodDelete:       true,
+		NodeName:                "node-1",
+		AllowedAudiences:        []string{"vault"},
+		ServiceAccountTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token",
+		ShutdownTimeout:         10 * time.Second,
 		Defaults: mount.Defaults{
 			Vault:     vault.Config{Address: "https://127.0.0.1:8200"},
 			AuthMount: "kubernetes",
@@ -140,6 +145,42 @@ func TestParseServeMountConcurrencyBelowCap(t *testing.T) {
 			}
 			if err != nil && !strings.Contains(err.Error(), "lower -mount-concurrency or raise -max-vault-requests") {
 				t.Errorf("error does not say what to change: %v", err)
+			}
+		})
+	}
+}
+
+func TestParseServeTokenAndShutdownFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		check   func(*Serve) bool
+		wantErr string
+	}{
+		{"audiences listed", []string{"-allowed-audiences=vault, custom-aud"},
+			func(s *Serve) bool { return slices.Equal(s.AllowedAudiences, []string{"vault", "custom-aud"}) }, ""},
+		{"no audience", []string{"-allowed-audiences="}, func(s *Serve) bool { return len(s.AllowedAudiences) == 0 }, ""},
+		{"empty element", []string{"-allowed-audiences=vault,,x"}, nil, `-allowed-audiences ""`},
+		{"control character", []string{"-allowed-audiences=va\x00ult"}, nil, "-allowed-audiences"},
+		{"driver tokens only", []string{"-driver-tokens-only"}, func(s *Serve) bool { return s.DriverTokensOnly }, ""},
+		{"token file", []string{"-service-account-token-file=/tmp/t"}, func(s *Serve) bool { return s.ServiceAccountTokenFile == "/tmp/t" }, ""},
+		{"shutdown timeout", []string{"-shutdown-timeout=3s"}, func(s *Serve) bool { return s.ShutdownTimeout == 3*time.Second }, ""},
+		{"zero shutdown timeout", []string{"-shutdown-timeout=0s"}, nil, "-shutdown-timeout must be positive"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := ParseServe(tt.args, env(nil), io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one mentioning %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(s) {
+				t.Errorf("parsed %+v", s)
 			}
 		})
 	}

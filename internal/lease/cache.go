@@ -14,12 +14,18 @@ import (
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
-// Key identifies a leased secret: the pod it was issued for, the Vault it
-// came from and the request that produced it.
+// Key identifies a leased secret: the pod it was issued for, the identity
+// it logged in as (role, auth mount, audience), the Vault it came from and
+// the request that produced it. The login identity is part of it because
+// Vault decides per role: a secret read as one role must not be handed to
+// a volume of the same pod logging in as another, which Vault may refuse.
 type Key struct {
-	PodUID  string
-	Vault   vault.Config
-	Request string
+	PodUID    string
+	Role      string
+	AuthMount string
+	Audience  string
+	Vault     vault.Config
+	Request   string
 }
 
 // State says what a lookup found.

@@ -20,7 +20,7 @@ func Code(ctx context.Context, err error) codes.Code {
 	var apiStatus apierrors.APIStatus
 	switch {
 	case errors.As(err, &pe), errors.Is(err, vault.ErrConfig), errors.Is(err, vault.ErrBadRequest),
-		errors.Is(err, auth.ErrMalformedTokens):
+		errors.Is(err, auth.ErrMalformedTokens), errors.Is(err, auth.ErrAudienceRefused):
 		return codes.InvalidArgument
 	case ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded):
 		return codes.DeadlineExceeded
@@ -32,7 +32,7 @@ func Code(ctx context.Context, err error) codes.Code {
 		return codes.NotFound
 	case errors.Is(err, vault.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return codes.Unavailable
-	case errors.Is(err, ErrDecode), errors.Is(err, auth.ErrNoKubernetes):
+	case errors.Is(err, ErrDecode), errors.Is(err, auth.ErrNoKubernetes), errors.Is(err, auth.ErrNoDriverToken):
 		return codes.FailedPrecondition
 	case errors.As(err, &apiStatus):
 		return kubernetesCode(err)

@@ -38,6 +38,8 @@ func TestCode(t *testing.T) {
 		{"cancelled", context.Background(), fmt.Errorf("x: %w", context.Canceled), codes.Canceled},
 		{"undecodable value", context.Background(), fmt.Errorf("x: %w", ErrDecode), codes.FailedPrecondition},
 		{"no kubernetes", context.Background(), fmt.Errorf("x: %w", auth.ErrNoKubernetes), codes.FailedPrecondition},
+		{"no driver token in driver-tokens-only mode", context.Background(), fmt.Errorf("x: %w", auth.ErrNoDriverToken), codes.FailedPrecondition},
+		{"audience refused", context.Background(), fmt.Errorf("x: %w", auth.ErrAudienceRefused), codes.InvalidArgument},
 		{"token request forbidden", context.Background(), fmt.Errorf("x: %w", apierrors.NewForbidden(secretRes, "sa", errors.New("no"))), codes.PermissionDenied},
 		{"kubernetes unavailable", context.Background(), apierrors.NewServiceUnavailable("down"), codes.Unavailable},
 		{"odd response", context.Background(), fmt.Errorf("x: %w", vault.ErrBadResponse), codes.Internal},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/api"
@@ -19,7 +18,8 @@ import (
 type fetcher struct {
 	client *vault.Client
 	token  auth.Token
-	podUID string
+	// login is who the token was issued for; leases are kept per login.
+	login auth.LoginRequest
 	// leases keeps leased secrets for reuse; nil when reuse is off.
 	leases *lease.Cache
 	limit  int
@@ -78,7 +78,8 @@ func (f *fetcher) fetchAll(ctx context.Context, objs []Object, keys []string) ([
 func (f *fetcher) fetch(ctx context.Context, obj Object, key string) (*api.Secret, error) {
 	var lk lease.Key
 	if f.leases != nil {
-		lk = lease.Key{PodUID: f.podUID, Vault: f.client.Config(), Request: key}
+		lk = lease.Key{PodUID: f.login.Pod.UID, Role: f.login.Role, AuthMount: f.login.AuthMount, Audience: f.login.Audience,
+			Vault: f.client.Config(), Request: key}
 		if s, ok := f.reuse(ctx, lk); ok {
 			return s, nil
 		}
@@ -111,7 +112,8 @@ func (f *fetcher) reuse(ctx context.Context, lk lease.Key) (*api.Secret, bool) {
 
 // requestKeys identifies each object's Vault request; json.Marshal sorts
 // map keys and url.Values.Encode sorts parameters, so equal requests give
-// equal keys.
+// equal keys, and length prefixes keep different requests apart whatever
+// their fields contain.
 func requestKeys(objs []Object) ([]string, error) {
 	keys := make([]string, len(objs))
 	for i, obj := range objs {
@@ -119,15 +121,9 @@ func requestKeys(objs []Object) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("object %q: secretArgs cannot be sent as JSON: %w", obj.Name, err)
 		}
-		keys[i] = strings.Join([]string{obj.Method, obj.Path, obj.Query.Encode(), string(args)}, "\x00")
+		keys[i] = string(lengthPrefixed(obj.Method, obj.Path, obj.Query.Encode(), string(args)))
 	}
 	return keys, nil
-}
-
-// identity names what an object is, for its version: the file and the
-// request (by its key) it is read with.
-func identity(obj Object, requestKey string) string {
-	return obj.Name + "\x00" + obj.Key + "\x00" + string(obj.Encoding) + "\x00" + requestKey
 }
 
 // leaseTTL is the duration a secret's lease was granted for.

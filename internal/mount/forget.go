@@ -3,6 +3,7 @@ package mount
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
@@ -14,6 +15,9 @@ import (
 // token revokes every lease it created, so the pod's database users and
 // certificates die with it instead of living out their TTL.
 func (s *Service) ForgetPod(ctx context.Context, uid string) {
+	// Marked before the caches are emptied: a login finishing now either
+	// cached its token before (and is emptied here) or sees the mark.
+	s.PodGone(uid)
 	for _, k := range s.parsed.Keys() {
 		if p, ok := s.parsed.Peek(k); ok && p.Pod.UID == uid {
 			s.parsed.Remove(k)
@@ -51,6 +55,38 @@ func (s *Service) ForgetPod(ctx context.Context, uid string) {
 		s.opts.Metrics.Leases.WithLabelValues("revoked").Add(float64(leases))
 	}
 	s.opts.Logger.DebugContext(ctx, "forgot deleted pod", "pod_uid", uid, "vault_logins", len(tokens), "leases", leases)
+}
+
+// goneSize bounds the deleted pods remembered. A UID is never reused, so
+// only memory limits how long one is remembered; a mount lasts at most the
+// kubelet's two minutes, far fewer pods than this are deleted on a node in
+// that time.
+const goneSize = 4096
+
+// forgetAfterMountTimeout bounds the revocations a mount of a deleted pod
+// makes on its way out.
+const forgetAfterMountTimeout = 30 * time.Second
+
+// PodGone records that the pod is deleted, at once and without I/O, so
+// that tokens and leases its in-flight mounts cache afterwards are revoked
+// as soon as they are cached, not left to the pod watch's next sweep.
+func (s *Service) PodGone(uid string) {
+	if uid != "" {
+		s.gone.Add(uid, struct{}{})
+	}
+}
+
+// forgetIfGone runs at the end of a mount's Vault work: if the pod was
+// deleted meanwhile, what the mount cached for it is dropped and revoked
+// now. It outlives the request's cancellation, bounded by its own timeout.
+func (s *Service) forgetIfGone(ctx context.Context, uid string) {
+	if !s.gone.Contains(uid) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), forgetAfterMountTimeout)
+	defer cancel()
+	s.opts.Logger.InfoContext(ctx, "pod deleted during its mount: revoking what the mount cached for it", "pod_uid", uid)
+	s.ForgetPod(ctx, uid)
 }
 
 // PodUIDs lists the pods something is cached for.

@@ -118,7 +118,7 @@ func serve(t testing.TB, v *vaulttest.Server, issuer *vaulttest.JWTIssuer, keys 
 	if kc != nil {
 		tokens = kubetest.Clientset{Interface: kc}
 	}
-	authn, err := auth.NewAuthenticator(100, auth.NewTokenRequester(tokens, 10*time.Minute), nil)
+	authn, err := auth.NewAuthenticator(100, auth.NewTokenRequester(tokens, 10*time.Minute, auth.AudiencePolicy{Allowed: []string{"vault"}}), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	authenticationv1 "k8s.io/api/authentication/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/fake"
@@ -149,5 +151,30 @@ func TestTokenRequestFallback(t *testing.T) {
 	if len(spec.Audiences) != 1 || spec.Audiences[0] != "vault" || spec.BoundObjectRef == nil ||
 		spec.BoundObjectRef.Name != podName || string(spec.BoundObjectRef.UID) != podUID {
 		t.Errorf("TokenRequest spec = %+v", spec)
+	}
+}
+
+// TestTokenRequestRefusedAudience: a class asking for an audience outside
+// -allowed-audiences, with no driver token for it, is refused as bad class
+// input before any TokenRequest.
+func TestTokenRequestRefusedAudience(t *testing.T) {
+	kc := fake.NewClientset()
+	keys, err := hmackey.Ephemeral()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHarnessWith(t, keys, kc)
+	_, err = h.mount(t, map[string]string{
+		"objects":  "- {objectName: k, secretPath: secret/data/app, secretKey: k}",
+		"audience": "https://kubernetes.default.svc",
+	})
+	st := status.Convert(err)
+	if st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), "-allowed-audiences") {
+		t.Fatalf("mount = %s %q, want InvalidArgument naming -allowed-audiences", st.Code(), st.Message())
+	}
+	for _, a := range kc.Actions() {
+		if a.GetSubresource() == "token" {
+			t.Errorf("a TokenRequest was made: %v", a)
+		}
 	}
 }

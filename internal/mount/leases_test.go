@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -148,5 +150,22 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestLeaseNotSharedAcrossRoles: a pod whose one volume logs in as a role
+// allowed to issue certificates and whose other volume logs in as a role
+// Vault refuses them to must not get the first volume's kept certificate
+// on the second: the kept lease belongs to the login that read it.
+func TestLeaseNotSharedAcrossRoles(t *testing.T) {
+	h := newHarness(t)
+	leasedPKI(t, h)
+	must(t, h.vault.WritePolicy(context.Background(), "low", `path "secret/data/*" { capabilities = ["read"] }`))
+	must(t, h.vault.WriteJWTRole(context.Background(), "jwt", "low", podNamespace, podSA, time.Hour, "low"))
+
+	h.certificate(t, map[string]string{"objects": leasedObjects, "roleName": "web"})
+	_, err := h.mount(t, map[string]string{"objects": leasedObjects, "roleName": "low"})
+	if code := status.Code(err); code != codes.PermissionDenied {
+		t.Fatalf("mount as role low: code %s (%v), want PermissionDenied from Vault", code, err)
 	}
 }

@@ -156,7 +156,7 @@ func newLeaseService(t *testing.T, v *vaulttest.Server) (*mount.Service, *metric
 	m := metrics.NewUnregistered()
 	clients, err := vault.NewClients(10, vault.RetryPolicy{MaxRetries: 2, MinWait: 10 * time.Millisecond, MaxWait: 50 * time.Millisecond}, vault.WithMetrics(m))
 	must(t, err)
-	authn, err := auth.NewAuthenticator(100, auth.NewTokenRequester(nil, 10*time.Minute), m)
+	authn, err := auth.NewAuthenticator(100, auth.NewTokenRequester(nil, 10*time.Minute, auth.AudiencePolicy{Allowed: []string{"vault"}}), m)
 	must(t, err)
 	keys, err := hmackey.Ephemeral()
 	must(t, err)

@@ -70,6 +70,10 @@ type Service struct {
 	// the attributes, which carry the pod's token, only once. Params are
 	// never modified after parsing. ForgetPod drops a deleted pod's entries.
 	parsed *lru.Cache[attrsKey, *Params]
+	// gone holds the UIDs of recently deleted pods (see PodGone).
+	gone *lru.Cache[string, struct{}]
+	// running are the mounts in flight (see Abandon).
+	running inFlight
 }
 
 // attrsKey is the SHA-256 of a request's raw attributes.
@@ -103,7 +107,11 @@ func NewService(o Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{opts: o, fallbackKey: fallback, parsed: parsed}, nil
+	gone, err := lru.New[string, struct{}](goneSize)
+	if err != nil {
+		return nil, err
+	}
+	return &Service{opts: o, fallbackKey: fallback, parsed: parsed, gone: gone}, nil
 }
 
 // Version reports the API version and this runtime.
@@ -216,6 +224,8 @@ func (s *Service) mountParams(ctx context.Context, p *Params, defaultMode int32)
 		slog.String("pod_uid", p.Pod.UID),
 		slog.String("role", p.RoleName),
 		slog.Int("objects", len(p.Objects)))
+	ctx, done := s.running.track(ctx, p.Pod)
+	defer done()
 	client, err := s.opts.Clients.Get(p.Vault)
 	if err != nil {
 		return nil, err
@@ -240,7 +250,7 @@ func (s *Service) mountParams(ctx context.Context, p *Params, defaultMode int32)
 			mode = *obj.Mode
 		}
 		res.Files = append(res.Files, File{Path: obj.Name, Mode: mode, Contents: content})
-		res.Versions = append(res.Versions, ObjectVersion{ID: obj.Name, Version: version(key, identity(obj, keys[i]), content)})
+		res.Versions = append(res.Versions, ObjectVersion{ID: obj.Name, Version: version(key, identity(p, obj, keys[i]), content)})
 	}
 	return res, nil
 }
@@ -273,11 +283,12 @@ func (s *Service) fetch(ctx context.Context, client *vault.Client, p *Params, ke
 		Audience:     p.Audience,
 		DriverTokens: p.DriverTokens,
 	}
+	defer s.forgetIfGone(ctx, p.Pod.UID)
 	tok, err := s.opts.Auth.Token(ctx, client, lreq)
 	if err != nil {
 		return nil, err
 	}
-	f := &fetcher{client: client, token: tok, podUID: p.Pod.UID, limit: s.opts.Concurrency}
+	f := &fetcher{client: client, token: tok, login: lreq, limit: s.opts.Concurrency}
 	if p.LeaseReuse {
 		f.leases = s.opts.Leases
 	}

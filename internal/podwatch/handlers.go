@@ -25,6 +25,7 @@ func (w *watcher) onDelete(obj any) {
 	if pod.Spec.NodeName != w.node {
 		return
 	}
+	w.f.PodGone(string(pod.UID))
 	w.q.add(string(pod.UID))
 }
 
@@ -43,6 +44,7 @@ func (w *watcher) sweep(store cache.Store) {
 			continue
 		}
 		if _, ok := w.missing[uid]; ok {
+			w.f.PodGone(uid)
 			w.q.add(uid)
 		} else {
 			missing[uid] = struct{}{}

@@ -36,13 +36,14 @@ type fakeForgetter struct {
 	mu      sync.Mutex
 	cached  map[string]bool
 	forgot  []string
+	gone    map[string]bool // uids reported by PodGone
 	sweeps  int
 	block   map[string]chan struct{} // ForgetPod(uid) waits for close
 	started chan string              // uids whose ForgetPod began
 }
 
 func newForgetter(cached ...string) *fakeForgetter {
-	f := &fakeForgetter{cached: map[string]bool{}, block: map[string]chan struct{}{}, started: make(chan string, 100)}
+	f := &fakeForgetter{cached: map[string]bool{}, gone: map[string]bool{}, block: map[string]chan struct{}{}, started: make(chan string, 100)}
 	for _, uid := range cached {
 		f.cached[uid] = true
 	}
@@ -64,6 +65,18 @@ func (f *fakeForgetter) ForgetPod(ctx context.Context, uid string) {
 	defer f.mu.Unlock()
 	delete(f.cached, uid)
 	f.forgot = append(f.forgot, uid)
+}
+
+func (f *fakeForgetter) PodGone(uid string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gone[uid] = true
+}
+
+func (f *fakeForgetter) isGone(uid string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.gone[uid]
 }
 
 func (f *fakeForgetter) PodUIDs() []string {

@@ -38,6 +38,10 @@ var ErrNotSynced = errors.New("pods informer did not sync")
 // be reported by both a delete event and a sweep.
 type Forgetter interface {
 	ForgetPod(ctx context.Context, uid string)
+	// PodGone records at once, without I/O, that the pod is gone, before
+	// its ForgetPod is queued: a mount of the pod still logging in then
+	// revokes what it caches itself instead of leaving it to a sweep.
+	PodGone(uid string)
 	// PodUIDs lists the pods something is cached for.
 	PodUIDs() []string
 }

@@ -63,6 +63,14 @@ func TestSweepForgetsPodsThatAreGone(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("forgot %v, want %v (each once, never the live pod)", got, want)
 	}
+	for _, uid := range want {
+		if !f.isGone(uid) {
+			t.Errorf("%s forgotten without being reported gone", uid)
+		}
+	}
+	if f.isGone("live") {
+		t.Error("the live pod was reported gone")
+	}
 }
 
 func TestSlowForgetPodDoesNotBlockEvents(t *testing.T) {
@@ -75,6 +83,11 @@ func TestSlowForgetPodDoesNotBlockEvents(t *testing.T) {
 	e.waitStarted(t, "a")
 	e.deletePod(t, "b")
 	waitFor(t, "b queued while ForgetPod(a) blocks", func() bool { return e.w.q.has("b") })
+	// b's in-flight mounts must learn of the delete now, not when the
+	// worker reaches b.
+	if !e.f.isGone("b") {
+		t.Error("b queued but not reported gone while the worker is busy")
+	}
 	close(release)
 	e.waitStarted(t, "b")
 }

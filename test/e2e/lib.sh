@@ -72,6 +72,8 @@ start_provider() {
 	start_bg provider env -u VAULT_TOKEN "$ROOT/bin/vault-csi-provider" \
 		-endpoint "$E2E_DIR/providers/vault.sock" \
 		-kubeconfig "$E2E_DIR/provider.kubeconfig" \
+		-service-account-token-file "$E2E_DIR/provider.token" \
+		-allowed-audiences vault,custom-aud \
 		-namespace vault-csi-provider \
 		-node-name e2e-node \
 		-metrics-addr "127.0.0.1:$PROVIDER_METRICS_PORT" \

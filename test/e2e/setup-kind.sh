@@ -99,7 +99,8 @@ install_charts() {
 	kubectl label namespace "$PROVIDER_NAMESPACE" pod-security.kubernetes.io/enforce=privileged
 	"$HELM" install vault-csi-provider deployment/helm/vault-csi-provider --namespace "$PROVIDER_NAMESPACE" --wait \
 		--set image.repository=vault-csi-provider --set image.tag=e2e --set image.pullPolicy=Never \
-		--set vault.address="$VAULT_ADDR" --set logLevel=debug
+		--set vault.address="$VAULT_ADDR" --set logLevel=debug \
+		--set 'serviceAccountTokens.allowedAudiences={vault,custom-aud}'
 	PROVIDER_DAEMONSET=$(kubectl -n "$PROVIDER_NAMESPACE" get daemonset -o jsonpath='{.items[0].metadata.name}')
 }
 

@@ -137,8 +137,10 @@ setup_kube_objects() {
 
 	write_kubeconfig "$E2E_DIR/driver.kubeconfig" \
 		"$(kubectl -n kube-system create token secrets-store-csi-driver --duration 24h)"
-	write_kubeconfig "$E2E_DIR/provider.kubeconfig" \
-		"$(kubectl -n vault-csi-provider create token vault-csi-provider --duration 24h)"
+	# The provider's token also stands for the one kubelet would mount in its
+	# pod: its aud names the audiences the API server accepts.
+	kubectl -n vault-csi-provider create token vault-csi-provider --duration 24h >"$E2E_DIR/provider.token"
+	write_kubeconfig "$E2E_DIR/provider.kubeconfig" "$(cat "$E2E_DIR/provider.token")"
 }
 
 start_vault() {

@@ -77,6 +77,11 @@ provider directory, and the provider's name is vault: not a value.
 {{- $args = append $args (printf "-log-level=%s" .Values.logLevel) -}}
 {{- $args = append $args (printf "-log-format=%s" .Values.logFormat) -}}
 {{- $args = append $args (printf "-hmac-secret-name=%s" (required "hmacSecretName is required" .Values.hmacSecretName)) -}}
+{{- if .Values.serviceAccountTokens.driverTokensOnly }}
+{{- $args = append $args "-driver-tokens-only" -}}
+{{- else }}
+{{- $args = append $args (printf "-allowed-audiences=%s" (join "," .Values.serviceAccountTokens.allowedAudiences)) -}}
+{{- end }}
 {{- range .Values.extraArgs }}
 {{- $args = append $args (toString .) -}}
 {{- end }}

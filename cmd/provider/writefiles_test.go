@@ -1,0 +1,89 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/mount"
+)
+
+// TestWriteFilesDoesNotFollowSymlinks: a symlink planted under -out, at a
+// file or at a directory, is refused, and what it points to is untouched;
+// files get the object's mode, else 0600, whatever the umask.
+func TestWriteFilesDoesNotFollowSymlinks(t *testing.T) {
+	tests := []struct {
+		name    string
+		plant   func(t *testing.T, out, outside string)
+		path    string
+		mode    int32
+		wantErr bool
+	}{
+		{"new nested file", func(*testing.T, string, string) {}, "db/password", checkFileMode, false},
+		{"object's mode", func(*testing.T, string, string) {}, "password", 0o640, false},
+		{"existing file replaced, mode set", func(t *testing.T, out, _ string) {
+			must(t, os.WriteFile(filepath.Join(out, "password"), []byte("old and longer content"), 0o666))
+		}, "password", checkFileMode, false},
+		{"symlink at the file", func(t *testing.T, out, outside string) {
+			must(t, os.Symlink(filepath.Join(outside, "victim"), filepath.Join(out, "password")))
+		}, "password", checkFileMode, true},
+		{"dangling symlink at the file", func(t *testing.T, out, outside string) {
+			must(t, os.Symlink(filepath.Join(outside, "created"), filepath.Join(out, "password")))
+		}, "password", checkFileMode, true},
+		{"symlink at a directory", func(t *testing.T, out, outside string) {
+			must(t, os.Symlink(outside, filepath.Join(out, "db")))
+		}, "db/victim", checkFileMode, true},
+		{"symlink to a directory inside -out", func(t *testing.T, out, _ string) {
+			must(t, os.Mkdir(filepath.Join(out, "real"), 0o755))
+			must(t, os.Symlink("real", filepath.Join(out, "db")))
+		}, "db/password", checkFileMode, true},
+		{"FIFO at the file", func(t *testing.T, out, _ string) {
+			must(t, syscall.Mkfifo(filepath.Join(out, "password"), 0o600))
+		}, "password", checkFileMode, true},
+	}
+	old := syscall.Umask(0o077)
+	t.Cleanup(func() { syscall.Umask(old) })
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, outside := t.TempDir(), t.TempDir()
+			victim := filepath.Join(outside, "victim")
+			must(t, os.WriteFile(victim, []byte("untouched"), 0o600))
+			tt.plant(t, out, outside)
+
+			err := writeFiles(out, &mount.Result{Files: []mount.File{{Path: tt.path, Mode: tt.mode, Contents: []byte("secret")}}})
+			if b, _ := os.ReadFile(victim); string(b) != "untouched" {
+				t.Errorf("the file outside -out was written: %q", b)
+			}
+			if _, err := os.Lstat(filepath.Join(outside, "created")); err == nil {
+				t.Error("a file was created outside -out")
+			}
+			if tt.wantErr {
+				if !errors.Is(err, errNotFollowed) {
+					t.Fatalf("err = %v, want a refusal", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := filepath.Join(out, filepath.FromSlash(tt.path))
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fi, _ := os.Stat(p)
+			if string(b) != "secret" || fi.Mode().Perm() != os.FileMode(tt.mode) {
+				t.Errorf("wrote %q with mode %v, want %q with %#o", b, fi.Mode().Perm(), "secret", tt.mode)
+			}
+		})
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
