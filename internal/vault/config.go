@@ -153,5 +153,8 @@ func newAPIClient(cfg Config, retry RetryPolicy, idleConns int) (*api.Client, *h
 	}
 	client.SetHeaders(headers)
 	client.SetWrappingLookupFunc(func(string, string) string { return "" })
+	// Wrapped only now: NewClient needs the *http.Transport to dial a unix
+	// socket. The client keeps a pointer to ac.HttpClient, so this applies.
+	ac.HttpClient.Transport = limitBodies{base: transport}
 	return client, ac.HttpClient, nil
 }

@@ -20,9 +20,6 @@ const (
 	// defaultTimeout bounds a call whose context has no deadline, so that a
 	// hung Vault cannot hold a mount forever.
 	defaultTimeout = time.Minute
-	// maxResponseBytes bounds what is read from Vault; the secrets store
-	// driver cannot pass on more than a few MiB anyway.
-	maxResponseBytes = 32 << 20
 )
 
 // Request is one call to Vault.
@@ -134,15 +131,13 @@ func parseSecret(ctx context.Context, kind callKind, op string, resp *api.Respon
 	if kind == callRevoke && resp.StatusCode == http.StatusNoContent {
 		return &api.Secret{}, nil
 	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	// The transport bounds the body (limitBodies).
+	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, classify(ctx, kind, op, fmt.Errorf("reading response: %w", err), secrets...)
 	}
 	status := fmt.Sprintf("HTTP %d", resp.StatusCode)
-	switch {
-	case len(raw) > maxResponseBytes:
-		return nil, newError(ErrBadResponse, nil, op, fmt.Sprintf("%s: response larger than %d bytes", status, maxResponseBytes), secrets...)
-	case len(bytes.TrimSpace(raw)) == 0:
+	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, newError(ErrBadResponse, nil, op, status+": empty response body", secrets...)
 	}
 	secret, err := api.ParseSecret(bytes.NewReader(raw))
