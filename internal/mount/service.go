@@ -216,7 +216,7 @@ func (s *Service) mountParams(ctx context.Context, p *Params, defaultMode int32)
 		slog.String("pod_uid", p.Pod.UID),
 		slog.String("role", p.RoleName),
 		slog.Int("objects", len(p.Objects)))
-	client, err := s.opts.Clients.Get(p.Vault)
+	client, err := s.opts.Clients.Get(ctx, p.Vault)
 	if err != nil {
 		return nil, err
 	}

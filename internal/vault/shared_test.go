@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -60,7 +61,7 @@ func gatedClient(t *testing.T, addr string, opts ...Option) *Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := clients.Get(Config{Address: addr})
+	c, err := clients.Get(context.Background(), Config{Address: addr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,7 @@ func TestIdenticalConcurrentReadsAreCoalesced(t *testing.T) {
 	<-g.arrived
 	// Release Vault only once the 9 joining readers wait for the first
 	// one's result, so none can arrive after the shared call has finished.
-	waitForWaitingReads(t, 9)
+	waitForWaitingReads(t, 12)
 	close(g.release)
 	for range 12 {
 		if r := <-results; r == "" {
@@ -139,8 +140,8 @@ func TestIdenticalConcurrentReadsAreCoalesced(t *testing.T) {
 }
 
 // waitForWaitingReads waits until n goroutines are blocked inside Read
-// waiting for another's call to end; a condition on goroutine state, not on
-// time.
+// waiting for a shared call to end (every caller waits, the call runs on a
+// goroutine of its own); a condition on goroutine state, not on time.
 func waitForWaitingReads(t *testing.T, n int) {
 	t.Helper()
 	buf := make([]byte, 1<<20)
@@ -148,9 +149,7 @@ func waitForWaitingReads(t *testing.T, n int) {
 		stacks := string(buf[:runtime.Stack(buf, true)])
 		waiting := 0
 		for _, g := range strings.Split(stacks, "\n\n") {
-			// In Do but not making the call (doCall): joined another's.
-			if strings.Contains(g, "vault.(*Client).Read(") && strings.Contains(g, "singleflight.(*Group).Do(") &&
-				!strings.Contains(g, "singleflight.(*Group).doCall(") {
+			if strings.Contains(g, "vault.(*Client).Read(") && strings.Contains(g, "coalesce.(*Group[...]).Do(") {
 				waiting++
 			}
 		}
