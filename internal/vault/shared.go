@@ -39,6 +39,8 @@ type shared struct {
 	// idleConns is the idle connections each client keeps to its Vault:
 	// as many as may be in flight under the cap.
 	idleConns int
+	// files says which TLS files a Config may name; nil: any.
+	files *filePolicy
 }
 
 // defaultIdleConns applies without a cap on in-flight calls.
