@@ -216,6 +216,9 @@ func (s *Service) mountParams(ctx context.Context, p *Params, defaultMode int32)
 		slog.String("pod_uid", p.Pod.UID),
 		slog.String("role", p.RoleName),
 		slog.Int("objects", len(p.Objects)))
+	// Every Vault call of this mount, logins included, counts against its
+	// namespace's share of the node's Vault request slots.
+	ctx = vault.WithTenant(ctx, p.Pod.Namespace)
 	client, err := s.opts.Clients.Get(ctx, p.Vault)
 	if err != nil {
 		return nil, err
