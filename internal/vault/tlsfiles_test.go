@@ -117,10 +117,6 @@ func TestClassTLSFiles(t *testing.T) {
 	}
 }
 
-func itoa(i int) string {
-	return string(rune('0'+i/1000%10)) + string(rune('0'+i/100%10)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10))
-}
-
 // TestOperatorTLSFileBounds: the operator's own files are checked too (no
 // device, bounded size) but refusals keep their reason.
 func TestOperatorTLSFileBounds(t *testing.T) {
