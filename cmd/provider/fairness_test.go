@@ -10,9 +10,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 )
 
@@ -188,4 +191,44 @@ func withAttributes(t *testing.T, req *pb.MountRequest, set map[string]string) *
 	}
 	req.Attributes = string(b)
 	return req
+}
+
+// TestClassTLSFilesRefused: TLS files a class names that are not regular
+// files in -allowed-tls-dirs fail the mount at once with InvalidArgument.
+// Before, vaultCACertPath: /dev/zero never answered and grew the provider
+// past 2 GiB.
+func TestClassTLSFilesRefused(t *testing.T) {
+	allowed := t.TempDir()
+	fifo := filepath.Join(allowed, "ca.pem")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "vault.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-endpoint", sock, "-health-addr", "", "-metrics-addr", "", "-vault-mount", "jwt",
+			"-allowed-tls-dirs", allowed}, io.Discard, io.Discard, envOf(nil))
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	client := dialProvider(t, sock)
+	waitFor(t, "the socket", func() bool {
+		_, err := client.Version(ctx, &pb.VersionRequest{})
+		return err == nil
+	})
+	for _, path := range []string{"/dev/zero", fifo, filepath.Join(allowed, "missing.pem")} {
+		t.Run(path, func(t *testing.T) {
+			req := withAttributes(t, mountRequest("p", "- {objectName: k, secretPath: secret/data/x, secretKey: k}"),
+				map[string]string{"vaultCACertPath": path, "vaultAddress": "https://127.0.0.1:1"})
+			mctx, mcancel := context.WithTimeout(ctx, 30*time.Second)
+			defer mcancel()
+			_, err := client.Mount(mctx, req)
+			if got := status.Code(err); got != codes.InvalidArgument {
+				t.Errorf("Mount: %v, want InvalidArgument", err)
+			}
+		})
+	}
 }
