@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,9 +10,12 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 )
 
@@ -97,5 +101,134 @@ func TestSlowPodDoesNotBlockOthers(t *testing.T) {
 	}
 	if got := slowMax.Load(); got != 2 {
 		t.Errorf("the slow mount had %d reads at Vault at once, want -mount-concurrency 2", got)
+	}
+}
+
+// TestNamespaceCannotTakeEverySlot runs the daemon with its default caps
+// (64 Vault requests, 16 per namespace, 8 per mount). Namespace a mounts 8
+// volumes of 8 objects each, all with different roles, against a Vault
+// whose reads never answer: together they want all 64 slots. Namespace
+// shop's mount against the real Vault is still served within its deadline.
+// Before, a's mounts held every slot and shop's mount failed at its deadline.
+func TestNamespaceCannotTakeEverySlot(t *testing.T) {
+	v, tok := checkVault(t)
+	var hung atomic.Int64
+	mux := http.NewServeMux()
+	handleLogin(mux)
+	mux.HandleFunc("/v1/secret/data/", func(_ http.ResponseWriter, r *http.Request) {
+		hung.Add(1)
+		<-r.Context().Done()
+	})
+	hangSrv := httptest.NewServer(mux)
+	t.Cleanup(hangSrv.Close)
+
+	sock := filepath.Join(t.TempDir(), "vault.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-endpoint", sock, "-health-addr", "", "-metrics-addr", "", "-vault-mount", "jwt", "-vault-addr", v.Addr},
+			io.Discard, io.Discard, envOf(nil))
+	}()
+	client := dialProvider(t, sock)
+	waitFor(t, "the socket", func() bool {
+		_, err := client.Version(ctx, &pb.VersionRequest{})
+		return err == nil
+	})
+	// Cancelled before the daemon stops, so the hung mounts end first.
+	hungCtx, cancelHung := context.WithCancel(ctx)
+	t.Cleanup(func() {
+		cancelHung()
+		cancel()
+		<-done
+	})
+
+	for i := range 8 {
+		// Paths differ between volumes: the fake login hands every role
+		// the same token, and identical reads would be sent once.
+		var objects strings.Builder
+		for j := range 8 {
+			fmt.Fprintf(&objects, "- {objectName: o%d, secretPath: secret/data/hang-%d-%d, secretKey: k}\n", j, i, j)
+		}
+		req := withAttributes(t, mountRequest(fmt.Sprintf("a-%d", i), objects.String()), map[string]string{
+			"vaultAddress": hangSrv.URL, "roleName": fmt.Sprintf("role-%d", i), "csi.storage.k8s.io/pod.namespace": "a",
+		})
+		go func() { _, _ = client.Mount(hungCtx, req) }()
+	}
+	waitFor(t, "namespace a to fill its share of the slots", func() bool { return hung.Load() >= 16 })
+
+	req := withAttributes(t, mountRequest("web-1", "- {objectName: password, secretPath: secret/data/db, secretKey: password}"), map[string]string{
+		"roleName": "web", "csi.storage.k8s.io/pod.namespace": "shop", "csi.storage.k8s.io/serviceAccount.name": "web",
+		"csi.storage.k8s.io/pod.uid":               "uid-1",
+		"csi.storage.k8s.io/serviceAccount.tokens": fmt.Sprintf(`{"vault":{"token":%q,"expirationTimestamp":""}}`, tok),
+	})
+	shopCtx, shopCancel := context.WithTimeout(ctx, 20*time.Second)
+	defer shopCancel()
+	resp, err := client.Mount(shopCtx, req)
+	if err != nil {
+		t.Fatalf("namespace shop's mount waited on namespace a's hung Vault: %v", err)
+	}
+	if got := string(resp.GetFiles()[0].GetContents()); got != "check-secret-value" {
+		t.Errorf("shop's mount returned %q", got)
+	}
+	if got := hung.Load(); got != 16 {
+		t.Errorf("namespace a has %d reads at its Vault, want its share of 16", got)
+	}
+}
+
+// withAttributes returns req with the given attributes set.
+func withAttributes(t *testing.T, req *pb.MountRequest, set map[string]string) *pb.MountRequest {
+	t.Helper()
+	attrs := map[string]string{}
+	if err := json.Unmarshal([]byte(req.Attributes), &attrs); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range set {
+		attrs[k] = v
+	}
+	b, err := json.Marshal(attrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Attributes = string(b)
+	return req
+}
+
+// TestClassTLSFilesRefused: TLS files a class names that are not regular
+// files in -allowed-tls-dirs fail the mount at once with InvalidArgument.
+// Before, vaultCACertPath: /dev/zero never answered and grew the provider
+// past 2 GiB.
+func TestClassTLSFilesRefused(t *testing.T) {
+	allowed := t.TempDir()
+	fifo := filepath.Join(allowed, "ca.pem")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(t.TempDir(), "vault.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-endpoint", sock, "-health-addr", "", "-metrics-addr", "", "-vault-mount", "jwt",
+			"-allowed-tls-dirs", allowed}, io.Discard, io.Discard, envOf(nil))
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	client := dialProvider(t, sock)
+	waitFor(t, "the socket", func() bool {
+		_, err := client.Version(ctx, &pb.VersionRequest{})
+		return err == nil
+	})
+	for _, path := range []string{"/dev/zero", fifo, filepath.Join(allowed, "missing.pem")} {
+		t.Run(path, func(t *testing.T) {
+			req := withAttributes(t, mountRequest("p", "- {objectName: k, secretPath: secret/data/x, secretKey: k}"),
+				map[string]string{"vaultCACertPath": path, "vaultAddress": "https://127.0.0.1:1"})
+			mctx, mcancel := context.WithTimeout(ctx, 30*time.Second)
+			defer mcancel()
+			_, err := client.Mount(mctx, req)
+			if got := status.Code(err); got != codes.InvalidArgument {
+				t.Errorf("Mount: %v, want InvalidArgument", err)
+			}
+		})
 	}
 }

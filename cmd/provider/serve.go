@@ -140,8 +140,10 @@ func newService(cfg *config.Serve, kc *kube.Client, m *metrics.Metrics, log *slo
 		keys = hmackey.New(kc, cfg.Namespace, cfg.HMACSecretName)
 		tokens = kc
 	}
+	d := cfg.Defaults.Vault // the operator's own TLS files, trusted anywhere
 	clients, err := vault.NewClients(vaultClientCacheSize, vault.DefaultRetryPolicy(),
-		vault.WithMaxInFlight(cfg.MaxVaultRequests), vault.WithMetrics(m))
+		vault.WithMaxInFlight(cfg.MaxVaultRequests), vault.WithMaxInFlightPerTenant(cfg.MaxVaultRequestsPerNamespace), vault.WithMetrics(m),
+		vault.WithTLSFiles([]string{d.CACert, d.CADirectory, d.ClientCert, d.ClientKey}, cfg.AllowedTLSDirs))
 	if err != nil {
 		return nil, err
 	}

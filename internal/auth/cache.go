@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"strings"
 	"sync"
 	"time"
 
@@ -10,7 +9,8 @@ import (
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
-// cacheKey is the identity a Vault token was issued for.
+// cacheKey is the identity a Vault token was issued for; a comparable
+// struct, never a joined string, so that no two identities share a key.
 type cacheKey struct {
 	pod       Pod
 	role      string
@@ -21,23 +21,6 @@ type cacheKey struct {
 
 func newCacheKey(cfg vault.Config, req LoginRequest) cacheKey {
 	return cacheKey{pod: req.Pod, role: req.Role, authMount: req.AuthMount, audience: req.Audience, vault: cfg}
-}
-
-// String is the singleflight key; NUL cannot appear in any field we accept.
-func (k cacheKey) String() string {
-	return strings.Join([]string{
-		k.pod.Namespace, k.pod.Name, k.pod.UID, k.pod.ServiceAccount,
-		k.role, k.authMount, k.audience,
-		k.vault.Address, k.vault.Namespace, k.vault.CACert, k.vault.CADirectory,
-		k.vault.TLSServerName, k.vault.ClientCert, k.vault.ClientKey, boolString(k.vault.SkipVerify),
-	}, "\x00")
-}
-
-func boolString(b bool) string {
-	if b {
-		return "1"
-	}
-	return "0"
 }
 
 type cachedToken struct {

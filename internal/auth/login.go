@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
+	"github.com/vault-csi-provider/vault-csi-provider/internal/coalesce"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/metrics"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
@@ -56,7 +55,7 @@ func (t Token) String() string { return fmt.Sprintf("vault token (cached=%t)", t
 type Authenticator struct {
 	cache     *tokenCache
 	requester *TokenRequester
-	group     singleflight.Group
+	logins    coalesce.Group[cacheKey, cachedToken]
 	now       func() time.Time
 	metrics   *metrics.Metrics
 }
@@ -85,16 +84,21 @@ func (a *Authenticator) Token(ctx context.Context, c Loginer, req LoginRequest) 
 		return Token{Value: t.token, Cached: true, Expires: t.expires}, nil
 	}
 	a.metrics.TokenCacheMisses.Inc()
-	v, err, _ := a.group.Do(key.String(), func() (any, error) {
+	// Each caller waits within its own deadline; the login goes on while
+	// any of them still waits.
+	t, err := a.logins.Do(ctx, key, func(ctx context.Context) (cachedToken, error) {
 		if t, ok := a.cache.get(key, a.now()); ok {
 			return t, nil
 		}
 		return a.login(ctx, c, key, req)
 	})
+	if ctxErr := ctx.Err(); ctxErr != nil && err == ctxErr {
+		return Token{}, fmt.Errorf("login to Vault as role %q at auth/%s for %s/%s: %w: gave up: %w",
+			req.Role, req.AuthMount, req.Pod.Namespace, req.Pod.ServiceAccount, vault.ErrUnavailable, ctxErr)
+	}
 	if err != nil {
 		return Token{}, err
 	}
-	t := v.(cachedToken)
 	return Token{Value: t.token, Expires: t.expires}, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -344,4 +345,103 @@ func TestDriverTokenForAnyAudience(t *testing.T) {
 	if n := len(client.Actions()); n != 0 {
 		t.Errorf("%d Kubernetes API calls, want 0", n)
 	}
+}
+
+// gatedVault holds every login until released, so concurrent logins
+// overlap, and then fails a login whose context has ended, as Vault's
+// client does.
+type gatedVault struct {
+	fakeVault
+	release chan struct{}
+}
+
+func (g *gatedVault) Login(ctx context.Context, mount, role, jwt string) (vault.Login, error) {
+	l, err := g.fakeVault.Login(ctx, mount, role, jwt)
+	<-g.release
+	if ctx.Err() != nil {
+		return vault.Login{}, ctx.Err()
+	}
+	return l, err
+}
+
+// TestLoginKeysDoNotCollide: role "a" at mount "b\x00c" and role "a\x00b"
+// at mount "c" are two identities. Joined with NUL into one string, they
+// shared one concurrent login, and the second got the first's token.
+func TestLoginKeysDoNotCollide(t *testing.T) {
+	v := &gatedVault{fakeVault: fakeVault{cfg: vault.Config{Address: "http://vault:8200"}, ttl: time.Hour}, release: make(chan struct{})}
+	a := newTestAuthenticator(t, 10, nil)
+	tokens := make(chan string, 2)
+	for _, rm := range [][2]string{{"a", "b\x00c"}, {"a\x00b", "c"}} {
+		req := baseRequest(t)
+		req.Role, req.AuthMount = rm[0], rm[1]
+		go func() {
+			tok, err := a.Token(context.Background(), v, req)
+			if err != nil {
+				t.Error(err)
+			}
+			tokens <- tok.Value
+		}()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for v.logins.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	close(v.release)
+	if n := v.logins.Load(); n != 2 {
+		t.Errorf("logins = %d, want one per identity (2)", n)
+	}
+	if t1, t2 := <-tokens, <-tokens; t1 == t2 {
+		t.Error("two identities got the same Vault token")
+	}
+}
+
+// TestLoginWaiterKeepsItsDeadline: a caller that joins another's login and
+// whose own context ends gets its context's error at once, while the login
+// goes on for the first caller.
+func TestLoginWaiterKeepsItsDeadline(t *testing.T) {
+	v := &gatedVault{fakeVault: fakeVault{cfg: vault.Config{Address: "http://vault:8200"}, ttl: time.Hour}, release: make(chan struct{})}
+	a := newTestAuthenticator(t, 10, nil)
+	first, cancelFirst := context.WithCancel(context.Background())
+	firstErr := make(chan error, 1)
+	go func() {
+		_, err := a.Token(first, v, baseRequest(t))
+		firstErr <- err
+	}()
+	second := make(chan error, 1)
+	go func() {
+		_, err := a.Token(context.Background(), v, baseRequest(t))
+		second <- err
+	}()
+	waitForWaitingTokens(t, 2) // both wait on the one login
+	cancelFirst()
+	if err := <-firstErr; !errors.Is(err, context.Canceled) || !errors.Is(err, vault.ErrUnavailable) {
+		t.Errorf("first caller: %v, want ErrUnavailable and context.Canceled", err)
+	}
+	close(v.release)
+	if err := <-second; err != nil {
+		t.Errorf("second caller inherited the first one's cancellation: %v", err)
+	}
+	if n := v.logins.Load(); n != 1 {
+		t.Errorf("logins = %d, want 1", n)
+	}
+}
+
+// waitForWaitingTokens waits until n goroutines wait in Token for a shared
+// login; a condition on goroutine state, not on time.
+func waitForWaitingTokens(t *testing.T, n int) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for range 5000 {
+		waiting := 0
+		for _, g := range strings.Split(string(buf[:goruntime.Stack(buf, true)]), "\n\n") {
+			if strings.Contains(g, "auth.(*Authenticator).Token(") && strings.Contains(g, ").Do(") {
+				waiting++
+			}
+		}
+		if waiting >= n {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("fewer than %d callers ever waited for one login", n)
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -39,6 +40,13 @@ type Serve struct {
 	MetricsAddr string
 	// MaxVaultRequests caps the node's Vault calls in flight; 0: no cap.
 	MaxVaultRequests int
+	// MaxVaultRequestsPerNamespace caps one pod namespace's Vault calls in
+	// flight; 0: none. The flag's default 0 means a quarter of
+	// MaxVaultRequests, and at least Concurrency+1.
+	MaxVaultRequestsPerNamespace int
+	// AllowedTLSDirs are where TLS files named by a SecretProviderClass may
+	// be; empty: nowhere (the operator's own -vault-tls-* files always are).
+	AllowedTLSDirs []string
 	// LeaseReuse returns still-valid leased secrets on republish.
 	LeaseReuse bool
 	// RevokeOnPodDelete revokes a deleted pod's Vault tokens and leases.
@@ -77,6 +85,11 @@ func ParseServe(args []string, getenv Getenv, usage io.Writer) (*Serve, error) {
 	fs.BoolVar(&s.ShowVersion, "version", false, "print version information and exit")
 	fs.StringVar(&s.MetricsAddr, "metrics-addr", ":8081", "address of the Prometheus /metrics endpoint; empty disables it")
 	fs.IntVar(&s.MaxVaultRequests, "max-vault-requests", 64, "Vault requests the whole node may have in flight; 0 for no cap")
+	fs.IntVar(&s.MaxVaultRequestsPerNamespace, "max-vault-requests-per-namespace", 0,
+		"Vault requests the pods of one namespace may have in flight, so one namespace cannot take every slot; 0: a quarter of -max-vault-requests, at least -mount-concurrency+1")
+	var tlsDirs string
+	fs.StringVar(&tlsDirs, "allowed-tls-dirs", "", "comma-separated absolute directories where TLS files named by a SecretProviderClass "+
+		"(vaultCACertPath, vaultCADirectory, vaultTLSClientCertPath, vaultTLSClientKeyPath) may be; empty: none. The -vault-tls-* files are always allowed")
 	fs.BoolVar(&s.LeaseReuse, "lease-reuse", true, "return still-valid leased secrets (database credentials, leased certificates) on republish instead of new ones")
 	fs.BoolVar(&s.RevokeOnPodDelete, "revoke-on-pod-delete", true, "revoke the Vault tokens and leases of a pod when it is deleted (needs -node-name and list/watch on pods)")
 	fs.StringVar(&s.NodeName, "node-name", getenv("NODE_NAME"), "this node's name, to watch its pods (env NODE_NAME, from the downward API)")
@@ -99,6 +112,7 @@ func ParseServe(args []string, getenv Getenv, usage io.Writer) (*Serve, error) {
 	}
 	s.Defaults = *defaults
 	s.AllowedAudiences = splitList(*audiences)
+	s.AllowedTLSDirs = splitList(tlsDirs)
 	if s.Namespace == "" {
 		if b, err := os.ReadFile(inClusterNamespaceFile); err == nil {
 			s.Namespace = strings.TrimSpace(string(b))
@@ -158,6 +172,12 @@ func (s *Serve) validate(validateVault func() error) error {
 	if s.ShutdownTimeout <= 0 {
 		problems = append(problems, "-shutdown-timeout must be positive")
 	}
+	problems = append(problems, s.validateNamespaceShare()...)
+	for _, d := range s.AllowedTLSDirs {
+		if !filepath.IsAbs(d) || filepath.Clean(d) != d {
+			problems = append(problems, fmt.Sprintf("-allowed-tls-dirs: %q is not a clean absolute directory path", d))
+		}
+	}
 	return joinProblems(problems)
 }
 
@@ -172,6 +192,28 @@ func splitList(v string) []string {
 		parts[i] = strings.TrimSpace(p)
 	}
 	return parts
+}
+
+// validateNamespaceShare resolves the default share and checks it: above
+// -mount-concurrency, so one pod's slow secrets never hold its whole
+// namespace's share, and at most -max-vault-requests.
+func (s *Serve) validateNamespaceShare() []string {
+	share := s.MaxVaultRequestsPerNamespace
+	switch {
+	case share < 0:
+		return []string{"-max-vault-requests-per-namespace must be 0 or more"}
+	case share == 0 && s.MaxVaultRequests > 0:
+		s.MaxVaultRequestsPerNamespace = min(max(s.MaxVaultRequests/4, s.Concurrency+1), s.MaxVaultRequests)
+		return nil
+	case share == 0:
+		return nil
+	case share <= s.Concurrency:
+		return []string{fmt.Sprintf("-max-vault-requests-per-namespace %d must be above -mount-concurrency %d, so that one pod's slow secrets "+
+			"cannot hold its namespace's every Vault request slot", share, s.Concurrency)}
+	case s.MaxVaultRequests > 0 && share > s.MaxVaultRequests:
+		return []string{fmt.Sprintf("-max-vault-requests-per-namespace %d must be at most -max-vault-requests %d", share, s.MaxVaultRequests)}
+	}
+	return nil
 }
 
 // joinProblems reports every problem at once.

@@ -41,6 +41,8 @@ func TestParseServeDefaults(t *testing.T) {
 		AllowedAudiences:        []string{"vault"},
 		ServiceAccountTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token",
 		ShutdownTimeout:         10 * time.Second,
+		// A quarter of -max-vault-requests.
+		MaxVaultRequestsPerNamespace: 16,
 		Defaults: mount.Defaults{
 			Vault:     vault.Config{Address: "https://127.0.0.1:8200"},
 			AuthMount: "kubernetes",
@@ -181,6 +183,72 @@ func TestParseServeTokenAndShutdownFlags(t *testing.T) {
 			}
 			if !tt.check(s) {
 				t.Errorf("parsed %+v", s)
+			}
+		})
+	}
+}
+
+func TestParseServeNamespaceShare(t *testing.T) {
+	tests := []struct {
+		args    []string
+		want    int
+		wantErr string
+	}{
+		{args: nil, want: 16},
+		{args: []string{"-max-vault-requests=16"}, want: 9}, // at least -mount-concurrency+1
+		{args: []string{"-max-vault-requests=9"}, want: 9},  // at most -max-vault-requests
+		{args: []string{"-max-vault-requests=0"}, want: 0},  // no cap at all
+		{args: []string{"-max-vault-requests-per-namespace=32"}, want: 32},
+		{args: []string{"-max-vault-requests=0", "-max-vault-requests-per-namespace=32"}, want: 32},
+		{args: []string{"-max-vault-requests-per-namespace=65"}, wantErr: "must be at most -max-vault-requests 64"},
+		{args: []string{"-max-vault-requests-per-namespace=8"}, wantErr: "must be above -mount-concurrency 8"},
+		{args: []string{"-max-vault-requests-per-namespace=-1"}, wantErr: "must be 0 or more"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			got, err := ParseServe(tt.args, env(nil), io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.MaxVaultRequestsPerNamespace != tt.want {
+				t.Errorf("-max-vault-requests-per-namespace = %d, want %d", got.MaxVaultRequestsPerNamespace, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseServeAllowedTLSDirs(t *testing.T) {
+	tests := []struct {
+		arg     string
+		want    []string
+		wantErr bool
+	}{
+		{arg: "", want: nil},
+		{arg: "/vault/tls", want: []string{"/vault/tls"}},
+		{arg: "/vault/tls, /etc/vault-ca", want: []string{"/vault/tls", "/etc/vault-ca"}},
+		{arg: "vault/tls", wantErr: true},
+		{arg: "/vault/../etc", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.arg, func(t *testing.T) {
+			got, err := ParseServe([]string{"-allowed-tls-dirs=" + tt.arg}, env(nil), io.Discard)
+			if tt.wantErr {
+				if err == nil || !strings.Contains(err.Error(), "-allowed-tls-dirs") {
+					t.Fatalf("err = %v, want an -allowed-tls-dirs problem", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got.AllowedTLSDirs); diff != "" {
+				t.Errorf("-allowed-tls-dirs (-want +got):\n%s", diff)
 			}
 		})
 	}

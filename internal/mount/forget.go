@@ -38,7 +38,7 @@ func (s *Service) ForgetPod(ctx context.Context, uid string) {
 		return
 	}
 	for i := range tokens {
-		client, err := s.opts.Clients.Get(i.Vault)
+		client, err := s.opts.Clients.Get(ctx, i.Vault)
 		if err == nil {
 			err = client.RevokeSelf(ctx, i.Token)
 		}

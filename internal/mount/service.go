@@ -226,7 +226,10 @@ func (s *Service) mountParams(ctx context.Context, p *Params, defaultMode int32)
 		slog.Int("objects", len(p.Objects)))
 	ctx, done := s.running.track(ctx, p.Pod)
 	defer done()
-	client, err := s.opts.Clients.Get(p.Vault)
+	// Every Vault call of this mount, logins included, counts against its
+	// namespace's share of the node's Vault request slots.
+	ctx = vault.WithTenant(ctx, p.Pod.Namespace)
+	client, err := s.opts.Clients.Get(ctx, p.Vault)
 	if err != nil {
 		return nil, err
 	}

@@ -1,13 +1,14 @@
 package vault
 
 import (
+	"context"
 	"fmt"
 	"net/http"
-	"sync"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/hashicorp/vault/api"
-	"golang.org/x/sync/singleflight"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/coalesce"
 )
 
 // Clients is a process-wide, concurrency-safe, bounded cache of clients keyed
@@ -17,16 +18,8 @@ type Clients struct {
 	retry  RetryPolicy
 	shared *shared
 	cache  *lru.Cache[Config, *Client]
-
-	mu       sync.Mutex
-	inflight map[Config]*build // builds in progress, so each Config is built once
-}
-
-// build is one client construction that concurrent Get calls wait on.
-type build struct {
-	done   chan struct{}
-	client *Client
-	err    error
+	// builds are the constructions under way, so each Config is built once.
+	builds coalesce.Group[Config, *Client]
 }
 
 // NewClients returns a cache holding at most size clients, each retrying
@@ -44,41 +37,31 @@ func NewClients(size int, retry RetryPolicy, opts ...Option) (*Clients, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vault: client cache: %w", err)
 	}
-	return &Clients{retry: retry, shared: newShared(opts), cache: cache, inflight: make(map[Config]*build)}, nil
+	return &Clients{retry: retry, shared: newShared(opts), cache: cache}, nil
 }
 
 // Get returns the client for cfg, building it on first use. Errors wrap
 // ErrConfig and name the setting at fault; they are not cached, so a CA file
-// that appears later is picked up by the next call.
-func (c *Clients) Get(cfg Config) (*Client, error) {
+// that appears later is picked up by the next call. Get gives up when ctx
+// ends, also while waiting for another caller's build of the same cfg.
+func (c *Clients) Get(ctx context.Context, cfg Config) (*Client, error) {
 	if client, ok := c.cache.Get(cfg); ok {
 		return client, nil
 	}
-	c.mu.Lock()
-	if client, ok := c.cache.Get(cfg); ok {
-		c.mu.Unlock()
-		return client, nil
+	client, err := c.builds.Do(ctx, cfg, func(ctx context.Context) (*Client, error) {
+		if client, ok := c.cache.Get(cfg); ok {
+			return client, nil
+		}
+		client, err := newClient(ctx, cfg, c.retry, c.shared)
+		if err == nil {
+			c.cache.Add(cfg, client)
+		}
+		return client, err
+	})
+	if ctxErr := ctx.Err(); ctxErr != nil && err == ctxErr {
+		return nil, newError(ErrUnavailable, ctxErr, "building a client for "+cfg.Address, "gave up: "+ctxErr.Error())
 	}
-	if b, ok := c.inflight[cfg]; ok {
-		c.mu.Unlock()
-		<-b.done
-		return b.client, b.err
-	}
-	b := &build{done: make(chan struct{})}
-	c.inflight[cfg] = b
-	c.mu.Unlock()
-
-	// Build outside the lock: reading TLS files must not stall other Configs.
-	b.client, b.err = newClient(cfg, c.retry, c.shared)
-
-	c.mu.Lock()
-	if b.err == nil {
-		c.cache.Add(cfg, b.client)
-	}
-	delete(c.inflight, cfg)
-	c.mu.Unlock()
-	close(b.done)
-	return b.client, b.err
+	return client, err
 }
 
 // Client reads from and logs in to one Vault server. It holds no token of
@@ -90,11 +73,11 @@ type Client struct {
 	http   *http.Client
 	shared *shared
 	// reads coalesces identical concurrent reads made with the same token.
-	reads singleflight.Group
+	reads coalesce.Group[readKey, *api.Secret]
 }
 
-func newClient(cfg Config, retry RetryPolicy, s *shared) (*Client, error) {
-	ac, hc, err := newAPIClient(cfg, retry, s.idleConns)
+func newClient(ctx context.Context, cfg Config, retry RetryPolicy, s *shared) (*Client, error) {
+	ac, hc, err := newAPIClient(ctx, cfg, retry, s)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,9 @@
 package vault
 
 import (
+	"context"
 	"encoding/pem"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -17,7 +19,7 @@ func TestClientsCache(t *testing.T) {
 	}
 	get := func(cfg Config) *Client {
 		t.Helper()
-		c, err := clients.Get(cfg)
+		c, err := clients.Get(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -60,7 +62,7 @@ func TestClientsConcurrentGetBuildsOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := clients.Get(cfg)
+			c, err := clients.Get(context.Background(), cfg)
 			if err != nil {
 				t.Error(err)
 			}
@@ -73,8 +75,21 @@ func TestClientsConcurrentGetBuildsOnce(t *testing.T) {
 			t.Fatalf("caller %d got a different client: built more than once", i)
 		}
 	}
-	if len(clients.inflight) != 0 {
-		t.Errorf("%d builds left in flight", len(clients.inflight))
+}
+
+// TestClientsGetHonoursDeadline: a caller whose context has ended gets
+// ErrUnavailable with the context's error, not a build it no longer wants.
+func TestClientsGetHonoursDeadline(t *testing.T) {
+	clients, err := NewClients(2, fastRetry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = clients.Get(ctx, Config{Address: "https://vault:8200"})
+	checkSentinel(t, err, ErrUnavailable)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("errors.Is(%q, context.Canceled) = false", err)
 	}
 }
 
@@ -87,11 +102,11 @@ func TestClientsErrorsAreNotCached(t *testing.T) {
 	}
 	dir := t.TempDir()
 	cfg := Config{Address: srv.URL, CACert: filepath.Join(dir, "ca.pem")}
-	if _, err := clients.Get(cfg); err == nil {
+	if _, err := clients.Get(context.Background(), cfg); err == nil {
 		t.Fatal("Get with a missing CA file succeeded")
 	}
 	writeFile(t, dir, "ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})))
-	c, err := clients.Get(cfg)
+	c, err := clients.Get(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("Get after the CA file appeared: %v", err)
 	}

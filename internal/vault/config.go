@@ -10,10 +10,10 @@
 package vault
 
 import (
-	"crypto/x509"
+	"context"
+	"crypto/tls"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 
 	"github.com/hashicorp/vault/api"
@@ -32,7 +32,7 @@ type Config struct {
 	SkipVerify    bool
 }
 
-// validate checks what can be checked without building a client, so that
+// validate checks what can be checked without reading files, so that
 // errors name the setting at fault rather than surfacing from deep in TLS
 // setup.
 func (c Config) validate() error {
@@ -55,34 +55,8 @@ func (c Config) validate() error {
 	default:
 		return configError(nil, "Address %q: scheme must be http, https or unix", c.Address)
 	}
-	if c.CACert != "" {
-		pem, err := os.ReadFile(c.CACert)
-		if err != nil {
-			return configError(err, "CACert: cannot read CA certificate file: %v", err)
-		}
-		if !x509.NewCertPool().AppendCertsFromPEM(pem) {
-			return configError(nil, "CACert: %q contains no PEM certificate", c.CACert)
-		}
-	}
-	if c.CADirectory != "" {
-		fi, err := os.Stat(c.CADirectory)
-		if err != nil {
-			return configError(err, "CADirectory: %v", err)
-		}
-		if !fi.IsDir() {
-			return configError(nil, "CADirectory: %q is not a directory", c.CADirectory)
-		}
-	}
 	if (c.ClientCert == "") != (c.ClientKey == "") {
 		return configError(nil, "ClientCert and ClientKey must be set together")
-	}
-	for _, f := range []struct{ setting, path string }{{"ClientCert", c.ClientCert}, {"ClientKey", c.ClientKey}} {
-		if f.path == "" {
-			continue
-		}
-		if _, err := os.ReadFile(f.path); err != nil {
-			return configError(err, "%s: cannot read file: %v", f.setting, err)
-		}
 	}
 	return nil
 }
@@ -90,8 +64,14 @@ func (c Config) validate() error {
 // newAPIClient builds an api.Client for cfg that takes nothing from the
 // process environment: api.DefaultConfig and api.NewClient both read VAULT_*
 // variables, so every setting they may have picked up is overwritten here.
-func newAPIClient(cfg Config, retry RetryPolicy, idleConns int) (*api.Client, *http.Client, error) {
+func newAPIClient(ctx context.Context, cfg Config, retry RetryPolicy, s *shared) (*api.Client, *http.Client, error) {
 	if err := cfg.validate(); err != nil {
+		return nil, nil, err
+	}
+	// The files are read here, not by api.ConfigureTLS, which would read a
+	// class's /dev/zero or FIFO without bound or deadline.
+	material, err := s.files.loadTLS(ctx, cfg)
+	if err != nil {
 		return nil, nil, err
 	}
 	ac := api.DefaultConfig()
@@ -113,7 +93,14 @@ func newAPIClient(cfg Config, retry RetryPolicy, idleConns int) (*api.Client, *h
 	// The pooled transport keeps GOMAXPROCS+1 idle connections: after a
 	// burst of concurrent reads the rest were closed, and the next burst
 	// paid a TCP (and TLS) handshake per extra connection again.
-	transport.MaxIdleConnsPerHost = idleConns
+	transport.MaxIdleConnsPerHost = s.idleConns
+	tc.RootCAs, tc.InsecureSkipVerify, tc.ServerName = material.roots, cfg.SkipVerify, cfg.TLSServerName
+	if len(material.certs) > 0 {
+		// Sent whatever CAs the server names, as api.ConfigureTLS does, so
+		// a cert auth CA need not be in the server's own CA list.
+		cert := &material.certs[0]
+		tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
+	}
 
 	ac.Address = cfg.Address
 	ac.AgentAddress = ""
@@ -126,19 +113,6 @@ func newAPIClient(cfg Config, retry RetryPolicy, idleConns int) (*api.Client, *h
 	ac.MaxRetryWait = retry.MaxWait
 	ac.Backoff = retry.backoff
 	ac.CheckRetry = api.DefaultRetryPolicy
-
-	err := ac.ConfigureTLS(&api.TLSConfig{
-		CACert:        cfg.CACert,
-		CAPath:        cfg.CADirectory,
-		ClientCert:    cfg.ClientCert,
-		ClientKey:     cfg.ClientKey,
-		TLSServerName: cfg.TLSServerName,
-		Insecure:      cfg.SkipVerify,
-	})
-	if err != nil {
-		return nil, nil, configError(err, "TLS settings (CACert %q, CADirectory %q, ClientCert %q, ClientKey %q): %v",
-			cfg.CACert, cfg.CADirectory, cfg.ClientCert, cfg.ClientKey, err)
-	}
 
 	client, err := api.NewClient(ac)
 	if err != nil {
@@ -153,5 +127,8 @@ func newAPIClient(cfg Config, retry RetryPolicy, idleConns int) (*api.Client, *h
 	}
 	client.SetHeaders(headers)
 	client.SetWrappingLookupFunc(func(string, string) string { return "" })
+	// Wrapped only now: NewClient needs the *http.Transport to dial a unix
+	// socket. The client keeps a pointer to ac.HttpClient, so this applies.
+	ac.HttpClient.Transport = limitBodies{base: transport}
 	return client, ac.HttpClient, nil
 }

@@ -101,6 +101,10 @@ const (
 
 // classify turns an error from the api client into an opError.
 func classify(ctx context.Context, kind callKind, op string, err error, secrets ...string) error {
+	var tooLarge *bodyTooLargeError
+	if errors.As(err, &tooLarge) {
+		return newError(ErrBadResponse, err, op, tooLarge.Error(), secrets...)
+	}
 	var respErr *api.ResponseError
 	if errors.As(err, &respErr) {
 		return classifyResponse(kind, op, respErr, secrets...)

@@ -37,7 +37,7 @@ func testClient(t *testing.T, cfg Config, retry RetryPolicy) *Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := clients.Get(cfg)
+	c, err := clients.Get(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

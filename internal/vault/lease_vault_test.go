@@ -24,7 +24,7 @@ func metricsClient(t *testing.T, cfg Config) (*Client, *metrics.Metrics) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := clients.Get(cfg)
+	c, err := clients.Get(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,9 +20,6 @@ const (
 	// defaultTimeout bounds a call whose context has no deadline, so that a
 	// hung Vault cannot hold a mount forever.
 	defaultTimeout = time.Minute
-	// maxResponseBytes bounds what is read from Vault; the secrets store
-	// driver cannot pass on more than a few MiB anyway.
-	maxResponseBytes = 32 << 20
 )
 
 // Request is one call to Vault.
@@ -36,22 +33,22 @@ type Request struct {
 // Read performs req with the given Vault token and returns the parsed
 // secret, which always has non-nil Data. Identical concurrent reads with the
 // same token are sent once and share the result, which callers must treat
-// as read-only. The first caller makes the call on its own goroutine
-// (singleflight's Do: handing it to another goroutine cost a warm mount
-// about 50µs on a 2-core machine); a caller joining it waits for it, which
-// the first caller's deadline bounds.
+// as read-only. Each caller waits within its own deadline; the shared call
+// goes on while any caller still waits for it.
 func (c *Client) Read(ctx context.Context, token string, req Request) (*api.Secret, error) {
-	key, err := coalesceKey(token, req)
+	key, err := newReadKey(token, req)
 	if err != nil {
 		return nil, newError(nil, nil, req.Method+" "+req.Path, "request body cannot be encoded as JSON", token)
 	}
-	v, err, _ := c.reads.Do(key, func() (any, error) {
+	secret, err := c.reads.Do(ctx, key, func(ctx context.Context) (*api.Secret, error) {
 		return c.call(ctx, callRead, token, req, token)
 	})
+	if ctxErr := ctx.Err(); ctxErr != nil && err == ctxErr {
+		return nil, newError(ErrUnavailable, ctxErr, req.Method+" "+req.Path, "gave up: "+ctxErr.Error())
+	}
 	if err != nil {
 		return nil, err
 	}
-	secret := v.(*api.Secret)
 	if secret.Data == nil {
 		detail := "response has no data"
 		if len(secret.Warnings) > 0 {
@@ -134,15 +131,13 @@ func parseSecret(ctx context.Context, kind callKind, op string, resp *api.Respon
 	if kind == callRevoke && resp.StatusCode == http.StatusNoContent {
 		return &api.Secret{}, nil
 	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	// The transport bounds the body (limitBodies).
+	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, classify(ctx, kind, op, fmt.Errorf("reading response: %w", err), secrets...)
 	}
 	status := fmt.Sprintf("HTTP %d", resp.StatusCode)
-	switch {
-	case len(raw) > maxResponseBytes:
-		return nil, newError(ErrBadResponse, nil, op, fmt.Sprintf("%s: response larger than %d bytes", status, maxResponseBytes), secrets...)
-	case len(bytes.TrimSpace(raw)) == 0:
+	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, newError(ErrBadResponse, nil, op, status+": empty response body", secrets...)
 	}
 	secret, err := api.ParseSecret(bytes.NewReader(raw))
@@ -156,16 +151,21 @@ func parseSecret(ctx context.Context, kind callKind, op string, resp *api.Respon
 	return secret, nil
 }
 
-// coalesceKey identifies a read: the token (hashed, so the key holds no
+// readKey identifies a read: the token (hashed, so the key holds no
 // credential) and the request. json.Marshal sorts map keys and
-// url.Values.Encode sorts parameters, so equal requests give equal keys.
-func coalesceKey(token string, req Request) (string, error) {
+// url.Values.Encode sorts parameters, so equal requests give equal keys; a
+// struct, so that no two distinct requests can share one.
+type readKey struct {
+	token                     [sha256.Size]byte
+	method, path, query, body string
+}
+
+func newReadKey(token string, req Request) (readKey, error) {
 	body, err := json.Marshal(req.Body)
 	if err != nil {
-		return "", err
+		return readKey{}, err
 	}
-	sum := sha256.Sum256([]byte(token))
-	return strings.Join([]string{string(sum[:]), req.Method, req.Path, req.Query.Encode(), string(body)}, "\x00"), nil
+	return readKey{token: sha256.Sum256([]byte(token)), method: req.Method, path: req.Path, query: req.Query.Encode(), body: string(body)}, nil
 }
 
 // withDefaultTimeout applies defaultTimeout when ctx has no deadline.

@@ -3,6 +3,7 @@ package vault
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/api"
@@ -26,6 +27,42 @@ func WithMaxInFlight(n int) Option {
 	}
 }
 
+// WithMaxInFlightPerTenant caps the Vault calls one tenant (see
+// WithTenant) has under way at once, so that one namespace's hung Vault
+// cannot take every node-wide slot: a tenant waits for one of its own slots
+// before it joins the node-wide queue. 0 means no per-tenant cap.
+func WithMaxInFlightPerTenant(n int) Option {
+	return func(s *shared) {
+		if n > 0 {
+			s.perTenant = int64(n)
+			s.tenants = make(map[string]*tenantSlots)
+		}
+	}
+}
+
+type tenantKey struct{}
+
+// WithTenant returns ctx carrying the tenant (the pod's namespace) whose
+// share of the Vault request slots every call made with it counts against.
+// A context value rather than a parameter, because the calls reach this
+// package through layers (auth's login, lease renewal) that have no business
+// with slot accounting; it is set once per mount. Calls without a tenant
+// (revocations, the offline check) count against the node-wide cap only.
+func WithTenant(ctx context.Context, tenant string) context.Context {
+	return context.WithValue(ctx, tenantKey{}, tenant)
+}
+
+func tenantOf(ctx context.Context) string {
+	t, _ := ctx.Value(tenantKey{}).(string)
+	return t
+}
+
+// tenantSlots is one tenant's share; it lives while any call uses it.
+type tenantSlots struct {
+	sem   *semaphore.Weighted
+	users int // guarded by shared.mu
+}
+
 // WithMetrics records every Vault call in m.
 func WithMetrics(m *metrics.Metrics) Option {
 	return func(s *shared) { s.metrics = m }
@@ -36,9 +73,15 @@ func WithMetrics(m *metrics.Metrics) Option {
 type shared struct {
 	slots   *semaphore.Weighted // nil: no cap
 	metrics *metrics.Metrics
+	// perTenant is each tenant's share of slots; 0: no share.
+	perTenant int64
+	mu        sync.Mutex
+	tenants   map[string]*tenantSlots // tenants with calls waiting or under way
 	// idleConns is the idle connections each client keeps to its Vault:
 	// as many as may be in flight under the cap.
 	idleConns int
+	// files says which TLS files a Config may name; nil: any.
+	files *filePolicy
 }
 
 // defaultIdleConns applies without a cap on in-flight calls.
@@ -58,8 +101,13 @@ func newShared(opts []Option) *shared {
 // begin waits for a slot and starts the bookkeeping of one call; the
 // returned function ends it with the call's HTTP status (0 if none).
 func (s *shared) begin(ctx context.Context, kind callKind, op string) (func(status int), error) {
+	releaseTenant, err := s.acquireTenant(ctx, op)
+	if err != nil {
+		return nil, err
+	}
 	if s.slots != nil {
 		if err := s.slots.Acquire(ctx, 1); err != nil {
+			releaseTenant()
 			return nil, newError(ErrUnavailable, err, op, "gave up waiting for a free Vault request slot: "+err.Error())
 		}
 	}
@@ -71,12 +119,46 @@ func (s *shared) begin(ctx context.Context, kind callKind, op string) (func(stat
 		if s.slots != nil {
 			s.slots.Release(1)
 		}
+		releaseTenant()
 		label := "error"
 		if status > 0 {
 			label = fmt.Sprint(status)
 		}
 		m.VaultRequests.WithLabelValues(kind.String(), label).Inc()
 		m.VaultRequestDuration.WithLabelValues(kind.String()).Observe(time.Since(start).Seconds())
+	}, nil
+}
+
+// acquireTenant waits for one of ctx's tenant's slots; the returned
+// function gives it back.
+func (s *shared) acquireTenant(ctx context.Context, op string) (func(), error) {
+	tenant := tenantOf(ctx)
+	if s.perTenant == 0 || tenant == "" {
+		return func() {}, nil
+	}
+	s.mu.Lock()
+	t := s.tenants[tenant]
+	if t == nil {
+		t = &tenantSlots{sem: semaphore.NewWeighted(s.perTenant)}
+		s.tenants[tenant] = t
+	}
+	t.users++
+	s.mu.Unlock()
+	leave := func() {
+		s.mu.Lock()
+		if t.users--; t.users == 0 {
+			delete(s.tenants, tenant)
+		}
+		s.mu.Unlock()
+	}
+	if err := t.sem.Acquire(ctx, 1); err != nil {
+		leave()
+		return nil, newError(ErrUnavailable, err, op, fmt.Sprintf(
+			"gave up waiting for one of namespace %q's %d Vault request slots (-max-vault-requests-per-namespace): %v", tenant, s.perTenant, err))
+	}
+	return func() {
+		t.sem.Release(1)
+		leave()
 	}, nil
 }
 

@@ -1,6 +1,8 @@
 package vault
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -60,7 +62,7 @@ func gatedClient(t *testing.T, addr string, opts ...Option) *Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := clients.Get(Config{Address: addr})
+	c, err := clients.Get(context.Background(), Config{Address: addr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +128,7 @@ func TestIdenticalConcurrentReadsAreCoalesced(t *testing.T) {
 	<-g.arrived
 	// Release Vault only once the 9 joining readers wait for the first
 	// one's result, so none can arrive after the shared call has finished.
-	waitForWaitingReads(t, 9)
+	waitForWaitingReads(t, 12)
 	close(g.release)
 	for range 12 {
 		if r := <-results; r == "" {
@@ -139,8 +141,8 @@ func TestIdenticalConcurrentReadsAreCoalesced(t *testing.T) {
 }
 
 // waitForWaitingReads waits until n goroutines are blocked inside Read
-// waiting for another's call to end; a condition on goroutine state, not on
-// time.
+// waiting for a shared call to end (every caller waits, the call runs on a
+// goroutine of its own); a condition on goroutine state, not on time.
 func waitForWaitingReads(t *testing.T, n int) {
 	t.Helper()
 	buf := make([]byte, 1<<20)
@@ -148,9 +150,7 @@ func waitForWaitingReads(t *testing.T, n int) {
 		stacks := string(buf[:runtime.Stack(buf, true)])
 		waiting := 0
 		for _, g := range strings.Split(stacks, "\n\n") {
-			// In Do but not making the call (doCall): joined another's.
-			if strings.Contains(g, "vault.(*Client).Read(") && strings.Contains(g, "singleflight.(*Group).Do(") &&
-				!strings.Contains(g, "singleflight.(*Group).doCall(") {
+			if strings.Contains(g, "vault.(*Client).Read(") && strings.Contains(g, ").Do(") {
 				waiting++
 			}
 		}
@@ -190,5 +190,87 @@ func TestConcurrentReadsReuseConnections(t *testing.T) {
 		if got := g.opened.Load(); got != burst {
 			t.Fatalf("round %d: %d connections opened in all, want %d", round+1, got, burst)
 		}
+	}
+}
+
+// TestSlotWaitHonoursDeadline: a call waiting for a node-wide slot gives up
+// at its own deadline.
+func TestSlotWaitHonoursDeadline(t *testing.T) {
+	g, srv := newGate(t)
+	defer close(g.release) // before srv.Close, which waits for handlers
+	c := gatedClient(t, srv.URL, WithMaxInFlight(1))
+	go func() { _, _ = c.Read(testContext(t), testToken, Request{Method: "GET", Path: "secret/data/holder"}) }()
+	<-g.arrived
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := c.Read(ctx, testToken, Request{Method: "GET", Path: "secret/data/waiter"})
+	checkSentinel(t, err, ErrUnavailable)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v, want context.DeadlineExceeded", err)
+	}
+}
+
+// TestTenantShare: a tenant whose calls hang holds at most its share of the
+// node-wide slots; another tenant's call goes straight to Vault.
+func TestTenantShare(t *testing.T) {
+	g, srv := newGate(t)
+	c := gatedClient(t, srv.URL, WithMaxInFlight(4), WithMaxInFlightPerTenant(2))
+	a, b := WithTenant(testContext(t), "a"), WithTenant(testContext(t), "b")
+	var wg sync.WaitGroup
+	read := func(ctx context.Context, path string) {
+		defer wg.Done()
+		if _, err := c.Read(ctx, testToken, Request{Method: "GET", Path: path}); err != nil {
+			t.Error(err)
+		}
+	}
+	for i := range 6 {
+		wg.Add(1)
+		go read(a, fmt.Sprintf("secret/data/a%d", i))
+	}
+	<-g.arrived
+	<-g.arrived
+	wg.Add(1)
+	go read(b, "secret/data/b")
+	<-g.arrived // b's call reaches Vault while a's four others wait
+	if got := g.inFlight.Load(); got != 3 {
+		t.Errorf("%d calls at Vault, want tenant a's 2 and tenant b's 1", got)
+	}
+	close(g.release)
+	wg.Wait()
+	if got := g.calls.Load(); got != 7 {
+		t.Errorf("Vault saw %d calls, want 7", got)
+	}
+}
+
+// TestCoalescedReadKeepsItsDeadline: the first caller of a shared read goes
+// away; the caller that joined it still gets the secret. Before, the read
+// ran on the first caller's context and the second failed with Canceled.
+func TestCoalescedReadKeepsItsDeadline(t *testing.T) {
+	g, srv := newGate(t)
+	c := gatedClient(t, srv.URL)
+	req := Request{Method: "GET", Path: "secret/data/shared"}
+	first, cancelFirst := context.WithCancel(testContext(t))
+	firstErr := make(chan error, 1)
+	go func() {
+		_, err := c.Read(first, testToken, req)
+		firstErr <- err
+	}()
+	<-g.arrived
+	second := make(chan error, 1)
+	go func() {
+		_, err := c.Read(testContext(t), testToken, req)
+		second <- err
+	}()
+	waitForWaitingReads(t, 2)
+	cancelFirst()
+	if err := <-firstErr; !errors.Is(err, context.Canceled) {
+		t.Errorf("first caller: %v, want context.Canceled", err)
+	}
+	close(g.release)
+	if err := <-second; err != nil {
+		t.Errorf("second caller: %v", err)
+	}
+	if got := g.calls.Load(); got != 1 {
+		t.Errorf("Vault saw %d calls, want 1", got)
 	}
 }

@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -101,13 +102,13 @@ func TestConfigErrors(t *testing.T) {
 		{name: "no host", cfg: Config{Address: "https://"}, wantMsg: "has no host"},
 		{name: "no socket path", cfg: Config{Address: "unix://"}, wantMsg: "has no socket path"},
 		{name: "not a URL", cfg: Config{Address: "http://[::1"}, wantMsg: "is not a URL"},
-		{name: "unreadable CA file", cfg: Config{Address: "https://vault:8200", CACert: missing}, wantMsg: "CACert: cannot read CA certificate file: open " + missing},
+		{name: "unreadable CA file", cfg: Config{Address: "https://vault:8200", CACert: missing}, wantMsg: `CA certificate file "` + missing + `": open ` + missing},
 		{name: "CA file without PEM", cfg: Config{Address: "https://vault:8200", CACert: notPEM}, wantMsg: "contains no PEM certificate"},
-		{name: "missing CA directory", cfg: Config{Address: "https://vault:8200", CADirectory: filepath.Join(dir, "nope")}, wantMsg: "CADirectory"},
-		{name: "CA directory is a file", cfg: Config{Address: "https://vault:8200", CADirectory: notPEM}, wantMsg: "is not a directory"},
+		{name: "missing CA directory", cfg: Config{Address: "https://vault:8200", CADirectory: filepath.Join(dir, "nope")}, wantMsg: "CA directory"},
+		{name: "CA directory is a file", cfg: Config{Address: "https://vault:8200", CADirectory: notPEM}, wantMsg: "not a directory"},
 		{name: "client cert without key", cfg: Config{Address: "https://vault:8200", ClientCert: certPath}, wantMsg: "ClientCert and ClientKey must be set together"},
-		{name: "unreadable client key", cfg: Config{Address: "https://vault:8200", ClientCert: certPath, ClientKey: missing}, wantMsg: "ClientKey: cannot read file: open " + missing},
-		{name: "mismatched client key", cfg: Config{Address: "https://vault:8200", ClientCert: certPath, ClientKey: notPEM}, wantMsg: "TLS settings"},
+		{name: "unreadable client key", cfg: Config{Address: "https://vault:8200", ClientCert: certPath, ClientKey: missing}, wantMsg: `client key file "` + missing + `": open ` + missing},
+		{name: "mismatched client key", cfg: Config{Address: "https://vault:8200", ClientCert: certPath, ClientKey: notPEM}, wantMsg: "client key file"},
 	}
 	clients, err := NewClients(4, fastRetry)
 	if err != nil {
@@ -115,7 +116,7 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := clients.Get(tt.cfg)
+			c, err := clients.Get(context.Background(), tt.cfg)
 			if c != nil {
 				t.Errorf("Get returned a client with error %v", err)
 			}

@@ -67,6 +67,9 @@ provider directory, and the provider's name is vault: not a value.
 {{- if .skipVerify }}
 {{- $args = append $args "-vault-tls-skip-verify=true" -}}
 {{- end }}
+{{- with .allowedDirs }}
+{{- $args = append $args (printf "-allowed-tls-dirs=%s" (join "," .)) -}}
+{{- end }}
 {{- end }}
 {{- $args = append $args (printf "-health-addr=:%v" .Values.healthPort) -}}
 {{- if .Values.metrics.enabled }}

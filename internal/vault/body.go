@@ -1,0 +1,80 @@
+package vault
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+)
+
+const (
+	// maxResponseBytes bounds a 2xx body: the secrets store driver cannot
+	// pass on more than a few MiB per mount anyway.
+	maxResponseBytes = 8 << 20
+	// maxErrorBytes bounds any other body: only Vault's short "errors" list
+	// is used, and the api client reads error bodies whole into memory.
+	maxErrorBytes = 64 << 10
+)
+
+// bodyTooLargeError reports a response body cut off at its limit.
+type bodyTooLargeError struct {
+	status int
+	limit  int64
+}
+
+func (e *bodyTooLargeError) Error() string {
+	return fmt.Sprintf("HTTP %d: response body larger than %d bytes", e.status, e.limit)
+}
+
+// limitBodies bounds every response body, whatever its status, before
+// anything (the api client's error decoding, parseSecret) reads it.
+type limitBodies struct {
+	base http.RoundTripper
+}
+
+func (l limitBodies) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := l.base.RoundTrip(req)
+	if err != nil || resp.Body == nil {
+		return resp, err
+	}
+	limit := int64(maxErrorBytes)
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		limit = maxResponseBytes
+	}
+	resp.Body = &limitedBody{rc: resp.Body, left: limit, err: &bodyTooLargeError{status: resp.StatusCode, limit: limit}}
+	return resp, nil
+}
+
+// CloseIdleConnections lets http.Client.CloseIdleConnections reach the
+// wrapped transport when a client is evicted.
+func (l limitBodies) CloseIdleConnections() {
+	if c, ok := l.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+// limitedBody fails once more than its limit has been read, and closes the
+// body then, which drops the connection instead of draining the rest.
+type limitedBody struct {
+	rc   io.ReadCloser
+	left int64
+	err  *bodyTooLargeError
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left < 0 {
+		return 0, b.err
+	}
+	// Read one byte past the limit to tell "exactly at" from "over".
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.rc.Read(p)
+	b.left -= int64(n)
+	if b.left < 0 {
+		b.rc.Close()
+		return n - 1, b.err
+	}
+	return n, err
+}
+
+func (b *limitedBody) Close() error { return b.rc.Close() }
