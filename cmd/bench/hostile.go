@@ -261,27 +261,32 @@ type rssWatch struct {
 
 func watchRSS(p *provider) *rssWatch {
 	w := &rssWatch{killed: make(chan struct{}), done: make(chan struct{}), quit: make(chan struct{})}
+	// sample reports false once the guard has killed the provider.
+	sample := func() bool {
+		rss, err := rssMiB(p.pid())
+		if err != nil {
+			return true
+		}
+		w.peak = max(w.peak, rss)
+		if rss > rssGuardMiB {
+			p.cmd.Process.Kill()
+			close(w.killed)
+			return false
+		}
+		return true
+	}
 	go func() {
 		defer close(w.done)
 		t := time.NewTicker(rssSampleTick)
 		defer t.Stop()
-		for {
+		for sample() {
 			select {
 			case <-w.quit:
+				sample() // an answer faster than a tick still counts
 				return
 			case <-p.exited:
 				return
 			case <-t.C:
-			}
-			rss, err := rssMiB(p.pid())
-			if err != nil {
-				continue
-			}
-			w.peak = max(w.peak, rss)
-			if rss > rssGuardMiB {
-				p.cmd.Process.Kill()
-				close(w.killed)
-				return
 			}
 		}
 	}()
