@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -51,23 +50,7 @@ func TestSlowPodDoesNotBlockOthers(t *testing.T) {
 		}
 	})
 
-	sock := filepath.Join(t.TempDir(), "vault.sock")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-endpoint", sock, "-health-addr", "", "-metrics-addr", "",
-			"-vault-addr", vaultSrv.URL, "-vault-mount", "jwt", "-max-vault-requests", "4", "-mount-concurrency", "2"},
-			io.Discard, io.Discard, envOf(nil))
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	client := dialProvider(t, sock)
-	waitFor(t, "the socket", func() bool {
-		_, err := client.Version(ctx, &pb.VersionRequest{})
-		return err == nil
-	})
+	client, ctx := startDaemon(t, "-vault-addr", vaultSrv.URL, "-vault-mount", "jwt", "-max-vault-requests", "4", "-mount-concurrency", "2")
 
 	slowDone := make(chan error, 1)
 	go func() {
@@ -122,25 +105,11 @@ func TestNamespaceCannotTakeEverySlot(t *testing.T) {
 	hangSrv := httptest.NewServer(mux)
 	t.Cleanup(hangSrv.Close)
 
-	sock := filepath.Join(t.TempDir(), "vault.sock")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-endpoint", sock, "-health-addr", "", "-metrics-addr", "", "-vault-mount", "jwt", "-vault-addr", v.Addr},
-			io.Discard, io.Discard, envOf(nil))
-	}()
-	client := dialProvider(t, sock)
-	waitFor(t, "the socket", func() bool {
-		_, err := client.Version(ctx, &pb.VersionRequest{})
-		return err == nil
-	})
-	// Cancelled before the daemon stops, so the hung mounts end first.
+	client, ctx := startDaemon(t, "-vault-mount", "jwt", "-vault-addr", v.Addr)
+	// Cancelled before the daemon stops (cleanups run last first), so the
+	// hung mounts end first.
 	hungCtx, cancelHung := context.WithCancel(ctx)
-	t.Cleanup(func() {
-		cancelHung()
-		cancel()
-		<-done
-	})
+	t.Cleanup(cancelHung)
 
 	for i := range 8 {
 		// Paths differ between volumes: the fake login hands every role
@@ -203,22 +172,7 @@ func TestClassTLSFilesRefused(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sock := filepath.Join(t.TempDir(), "vault.sock")
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-endpoint", sock, "-health-addr", "", "-metrics-addr", "", "-vault-mount", "jwt",
-			"-allowed-tls-dirs", allowed}, io.Discard, io.Discard, envOf(nil))
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	client := dialProvider(t, sock)
-	waitFor(t, "the socket", func() bool {
-		_, err := client.Version(ctx, &pb.VersionRequest{})
-		return err == nil
-	})
+	client, ctx := startDaemon(t, "-vault-mount", "jwt", "-allowed-tls-dirs", allowed)
 	for _, path := range []string{"/dev/zero", fifo, filepath.Join(allowed, "missing.pem")} {
 		t.Run(path, func(t *testing.T) {
 			req := withAttributes(t, mountRequest("p", "- {objectName: k, secretPath: secret/data/x, secretKey: k}"),

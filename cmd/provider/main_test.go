@@ -74,6 +74,30 @@ func dialProvider(t *testing.T, sock string) pb.CSIDriverProviderClient {
 	return pb.NewCSIDriverProviderClient(conn)
 }
 
+// startDaemon runs the daemon on a socket of its own with args (health and
+// metrics endpoints off) until the test ends, and returns a client once the
+// socket answers, with the daemon's context.
+func startDaemon(t *testing.T, args ...string) (pb.CSIDriverProviderClient, context.Context) {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "vault.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"-endpoint", sock, "-health-addr", "", "-metrics-addr", ""}, args...),
+			io.Discard, io.Discard, envOf(nil))
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	client := dialProvider(t, sock)
+	waitFor(t, "the socket", func() bool {
+		_, err := client.Version(ctx, &pb.VersionRequest{})
+		return err == nil
+	})
+	return client, ctx
+}
+
 // slowVault answers a jwt login and serves one KV v2 secret after a delay:
 // a fault a real Vault cannot be made to produce on demand.
 func slowVault(t *testing.T, delay time.Duration, reads *atomic.Int64) *httptest.Server {

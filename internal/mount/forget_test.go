@@ -12,17 +12,6 @@ import (
 	"github.com/vault-csi-provider/vault-csi-provider/internal/hmackey"
 )
 
-// tokenAccessors counts the tokens Vault holds (the root token included).
-func (h *harness) tokenAccessors(t *testing.T) int {
-	t.Helper()
-	s, err := h.vault.API().Logical().ListWithContext(context.Background(), "auth/token/accessors")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, _ := s.Data["keys"].([]any)
-	return len(keys)
-}
-
 // TestPodDeletedDuringLoginIsRevokedAtOnce: the pod is deleted while its
 // mount waits for its service-account token; the Vault token and the
 // lease the mount then obtains are revoked when the mount ends, not left
@@ -46,7 +35,7 @@ func TestPodDeletedDuringLoginIsRevokedAtOnce(t *testing.T) {
 		tr.Status.Token = h.saToken(t, podSA)
 		return true, tr, nil
 	})
-	before := h.tokenAccessors(t)
+	before := h.tokenCount(t)
 
 	mounted := make(chan error, 1)
 	go func() {
@@ -64,7 +53,7 @@ func TestPodDeletedDuringLoginIsRevokedAtOnce(t *testing.T) {
 
 	// The token is revoked before the mount returns; Vault revokes the
 	// leases it created in the background.
-	if after := h.tokenAccessors(t); after != before {
+	if after := h.tokenCount(t); after != before {
 		t.Errorf("Vault holds %d tokens after the mount, %d before: the deleted pod's token lives on", after, before)
 	}
 	waitUntil(t, "the deleted pod's lease to be revoked", func() bool { return h.liveLeases(t, "pki/issue/web/") == 0 })
