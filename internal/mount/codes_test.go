@@ -38,6 +38,7 @@ func TestCode(t *testing.T) {
 		{"cancelled", context.Background(), fmt.Errorf("x: %w", context.Canceled), codes.Canceled},
 		{"undecodable value", context.Background(), fmt.Errorf("x: %w", ErrDecode), codes.FailedPrecondition},
 		{"no kubernetes", context.Background(), fmt.Errorf("x: %w", auth.ErrNoKubernetes), codes.FailedPrecondition},
+		{"mount too large", context.Background(), fmt.Errorf("x: %w", ErrMountTooLarge), codes.ResourceExhausted},
 		{"token request forbidden", context.Background(), fmt.Errorf("x: %w", apierrors.NewForbidden(secretRes, "sa", errors.New("no"))), codes.PermissionDenied},
 		{"kubernetes unavailable", context.Background(), apierrors.NewServiceUnavailable("down"), codes.Unavailable},
 		{"odd response", context.Background(), fmt.Errorf("x: %w", vault.ErrBadResponse), codes.Internal},

@@ -106,9 +106,9 @@ func TestParseObjects(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var probs problems
-			got := parseObjects(tc.yaml, &probs)
-			if len(probs) > 0 {
-				t.Fatalf("problems: %q", probs)
+			got := parseObjects(tc.yaml, DefaultLimits(), &probs)
+			if len(probs.list) > 0 {
+				t.Fatalf("problems: %q", probs.list)
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("parseObjects mismatch (-want +got):\n%s", diff)

@@ -1,6 +1,7 @@
 package mount
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -8,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -127,7 +130,9 @@ func (s *Service) Mount(ctx context.Context, req *pb.MountRequest) (*pb.MountRes
 	s.opts.Metrics.Mounts.WithLabelValues(code.String()).Inc()
 	s.opts.Metrics.MountDuration.WithLabelValues(code.String()).Observe(time.Since(start).Seconds())
 	if err != nil {
-		return nil, status.Error(code, err.Error())
+		// The driver logs the message and records it in events: bound it
+		// whatever layer wrote it.
+		return nil, status.Error(code, truncate(err.Error(), maxErrorBytes))
 	}
 	resp := &pb.MountResponse{}
 	for _, f := range res.Files {
@@ -144,10 +149,14 @@ func (s *Service) mount(ctx context.Context, req *pb.MountRequest) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	key := attrsKey(sha256.Sum256([]byte(req.GetAttributes())))
+	raw := req.GetAttributes()
+	if limit := s.opts.Defaults.Limits.orDefault().AttributesBytes; len(raw) > limit {
+		return nil, attrsTooLarge(len(raw), limit)
+	}
+	key := attrsKey(sha256.Sum256([]byte(raw)))
 	p, ok := s.parsed.Get(key)
 	if !ok {
-		attrs, err := decodeAttributes(req.GetAttributes())
+		attrs, err := decodeAttributes(raw)
 		if err != nil {
 			return nil, err
 		}
@@ -242,7 +251,49 @@ func (s *Service) mountParams(ctx context.Context, p *Params, defaultMode int32)
 		res.Files = append(res.Files, File{Path: obj.Name, Mode: mode, Contents: content})
 		res.Versions = append(res.Versions, ObjectVersion{ID: obj.Name, Version: version(key, identity(obj, keys[i]), content)})
 	}
+	if err := checkSize(res, s.opts.Defaults.Limits.orDefault().MountBytes); err != nil {
+		return nil, err
+	}
 	return res, nil
+}
+
+// ErrMountTooLarge: the files of one mount exceed -max-mount-bytes, which
+// keeps the response within what the driver's gRPC client accepts.
+var ErrMountTooLarge = errors.New("mount too large")
+
+// fileOverhead is what the response spends on one file besides its bytes:
+// the mode and the protobuf tags and lengths of the file and its version.
+const fileOverhead = 32
+
+// checkSize fails a result whose response would exceed limit bytes, naming
+// the largest objects and their sizes (never their content).
+func checkSize(res *Result, limit int) error {
+	type sized struct {
+		name string
+		size int
+	}
+	total := 0
+	all := make([]sized, len(res.Files))
+	for i, f := range res.Files {
+		v := res.Versions[i]
+		all[i] = sized{f.Path, len(f.Contents) + len(f.Path) + len(v.ID) + len(v.Version) + fileOverhead}
+		total += all[i].size
+	}
+	if total <= limit {
+		return nil
+	}
+	slices.SortStableFunc(all, func(a, b sized) int { return cmp.Compare(b.size, a.size) })
+	const listed = 5
+	var names []string
+	for _, o := range all[:min(listed, len(all))] {
+		names = append(names, fmt.Sprintf("%s (%d bytes)", quote(o.name), o.size))
+	}
+	if len(all) > listed {
+		names = append(names, fmt.Sprintf("and %d more", len(all)-listed))
+	}
+	return fmt.Errorf("%w: the files total %d bytes, above the limit of %d bytes (%s; the driver accepts 4 MiB unless its "+
+		"--max-call-recv-msg-size is raised); largest objects: %s: mount fewer or smaller objects per volume",
+		ErrMountTooLarge, total, limit, FlagMaxMountBytes, strings.Join(names, ", "))
 }
 
 // versionKey is the node's HMAC key, or the in-memory fallback while the
