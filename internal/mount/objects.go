@@ -113,7 +113,7 @@ func parseObject(i int, n *yaml.Node, lim Limits, probs *problems) (o Object, la
 			continue
 		}
 		if seen[k.Value] {
-			probs.add("%s: field %s is given more than once: keep one", label, quote(k.Value))
+			probs.add("%s: field %s is given more than once: keep one", label, plain(k.Value))
 			continue
 		}
 		seen[k.Value] = true

@@ -141,7 +141,7 @@ func TestParseObjectsErrors(t *testing.T) {
 		{name: "objectName a list", yaml: "- objectName: [a]\n  secretPath: b",
 			want: []string{"object #1 (line 1): objectName must be a single value, not a list", "objectName is required"}},
 		{name: "merge of a non-map", yaml: "- {objectName: a, secretPath: b, <<: [x]}", want: []string{`object "a": a merge key (<<) needs a map or a list of maps`}},
-		{name: "self-merging object", yaml: "- &a {objectName: a, secretPath: b, <<: *a}", want: []string{`object "a": too many fields after expanding merge keys`}},
+		{name: "self-merging object", yaml: "- &a {objectName: a, secretPath: b, <<: *a}", want: []string{"objects has more than 50000 YAML nodes once its aliases"}},
 		{name: "duplicate objectName", yaml: "- {objectName: a, secretPath: b}\n- {objectName: c, secretPath: b}\n- {objectName: a, secretPath: d}",
 			want: []string{`objectName "a" is used by objects #1 and #3: each objectName must be unique`}},
 		{name: "file and directory clash", yaml: "- {objectName: a/b/c, secretPath: x}\n- {objectName: a, secretPath: y}",
