@@ -1,6 +1,7 @@
 package mount
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -231,7 +232,12 @@ func checkAddress(addr string) error {
 	}
 	u, err := url.Parse(addr)
 	if err != nil {
-		return fmt.Errorf("is not a valid URL (%v): use %s", err, addressSchemesHint)
+		// url.Error quotes the whole address; its cause says what is wrong.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("is not a valid URL (%s): use %s", truncate(err.Error(), maxQuotedBytes), addressSchemesHint)
 	}
 	switch {
 	case scheme == "unix://" && len(addr) == len(scheme):
