@@ -76,7 +76,7 @@ FUZZ_TARGETS := ./internal/mount:FuzzParseObjects ./internal/mount:FuzzParsePara
 fuzz: ## run each fuzz target in turn for FUZZTIME (default 60s, or e.g. FUZZTIME=1000000x)
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$fn ($$pkg, $(FUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$${fn}\$$" -fuzztime $(FUZZTIME) $$pkg; \
+		$(GO) test -run '^$$' -fuzz "^$${fn}\$$" -fuzztime $(FUZZTIME) -timeout 0 $$pkg; \
 	done
 
 clean: ## remove built binaries

@@ -1,12 +1,13 @@
 package mount_test
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/mount"
 )
 
 // TestMountLimits drives the limits through the socket, as the driver
@@ -15,11 +16,6 @@ func TestMountLimits(t *testing.T) {
 	h := newHarness(t)
 	big := func(c byte) string { return strings.Repeat(string(c), 2<<20) }
 	write(t, h.vault, "secret/data/big", map[string]any{"data": map[string]any{"a": big('a'), "b": big('b'), "small": "s3cret-small"}})
-	bomb := "- {objectName: base, secretPath: secret/data/big, secretKey: small, secretArgs: {l0: &l0 [x, x, x, x, x, x, x, x, x, x]}}\n"
-	for l := 1; l < 8; l++ {
-		bomb += fmt.Sprintf("- {objectName: o%d, secretPath: secret/data/big, secretKey: small, secretArgs: {l%d: &l%d [%s]}}\n",
-			l, l, l, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*l%d, ", l-1), 10), ", "))
-	}
 	tests := []struct {
 		name     string
 		params   map[string]string
@@ -43,7 +39,7 @@ func TestMountLimits(t *testing.T) {
 		},
 		{
 			name:     "anchor bomb",
-			params:   map[string]string{"objects": bomb},
+			params:   map[string]string{"objects": mount.YAMLBomb(40)},
 			wantCode: codes.InvalidArgument,
 			want:     []string{"YAML nodes once its aliases (*name) and merge keys (<<) are expanded, the limit (-max-yaml-nodes)"},
 		},

@@ -1,12 +1,22 @@
 package mount
 
 import (
+	"context"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"gopkg.in/yaml.v3"
+	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/hmackey"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
 // objectsList is n minimal objects, one a line pair.
@@ -32,6 +42,43 @@ func anchorBomb(levels, width, objects int) string {
 		fmt.Fprintf(&b, "- {objectName: o%d, secretPath: pki/issue/web, method: POST, secretArgs: {a: *l%d}}\n", i, levels-1)
 	}
 	return b.String()
+}
+
+// yamlBomb is the anchor bomb of issue 8 in 9.6 KB: the first object's
+// secretArgs expand nested aliases of single-item maps to about 394,000
+// values, just under yaml.v3's own check of each decode (4,500 plain values
+// first keep the share of aliased ones below its 99%), with the anchors
+// defined in a field that is never decoded; repeat-1 more list items alias
+// that object, and each is decoded again. Today's main grows to 1.7 GiB on
+// it with 40 objects.
+func yamlBomb(repeat int) string {
+	var b strings.Builder
+	b.WriteString("- &o\n  objectName: cert.pem\n  secretPath: pki/issue/web\n  method: POST\n  defs:\n    l0: &l0 {k: v}\n")
+	for l := 1; l < 4; l++ {
+		fmt.Fprintf(&b, "    l%d: &l%d [%s]\n", l, l, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*l%d,", l-1), 20), ","))
+	}
+	fmt.Fprintf(&b, "  secretArgs:\n    pad: [%s]\n", strings.TrimSuffix(strings.Repeat("x,", 4500), ","))
+	fmt.Fprintf(&b, "    a: [%s]\n", strings.TrimSuffix(strings.Repeat("*l3,", 12), ","))
+	for range repeat - 1 {
+		b.WriteString("- *o\n")
+	}
+	return b.String()
+}
+
+// TestYAMLBombBounded parses the bomb with the default limits: it is
+// refused by the node count before any secretArgs is decoded, with a few
+// MiB allocated (the document itself), not gigabytes.
+func TestYAMLBombBounded(t *testing.T) {
+	attrs := validAttrs()
+	attrs["objects"] = yamlBomb(40)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := ParseParams(attrs, testDefaults())
+	runtime.ReadMemStats(&after)
+	assertProblems(t, err, []string{"objects has more than 50000 YAML nodes once its aliases (*name) and merge keys (<<) are expanded"})
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
+		t.Errorf("parsing the bomb allocated %d MiB", alloc>>20)
+	}
 }
 
 func TestLimits(t *testing.T) {
@@ -302,5 +349,43 @@ func TestCountNodes(t *testing.T) {
 				t.Errorf("countNodes = %d, %t; want %d, %t", n, within, tc.want, tc.within)
 			}
 		})
+	}
+}
+
+// TestParseWaitsForBudget checks that a request waits while the node's
+// parsing budget is spent, within its own deadline, and parses once the
+// budget is back.
+func TestParseWaitsForBudget(t *testing.T) {
+	clients, err := vault.NewClients(1, vault.DefaultRetryPolicy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	authn, err := auth.NewAuthenticator(1, auth.NewTokenRequester(nil, time.Minute), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := hmackey.Ephemeral()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := testDefaults()
+	d.Limits = Limits{AttributesBytes: 4 << 10}
+	s, err := NewService(Options{Defaults: d, Clients: clients, Auth: authn, Keys: keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := &pb.MountRequest{Attributes: `{"roleName":"app"}`, Permission: "420"}
+	if err := s.parsing.Acquire(t.Context(), 4<<10); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := s.Mount(ctx, req); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("with the budget spent: %v, want DeadlineExceeded", err)
+	}
+	s.parsing.Release(4 << 10)
+	_, err = s.Mount(t.Context(), req)
+	if got := status.Code(err); got != codes.InvalidArgument || !strings.Contains(err.Error(), "no objects") {
+		t.Fatalf("with the budget back: %v, want the parameters' problems", err)
 	}
 }

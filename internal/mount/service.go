@@ -16,6 +16,7 @@ import (
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/hashicorp/vault/api"
+	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
@@ -73,6 +74,11 @@ type Service struct {
 	// the attributes, which carry the pod's token, only once. Params are
 	// never modified after parsing. ForgetPod drops a deleted pod's entries.
 	parsed *lru.Cache[attrsKey, *Params]
+	// parsing bounds the attribute bytes being parsed at once, node-wide,
+	// to one request of the largest size allowed: yaml.v3 builds the
+	// objects document's whole tree before its nodes can be counted, and a
+	// hostile 1 MiB document of tiny nodes takes about 115 MiB while it does.
+	parsing *semaphore.Weighted
 }
 
 // attrsKey is the SHA-256 of a request's raw attributes.
@@ -106,7 +112,8 @@ func NewService(o Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{opts: o, fallbackKey: fallback, parsed: parsed}, nil
+	parsing := semaphore.NewWeighted(int64(o.Defaults.Limits.orDefault().AttributesBytes))
+	return &Service{opts: o, fallbackKey: fallback, parsed: parsed, parsing: parsing}, nil
 }
 
 // Version reports the API version and this runtime.
@@ -156,16 +163,27 @@ func (s *Service) mount(ctx context.Context, req *pb.MountRequest) (*Result, err
 	key := attrsKey(sha256.Sum256([]byte(raw)))
 	p, ok := s.parsed.Get(key)
 	if !ok {
-		attrs, err := decodeAttributes(raw)
-		if err != nil {
-			return nil, err
-		}
-		if p, err = ParseParams(attrs, s.opts.Defaults); err != nil {
+		if p, err = s.parse(ctx, raw); err != nil {
 			return nil, err
 		}
 		s.parsed.Add(key, p)
 	}
 	return s.mountParams(ctx, p, mode)
+}
+
+// parse decodes and parses raw attributes once their bytes fit in the
+// node's parsing budget, waiting for it within the request's deadline.
+func (s *Service) parse(ctx context.Context, raw string) (*Params, error) {
+	n := int64(len(raw))
+	if err := s.parsing.Acquire(ctx, n); err != nil {
+		return nil, fmt.Errorf("waiting to parse the attributes: %w", err)
+	}
+	defer s.parsing.Release(n)
+	attrs, err := decodeAttributes(raw)
+	if err != nil {
+		return nil, err
+	}
+	return ParseParams(attrs, s.opts.Defaults)
 }
 
 // decodeAttributes reads the JSON-encoded attributes the driver sends.
