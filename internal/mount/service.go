@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/hashicorp/vault/api"
 	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc/codes"
@@ -73,7 +72,7 @@ type Service struct {
 	// YAML above all) is done once. The key is a hash so the cache holds
 	// the attributes, which carry the pod's token, only once. Params are
 	// never modified after parsing. ForgetPod drops a deleted pod's entries.
-	parsed *lru.Cache[attrsKey, *Params]
+	parsed *parsedCache
 	// parsing bounds the attribute bytes being parsed at once, node-wide,
 	// to one request of the largest size allowed: yaml.v3 builds the
 	// objects document's whole tree before its nodes can be counted, and a
@@ -108,7 +107,7 @@ func NewService(o Options) (*Service, error) {
 	if _, err := rand.Read(fallback); err != nil {
 		return nil, fmt.Errorf("fallback HMAC key: %w", err)
 	}
-	parsed, err := lru.New[attrsKey, *Params](parsedCacheSize)
+	parsed, err := newParsedCache(parsedCacheSize, parsedCacheBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +165,7 @@ func (s *Service) mount(ctx context.Context, req *pb.MountRequest) (*Result, err
 		if p, err = s.parse(ctx, raw); err != nil {
 			return nil, err
 		}
-		s.parsed.Add(key, p)
+		s.parsed.Add(key, p, len(raw))
 	}
 	return s.mountParams(ctx, p, mode)
 }
