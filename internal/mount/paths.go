@@ -39,19 +39,19 @@ func ValidateFilePath(p string) error {
 	for _, el := range strings.Split(p, "/") {
 		switch {
 		case el == "":
-			return fmt.Errorf("file path %s has an empty element: use a single \"/\" between directories (%q)", quote(p), path.Clean(p))
+			return fmt.Errorf("file path %s has an empty element: use a single \"/\" between directories (%s)", quote(p), quote(path.Clean(p)))
 		case el == ".":
 			return fmt.Errorf("file path %s has a \".\" element: remove it", quote(p))
 		case el == "..":
 			return fmt.Errorf("file path %s has a \"..\" element, which would leave the volume: remove it", quote(p))
 		case strings.HasPrefix(el, ".."):
-			return fmt.Errorf("file path %s has an element starting with \"..\" (%q), a prefix the driver reserves for its own files: rename it", quote(p), el)
+			return fmt.Errorf("file path %s has an element starting with \"..\" (%s), a prefix the driver reserves for its own files: rename it", quote(p), quote(el))
 		case len(el) > maxElementBytes:
 			return fmt.Errorf("file path %s has an element of %d bytes: shorten each name to at most %d bytes", quote(p), len(el), maxElementBytes)
 		}
 	}
 	if path.Clean(p) != p {
-		return fmt.Errorf("file path %s is not clean: use %q", quote(p), path.Clean(p))
+		return fmt.Errorf("file path %s is not clean: use %s", quote(p), quote(path.Clean(p)))
 	}
 	return nil
 }
