@@ -2,6 +2,7 @@ package mount
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -132,17 +133,25 @@ const (
 	maxQuotedBytes    = 64
 )
 
-// quote quotes a value written in the class for a message, shortened: a
-// value may be up to the attributes' size.
+// quote quotes a value written in the class for a message, shortened to
+// about maxQuotedBytes of output (escapes included): a value may be up to
+// the attributes' size.
 func quote(s string) string {
 	if len(s) <= maxQuotedBytes {
-		return fmt.Sprintf("%q", s)
+		if q := strconv.Quote(s); len(q) <= maxQuotedBytes+2 {
+			return q
+		}
 	}
-	cut := maxQuotedBytes
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
+	cut := min(len(s), maxQuotedBytes)
+	q := ""
+	for {
+		cut = runeStart(s, cut)
+		if q = strconv.Quote(s[:cut]); len(q) <= maxQuotedBytes+2 || cut == 0 {
+			break
+		}
 		cut--
 	}
-	return fmt.Sprintf("%q... (%d bytes)", s[:cut], len(s))
+	return fmt.Sprintf("%s... (%d bytes)", q, len(s))
 }
 
 // plain shows a short value of plain text as it is (a number, a word),
@@ -161,11 +170,16 @@ func truncate(msg string, n int) string {
 		return msg
 	}
 	const mark = "..."
-	cut := n - len(mark)
-	for cut > 0 && !utf8.RuneStart(msg[cut]) {
-		cut--
+	return msg[:runeStart(msg, n-len(mark))] + mark
+}
+
+// runeStart moves i back to the start of the rune it falls in, if s is
+// valid UTF-8 there; invalid bytes are cut anywhere.
+func runeStart(s string, i int) int {
+	for back := 0; back < utf8.UTFMax-1 && i > 0 && i < len(s) && !utf8.RuneStart(s[i]); back++ {
+		i--
 	}
-	return msg[:cut] + mark
+	return i
 }
 
 // joinBounded joins the first problems, each truncated, and says how many

@@ -389,3 +389,20 @@ func TestParseWaitsForBudget(t *testing.T) {
 		t.Fatalf("with the budget back: %v, want the parameters' problems", err)
 	}
 }
+
+func TestQuote(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"abc", `"abc"`},
+		{"a\tb", `"a\tb"`},
+		{strings.Repeat("x", 64), `"` + strings.Repeat("x", 64) + `"`},
+		{strings.Repeat("x", 65), `"` + strings.Repeat("x", 64) + `"... (65 bytes)`},
+		// Escapes count: 16 bytes of \x8d fill the 64 characters.
+		{strings.Repeat("\x8d", 20), `"` + strings.Repeat(`\x8d`, 16) + `"... (20 bytes)`},
+		{strings.Repeat("é", 40), `"` + strings.Repeat("é", 32) + `"... (80 bytes)`},
+	}
+	for _, tc := range tests {
+		if got := quote(tc.in); got != tc.want {
+			t.Errorf("quote(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}
