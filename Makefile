@@ -66,6 +66,19 @@ demo: $(VAULT) build ## start a dev Vault and the provider, mount through the so
 bench: $(VAULT) ## Go benchmarks of a warm Mount through the socket against the real Vault
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/mount/
 
+# Go native fuzz targets; their seed corpora (and testdata/fuzz) run in `make test`.
+FUZZTIME ?= 60s
+FUZZ_TARGETS := ./internal/mount:FuzzParseObjects ./internal/mount:FuzzParseParams \
+	./internal/mount:FuzzValidateFilePath ./internal/mount:FuzzRender ./internal/mount:FuzzCheckSize \
+	./internal/auth:FuzzParseDriverTokens
+
+.PHONY: fuzz
+fuzz: ## run each fuzz target in turn for FUZZTIME (default 60s, or e.g. FUZZTIME=1000000x)
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; echo "== $$fn ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$${fn}\$$" -fuzztime $(FUZZTIME) -timeout 0 $$pkg; \
+	done
+
 clean: ## remove built binaries
 	rm -rf $(BIN)
 

@@ -160,7 +160,8 @@ func newService(cfg *config.Serve, kc *kube.Client, m *metrics.Metrics, log *slo
 		leases = lease.New(m)
 	}
 	log.Info("starting", "version", version, "commit", buildCommit(), "endpoint", cfg.Endpoint,
-		"vault_addr", cfg.Defaults.Vault.Address, "auth_mount", cfg.Defaults.AuthMount, "kubernetes", kc != nil)
+		"vault_addr", cfg.Defaults.Vault.Address, "auth_mount", cfg.Defaults.AuthMount, "kubernetes", kc != nil,
+		"limits", fmt.Sprintf("%+v", cfg.Defaults.Limits))
 	return mount.NewService(mount.Options{
 		Defaults:    cfg.Defaults,
 		Clients:     clients,

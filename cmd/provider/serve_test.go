@@ -18,6 +18,7 @@ import (
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/config"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/metrics"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/mount"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
@@ -128,4 +129,25 @@ func (fixedLogin) Config() vault.Config { return vault.Config{Address: "http://v
 
 func (fixedLogin) Login(context.Context, string, string, string) (vault.Login, error) {
 	return vault.Login{Token: "hvs.x"}, nil
+}
+
+// TestLimitFlagsReachTheService: a limit set by flag bounds the mounts.
+func TestLimitFlagsReachTheService(t *testing.T) {
+	cfg, err := config.ParseServe([]string{"-vault-addr", "http://127.0.0.1:1", "-max-objects=1"}, envOf(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := newService(cfg, nil, metrics.NewUnregistered(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = svc.MountAttributes(context.Background(), map[string]string{
+		"roleName": "r", "objects": "- {objectName: a, secretPath: s/a}\n- {objectName: b, secretPath: s/b}",
+		"csi.storage.k8s.io/pod.name": "p", "csi.storage.k8s.io/pod.namespace": "n",
+		"csi.storage.k8s.io/pod.uid": "u", "csi.storage.k8s.io/serviceAccount.name": "sa",
+	}, 0o644)
+	var pe *mount.ParamsError
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "objects lists 2 objects, above the limit of 1 (-max-objects)") {
+		t.Fatalf("two objects with -max-objects=1: %v", err)
+	}
 }

@@ -47,6 +47,7 @@ func TestParseServeDefaults(t *testing.T) {
 			Vault:     vault.Config{Address: "https://127.0.0.1:8200"},
 			AuthMount: "kubernetes",
 			Audience:  "vault",
+			Limits:    mount.DefaultLimits(),
 		},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -90,6 +91,7 @@ func TestEnvironmentThenFlags(t *testing.T) {
 			TLSServerName: "flag.example", ClientCert: "/flag/cert.pem", ClientKey: "/flag/key.pem"},
 		AuthMount: "jwt",
 		Audience:  "vault",
+		Limits:    mount.DefaultLimits(),
 	}
 	if diff := cmp.Diff(wantFlags, fromFlags.Defaults); diff != "" {
 		t.Errorf("flags over environment (-want +got):\n%s", diff)
@@ -295,6 +297,51 @@ func TestParseCheck(t *testing.T) {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("error lacks %q: %v", want, err)
 				}
+			}
+		})
+	}
+}
+
+func TestLimitFlags(t *testing.T) {
+	tests := []struct {
+		flag    string
+		value   string
+		get     func(mount.Limits) int
+		want    int
+		wantErr string
+	}{
+		{"-max-attributes-bytes", "2097152", func(l mount.Limits) int { return l.AttributesBytes }, 2 << 20, ""},
+		{"-max-objects", "1000", func(l mount.Limits) int { return l.Objects }, 1000, ""},
+		{"-max-yaml-nodes", "200000", func(l mount.Limits) int { return l.YAMLNodes }, 200000, ""},
+		{"-max-secret-args-bytes", "131072", func(l mount.Limits) int { return l.SecretArgsBytes }, 128 << 10, ""},
+		{"-max-mount-bytes", "16777216", func(l mount.Limits) int { return l.MountBytes }, 16 << 20, ""},
+		{"-max-attributes-bytes", "0", nil, 0, "-max-attributes-bytes must be 1 or more"},
+		{"-max-objects", "-1", nil, 0, "-max-objects must be 1 or more"},
+		{"-max-yaml-nodes", "0", nil, 0, "-max-yaml-nodes must be 1 or more"},
+		{"-max-secret-args-bytes", "0", nil, 0, "-max-secret-args-bytes must be 1 or more"},
+		{"-max-mount-bytes", "0", nil, 0, "-max-mount-bytes must be 1 or more"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.flag+"="+tt.value, func(t *testing.T) {
+			arg := tt.flag + "=" + tt.value
+			s, err := ParseServe([]string{arg}, env(nil), io.Discard)
+			c, cerr := ParseCheck([]string{"-f=spc.yaml", "-token-file=t", "-dry-run", arg}, env(nil), io.Discard)
+			if tt.wantErr != "" {
+				for _, err := range []error{err, cerr} {
+					if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+						t.Errorf("err = %v, want one containing %q", err, tt.wantErr)
+					}
+				}
+				return
+			}
+			if err != nil || cerr != nil {
+				t.Fatalf("serve: %v, check: %v", err, cerr)
+			}
+			if got := tt.get(s.Defaults.Limits); got != tt.want {
+				t.Errorf("serve: %s gives %d, want %d", arg, got, tt.want)
+			}
+			if got := tt.get(c.Defaults.Limits); got != tt.want {
+				t.Errorf("check: %s gives %d, want %d", arg, got, tt.want)
 			}
 		})
 	}

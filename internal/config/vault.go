@@ -38,9 +38,13 @@ func vaultFlags(fs *flag.FlagSet, getenv Getenv) (*mount.Defaults, func() error)
 	fs.BoolVar(&d.Vault.SkipVerify, "vault-tls-skip-verify", skip, "do not verify Vault's certificate (env VAULT_SKIP_VERIFY); for testing only")
 	fs.StringVar(&d.AuthMount, "vault-mount", "kubernetes", "default Vault auth mount path (kubernetes or jwt auth method)")
 	fs.StringVar(&d.Audience, "audience", "vault", "default audience of the service-account token sent to Vault")
+	validateLimits := limitFlags(fs, &d.Limits)
 
 	validate := func() error {
 		var problems []string
+		if err := validateLimits(); err != nil {
+			problems = append(problems, err.Error())
+		}
 		if skipErr != nil {
 			problems = append(problems, fmt.Sprintf("VAULT_SKIP_VERIFY=%q is not a boolean", skipEnv))
 		}

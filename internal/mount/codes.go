@@ -34,6 +34,10 @@ func Code(ctx context.Context, err error) codes.Code {
 		return codes.Unavailable
 	case errors.Is(err, ErrDecode), errors.Is(err, auth.ErrNoKubernetes), errors.Is(err, auth.ErrNoDriverToken):
 		return codes.FailedPrecondition
+	// What gRPC itself reports for a message over its size limit, which
+	// this error stands for.
+	case errors.Is(err, ErrMountTooLarge):
+		return codes.ResourceExhausted
 	case errors.As(err, &apiStatus):
 		return kubernetesCode(err)
 	default:

@@ -40,6 +40,7 @@ func TestCode(t *testing.T) {
 		{"no kubernetes", context.Background(), fmt.Errorf("x: %w", auth.ErrNoKubernetes), codes.FailedPrecondition},
 		{"no driver token in driver-tokens-only mode", context.Background(), fmt.Errorf("x: %w", auth.ErrNoDriverToken), codes.FailedPrecondition},
 		{"audience refused", context.Background(), fmt.Errorf("x: %w", auth.ErrAudienceRefused), codes.InvalidArgument},
+		{"mount too large", context.Background(), fmt.Errorf("x: %w", ErrMountTooLarge), codes.ResourceExhausted},
 		{"token request forbidden", context.Background(), fmt.Errorf("x: %w", apierrors.NewForbidden(secretRes, "sa", errors.New("no"))), codes.PermissionDenied},
 		{"kubernetes unavailable", context.Background(), apierrors.NewServiceUnavailable("down"), codes.Unavailable},
 		{"odd response", context.Background(), fmt.Errorf("x: %w", vault.ErrBadResponse), codes.Internal},

@@ -42,8 +42,10 @@ var objectFields = []string{"objectName", "secretPath", "secretKey", "method", "
 const noObjects = "no objects: list the secrets to mount in the objects parameter, e.g. \"- objectName: password\\n  secretPath: secret/data/app\\n  secretKey: password\""
 
 // parseObjects parses the objects parameter. It reads the YAML as nodes
-// rather than into structs so that every problem can name its object.
-func parseObjects(src string, probs *problems) []Object {
+// rather than into structs so that every problem can name its object. The
+// expanded size of the document and the number of objects are checked before
+// any object is read.
+func parseObjects(src string, lim Limits, probs *problems) []Object {
 	if strings.TrimSpace(src) == "" {
 		probs.add(noObjects)
 		return nil
@@ -57,6 +59,11 @@ func parseObjects(src string, probs *problems) []Object {
 		probs.add(noObjects)
 		return nil
 	}
+	if _, ok := countNodes(&doc, lim.YAMLNodes); !ok {
+		probs.add("objects has more than %d YAML nodes once its aliases (*name) and merge keys (<<) are expanded, the limit (%s): "+
+			"write the objects out, or ask the operator to raise %s", lim.YAMLNodes, FlagMaxYAMLNodes, FlagMaxYAMLNodes)
+		return nil
+	}
 	list := resolve(doc.Content[0])
 	if list.Kind != yaml.SequenceNode {
 		probs.add("objects must be a YAML list (items start with \"- \"), not a %s", kindName(list))
@@ -66,10 +73,15 @@ func parseObjects(src string, probs *problems) []Object {
 		probs.add(noObjects)
 		return nil
 	}
+	if len(list.Content) > lim.Objects {
+		probs.add("objects lists %d objects, above the limit of %d (%s): split them over several SecretProviderClasses, or ask the operator to raise %s",
+			len(list.Content), lim.Objects, FlagMaxObjects, FlagMaxObjects)
+		return nil
+	}
 	objs := make([]Object, 0, len(list.Content))
 	labels := make([]string, 0, len(list.Content))
 	for i, item := range list.Content {
-		o, label := parseObject(i, resolve(item), probs)
+		o, label := parseObject(i, resolve(item), lim, probs)
 		objs = append(objs, o)
 		labels = append(labels, label)
 	}
@@ -79,7 +91,7 @@ func parseObjects(src string, probs *problems) []Object {
 
 // parseObject reads and checks one list item. label is how problems name
 // the object: by objectName, or by position when it has none.
-func parseObject(i int, n *yaml.Node, probs *problems) (o Object, label string) {
+func parseObject(i int, n *yaml.Node, lim Limits, probs *problems) (o Object, label string) {
 	label = fmt.Sprintf("object #%d (line %d)", i+1, n.Line)
 	if n.Kind != yaml.MappingNode {
 		probs.add("%s must be a map of fields (%s), not a %s", label, strings.Join(objectFields, ", "), kindName(n))
@@ -87,7 +99,7 @@ func parseObject(i int, n *yaml.Node, probs *problems) (o Object, label string) 
 	}
 	pairs, mergeErr := fieldPairs(n, 0, new(int))
 	if name := nameOf(pairs); name != "" {
-		label = fmt.Sprintf("object %q", name)
+		label = "object " + quote(name)
 	}
 	if mergeErr != "" {
 		probs.add("%s: %s", label, mergeErr)
@@ -101,11 +113,12 @@ func parseObject(i int, n *yaml.Node, probs *problems) (o Object, label string) 
 			continue
 		}
 		if seen[k.Value] {
-			probs.add("%s: field %s is given more than once: keep one", label, k.Value)
+			probs.add("%s: field %s is given more than once: keep one", label, plain(k.Value))
 			continue
 		}
 		seen[k.Value] = true
 		str := func() string { return scalar(v, label, k.Value, probs) }
+		// k.Value is a known field name in every case below but default.
 		switch k.Value {
 		case "objectName":
 			o.Name = str()
@@ -118,7 +131,7 @@ func parseObject(i int, n *yaml.Node, probs *problems) (o Object, label string) 
 		case "encoding":
 			enc = str()
 		case "secretArgs":
-			o.Args = parseArgs(v, label, probs)
+			o.Args = parseArgs(v, label, lim.SecretArgsBytes, probs)
 		case "filePermission":
 			o.Mode = parseMode(v, label, probs)
 		default:
@@ -129,6 +142,8 @@ func parseObject(i int, n *yaml.Node, probs *problems) (o Object, label string) 
 		probs.add("%s: objectName is required: it is the file's path in the volume, e.g. password", label)
 	} else if err := ValidateFilePath(o.Name); err != nil {
 		probs.add("%s: objectName: %v", label, err)
+		// Reported: checkNames need not compare it (it may be huge).
+		o.Name = ""
 	}
 	if path == "" {
 		probs.add("%s: secretPath is required: the Vault API path to read, e.g. secret/data/app", label)
@@ -143,7 +158,7 @@ func parseObject(i int, n *yaml.Node, probs *problems) (o Object, label string) 
 		o.Method = http.MethodGet
 	case http.MethodGet, http.MethodPut, http.MethodPost:
 	default:
-		probs.add("%s: method %q is not supported: use GET, PUT or POST", label, method)
+		probs.add("%s: method %s is not supported: use GET, PUT or POST", label, quote(method))
 	}
 	switch strings.ToLower(enc) {
 	case "", "utf-8", "utf8":
@@ -153,7 +168,7 @@ func parseObject(i int, n *yaml.Node, probs *problems) (o Object, label string) 
 	case "hex":
 		o.Encoding = EncodingHex
 	default:
-		probs.add("%s: encoding %q is not supported: use utf-8, base64 or hex", label, enc)
+		probs.add("%s: encoding %s is not supported: use utf-8, base64 or hex", label, quote(enc))
 	}
 	// Only a single value can be decoded; without secretKey the file is the
 	// JSON of the whole response.
@@ -254,6 +269,10 @@ func scalar(v *yaml.Node, label, field string, probs *problems) string {
 	if v.ShortTag() == "!!null" {
 		return ""
 	}
+	if c := controlChar(v.Value, nil); c != "" {
+		probs.add("%s: %s contains %s: remove it", label, field, c)
+		return ""
+	}
 	return v.Value
 }
 
@@ -261,16 +280,16 @@ func unknownField(f string) string {
 	valid := strings.Join(objectFields, ", ")
 	for _, want := range objectFields {
 		if strings.EqualFold(f, want) {
-			return fmt.Sprintf("unknown field %q: did you mean %q? (field names are case-sensitive; valid fields: %s)", f, want, valid)
+			return fmt.Sprintf("unknown field %s: did you mean %q? (field names are case-sensitive; valid fields: %s)", quote(f), want, valid)
 		}
 	}
-	return fmt.Sprintf("unknown field %q: valid fields are %s", f, valid)
+	return fmt.Sprintf("unknown field %s: valid fields are %s", quote(f), valid)
 }
 
 // parseArgs reads secretArgs, the JSON body of a PUT or POST. Whatever JSON
 // cannot encode (a non-string key in a nested map, .inf) is rejected here
-// rather than at fetch time.
-func parseArgs(v *yaml.Node, label string, probs *problems) map[string]any {
+// rather than at fetch time, and so are args above limit bytes as JSON.
+func parseArgs(v *yaml.Node, label string, limit int, probs *problems) map[string]any {
 	if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null" {
 		return nil
 	}
@@ -283,23 +302,76 @@ func parseArgs(v *yaml.Node, label string, probs *problems) map[string]any {
 		probs.add("%s: secretArgs cannot be read: %v", label, err)
 		return nil
 	}
-	if _, err := jsonable(args, "secretArgs"); err != nil {
-		probs.add("%s: %v", label, err)
+	tooLarge := func(size string) {
+		probs.add("%s: secretArgs is %s bytes as JSON, above the limit of %d bytes (%s): shorten it, or ask the operator to raise %s",
+			label, size, limit, FlagMaxSecretArgsBytes, FlagMaxSecretArgsBytes)
+	}
+	// Aliases make the decoded args share their strings, so their JSON can
+	// be far larger than the document: measure before encoding.
+	w := argsWalk{budget: limit}
+	if _, ok := w.jsonable(args); !ok {
+		switch {
+		case w.problem != "":
+			probs.add("%s: secretArgs%s %s", label, w.path(), w.problem)
+		default:
+			tooLarge("more than " + strconv.Itoa(limit))
+		}
 		return nil
 	}
-	if _, err := json.Marshal(args); err != nil {
+	b, err := json.Marshal(args)
+	if err != nil {
 		probs.add("%s: secretArgs cannot be sent as JSON: %v", label, err)
+		return nil
+	}
+	if len(b) > limit {
+		tooLarge(strconv.Itoa(len(b)))
 		return nil
 	}
 	return args
 }
 
-// jsonable returns v with every nested map keyed by strings, as JSON
-// needs. yaml.v3 decodes a map as map[any]any when a key is not a plain
-// string; such a map is converted if its keys are all strings, else the
-// first offending key (in sorted order) is reported.
-func jsonable(v any, at string) (any, error) {
+// argsWalk makes decoded secretArgs fit for JSON and checks them. budget is
+// what remains of the size limit: each string and key is charged its length,
+// a lower bound of its JSON encoding. On failure, problem says why and at
+// holds the path to the offending value, innermost first, built only then.
+type argsWalk struct {
+	budget  int
+	problem string
+	at      []string
+}
+
+// path renders the path to the offending value, e.g. ".a.b[2]".
+func (w *argsWalk) path() string {
+	var b strings.Builder
+	for i := len(w.at) - 1; i >= 0; i-- {
+		b.WriteString(w.at[i])
+	}
+	return b.String()
+}
+
+// elem renders a map key as a path element, quoted if it is not plain text.
+func elem(k string) string {
+	if len(k) <= maxQuotedBytes && controlChar(k, nil) == "" && !strings.ContainsAny(k, ".[]\"") {
+		return "." + k
+	}
+	return "[" + quote(k) + "]"
+}
+
+// jsonable returns v with every nested map keyed by strings, as JSON needs.
+// yaml.v3 decodes a map as map[any]any when a key is not a plain string;
+// such a map is converted if its keys are all strings, else the first
+// offending key (in sorted order) is reported. Keys may hold no control
+// character, string values none but tabs and line breaks: Vault request data
+// is text, and multi-line text (a PEM CSR) is common, but a NUL or an escape
+// never is.
+func (w *argsWalk) jsonable(v any) (any, bool) {
 	switch t := v.(type) {
+	case string:
+		if c := controlChar(t, textControl); c != "" {
+			w.problem = "contains " + c + ": only tabs and line breaks are allowed in values"
+			return nil, false
+		}
+		return t, w.charge(len(t))
 	case map[string]any:
 		keys := make([]string, 0, len(t))
 		for k := range t {
@@ -307,9 +379,17 @@ func jsonable(v any, at string) (any, error) {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			e, err := jsonable(t[k], at+"."+k)
-			if err != nil {
-				return nil, err
+			if c := controlChar(k, nil); c != "" {
+				w.problem = "has a key with " + c
+				return nil, false
+			}
+			if !w.charge(len(k)) {
+				return nil, false
+			}
+			e, ok := w.jsonable(t[k])
+			if !ok {
+				w.at = append(w.at, elem(k))
+				return nil, false
 			}
 			t[k] = e
 		}
@@ -325,17 +405,26 @@ func jsonable(v any, at string) (any, error) {
 		}
 		if len(bad) > 0 {
 			sort.Strings(bad)
-			return nil, fmt.Errorf("%s has key %s that is not a string: quote it (\"%s\")", at, bad[0], bad[0])
+			key := plain(bad[0])
+			w.problem = fmt.Sprintf("has key %s that is not a string: quote it (%q)", key, key)
+			return nil, false
 		}
-		return jsonable(m, at)
+		return w.jsonable(m)
 	case []any:
 		for i, e := range t {
-			e, err := jsonable(e, fmt.Sprintf("%s[%d]", at, i))
-			if err != nil {
-				return nil, err
+			e, ok := w.jsonable(e)
+			if !ok {
+				w.at = append(w.at, "["+strconv.Itoa(i)+"]")
+				return nil, false
 			}
 			t[i] = e
 		}
 	}
-	return v, nil
+	return v, w.charge(1)
+}
+
+// charge spends n bytes of the budget, reporting whether any is left.
+func (w *argsWalk) charge(n int) bool {
+	w.budget -= n
+	return w.budget >= 0
 }

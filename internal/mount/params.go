@@ -1,6 +1,7 @@
 package mount
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -48,6 +49,8 @@ type Defaults struct {
 	Vault     vault.Config
 	AuthMount string // e.g. "kubernetes"
 	Audience  string // e.g. "vault"
+	// Limits are not defaults a class overrides but bounds it must keep.
+	Limits Limits
 }
 
 // Params is everything one Mount request asks for, validated.
@@ -68,18 +71,68 @@ type Params struct {
 }
 
 // ParamsError lists every problem found in the parameters, so that one
-// failed mount tells the user everything to fix.
-type ParamsError struct{ Problems []string }
-
-func (e *ParamsError) Error() string {
-	return "invalid SecretProviderClass parameters: " + strings.Join(e.Problems, "; ")
+// failed mount tells the user everything to fix. Its message is bounded: the
+// first problems, each shortened, and how many more there are.
+type ParamsError struct {
+	Problems []string
+	// More counts the problems found beyond those kept.
+	More int
 }
 
+func (e *ParamsError) Error() string {
+	return "invalid SecretProviderClass parameters: " + joinBounded(e.Problems, e.More)
+}
+
+// maxKeptProblems bounds the problems kept: a hostile class can have one
+// per YAML node.
+const maxKeptProblems = 100
+
 // problems collects the messages that end up in a ParamsError.
-type problems []string
+type problems struct {
+	list    []string
+	dropped int
+}
 
 func (p *problems) add(format string, args ...any) {
-	*p = append(*p, fmt.Sprintf(format, args...))
+	if len(p.list) >= maxKeptProblems {
+		p.dropped++
+		return
+	}
+	p.list = append(p.list, truncate(fmt.Sprintf(format, args...), maxProblemBytes))
+}
+
+// err is the ParamsError of the problems found, nil if none.
+func (p *problems) err() error {
+	if len(p.list) == 0 {
+		return nil
+	}
+	return &ParamsError{Problems: p.list, More: p.dropped}
+}
+
+// checkedKeys are the parameters read as single-line text; none may hold a
+// control character (objects is YAML, and the tokens are JSON that
+// auth.ParseDriverTokens reads strictly).
+var checkedKeys = []string{
+	keyRoleName, keyVaultAddress, keyVaultNamespace, keyAudience, keyAuthMount, keyKubernetesMount,
+	keyCACert, keyCADirectory, keyTLSServerName, keyClientCert, keyClientKey, keySkipVerify, keyLeaseReuse,
+	keyPodName, keyPodNamespace, keyPodUID, keyServiceAccount,
+}
+
+// attrsSize is the bytes of the attributes' keys and values, a lower bound
+// of their JSON encoding.
+func attrsSize(attrs map[string]string) int {
+	n := 0
+	for k, v := range attrs {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
+// attrsTooLarge is the problem of attributes of size bytes, over limit.
+func attrsTooLarge(size, limit int) *ParamsError {
+	return &ParamsError{Problems: []string{fmt.Sprintf("the attributes are %d bytes, above the limit of %d bytes (%s): "+
+		"they hold the class's parameters and the pod's service-account tokens; shorten the objects or ask the operator to raise %s",
+		size, limit, FlagMaxAttributesBytes, FlagMaxAttributesBytes)}}
 }
 
 // ParseParams parses the Mount request attributes (SecretProviderClass
@@ -87,7 +140,16 @@ func (p *problems) add(format string, args ...any) {
 // each naming the parameter or the object (by objectName, or by index if it
 // has none). Keys it does not know are ignored: the driver adds many.
 func ParseParams(attrs map[string]string, d Defaults) (*Params, error) {
+	lim := d.Limits.orDefault()
+	if size := attrsSize(attrs); size > lim.AttributesBytes {
+		return nil, attrsTooLarge(size, lim.AttributesBytes)
+	}
 	var probs problems
+	for _, k := range checkedKeys {
+		if c := controlChar(attrs[k], nil); c != "" {
+			probs.add("%s contains %s: remove it", k, c)
+		}
+	}
 	p := &Params{
 		RoleName:     attrs[keyRoleName],
 		Audience:     pick(attrs[keyAudience], d.Audience),
@@ -103,15 +165,13 @@ func ParseParams(attrs map[string]string, d Defaults) (*Params, error) {
 	if s := attrs[keyLeaseReuse]; s != "" {
 		b, err := strconv.ParseBool(s)
 		if err != nil {
-			probs.add("%s %q is not a boolean: use \"true\" or \"false\"", keyLeaseReuse, s)
+			probs.add("%s %s is not a boolean: use \"true\" or \"false\"", keyLeaseReuse, quote(s))
 		}
 		p.LeaseReuse = b
 	}
-	var objProbs problems
-	p.Objects = parseObjects(attrs[keyObjects], &objProbs)
-	probs = append(probs, objProbs...)
-	if len(probs) > 0 {
-		return nil, &ParamsError{Problems: probs}
+	p.Objects = parseObjects(attrs[keyObjects], lim, &probs)
+	if err := probs.err(); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -139,7 +199,7 @@ func mergeVault(attrs map[string]string, d vault.Config, probs *problems) vault.
 	if s := attrs[keySkipVerify]; s != "" {
 		b, err := strconv.ParseBool(s)
 		if err != nil {
-			probs.add("%s %q is not a boolean: use \"true\" or \"false\"", keySkipVerify, s)
+			probs.add("%s %s is not a boolean: use \"true\" or \"false\"", keySkipVerify, quote(s))
 		}
 		c.SkipVerify = b
 	}
@@ -152,7 +212,7 @@ func mergeVault(attrs map[string]string, d vault.Config, probs *problems) vault.
 		probs.add("no Vault address: set %s in the SecretProviderClass, or the provider's -vault-addr flag or VAULT_ADDR", keyVaultAddress)
 	default:
 		if err := checkAddress(c.Address); err != nil {
-			probs.add("%s %q %v", source, c.Address, err)
+			probs.add("%s %s %v", source, quote(c.Address), err)
 		}
 	}
 	return c
@@ -172,7 +232,12 @@ func checkAddress(addr string) error {
 	}
 	u, err := url.Parse(addr)
 	if err != nil {
-		return fmt.Errorf("is not a valid URL (%v): use %s", err, addressSchemesHint)
+		// url.Error quotes the whole address; its cause says what is wrong.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("is not a valid URL (%s): use %s", truncate(err.Error(), maxQuotedBytes), addressSchemesHint)
 	}
 	switch {
 	case scheme == "unix://" && len(addr) == len(scheme):
@@ -203,7 +268,7 @@ func authMount(attrs map[string]string, def string, probs *problems) string {
 	}
 	m, err := cleanAuthMount(raw)
 	if err != nil {
-		probs.add("%s %q %v", src, raw, err)
+		probs.add("%s %s %v", src, quote(raw), err)
 	}
 	return m
 }

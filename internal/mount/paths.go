@@ -25,33 +25,33 @@ func ValidateFilePath(p string) error {
 	switch {
 	case p == "":
 		return errors.New("file path is empty: give the file a name, e.g. password")
-	case strings.IndexByte(p, 0) >= 0:
-		return fmt.Errorf("file path %q contains a NUL byte: remove it", p)
-	case strings.Contains(p, `\`):
-		return fmt.Errorf("file path %q contains a backslash: separate directories with \"/\"", p)
 	case len(p) > maxPathBytes:
 		return fmt.Errorf("file path is %d bytes long: shorten it to at most %d bytes", len(p), maxPathBytes)
+	case controlChar(p, nil) != "":
+		return fmt.Errorf("file path %s contains %s: remove it", quote(p), controlChar(p, nil))
+	case strings.Contains(p, `\`):
+		return fmt.Errorf("file path %s contains a backslash: separate directories with \"/\"", quote(p))
 	case strings.HasPrefix(p, "/"):
-		return fmt.Errorf("file path %q is absolute: remove the leading \"/\" (paths are relative to the volume)", p)
+		return fmt.Errorf("file path %s is absolute: remove the leading \"/\" (paths are relative to the volume)", quote(p))
 	case strings.HasSuffix(p, "/"):
-		return fmt.Errorf("file path %q ends with \"/\": remove it, the path must name a file", p)
+		return fmt.Errorf("file path %s ends with \"/\": remove it, the path must name a file", quote(p))
 	}
 	for _, el := range strings.Split(p, "/") {
 		switch {
 		case el == "":
-			return fmt.Errorf("file path %q has an empty element: use a single \"/\" between directories (%q)", p, path.Clean(p))
+			return fmt.Errorf("file path %s has an empty element: use a single \"/\" between directories (%s)", quote(p), quote(path.Clean(p)))
 		case el == ".":
-			return fmt.Errorf("file path %q has a \".\" element: remove it", p)
+			return fmt.Errorf("file path %s has a \".\" element: remove it", quote(p))
 		case el == "..":
-			return fmt.Errorf("file path %q has a \"..\" element, which would leave the volume: remove it", p)
+			return fmt.Errorf("file path %s has a \"..\" element, which would leave the volume: remove it", quote(p))
 		case strings.HasPrefix(el, ".."):
-			return fmt.Errorf("file path %q has an element starting with \"..\" (%q), a prefix the driver reserves for its own files: rename it", p, el)
+			return fmt.Errorf("file path %s has an element starting with \"..\" (%s), a prefix the driver reserves for its own files: rename it", quote(p), quote(el))
 		case len(el) > maxElementBytes:
-			return fmt.Errorf("file path %q has an element of %d bytes: shorten each name to at most %d bytes", p, len(el), maxElementBytes)
+			return fmt.Errorf("file path %s has an element of %d bytes: shorten each name to at most %d bytes", quote(p), len(el), maxElementBytes)
 		}
 	}
 	if path.Clean(p) != p {
-		return fmt.Errorf("file path %q is not clean: use %q", p, path.Clean(p))
+		return fmt.Errorf("file path %s is not clean: use %s", quote(p), quote(path.Clean(p)))
 	}
 	return nil
 }
@@ -67,7 +67,7 @@ func parseSecretPath(raw string) (string, url.Values, error) {
 	if hasQuery {
 		q, err := url.ParseQuery(rawQuery)
 		if err != nil {
-			return "", nil, fmt.Errorf("secretPath %q has an invalid query (%v): write it as key=value pairs joined by \"&\", with %%XX escapes, e.g. ?version=2", raw, err)
+			return "", nil, fmt.Errorf("secretPath %s has an invalid query (%v): write it as key=value pairs joined by \"&\", with %%XX escapes, e.g. ?version=2", quote(raw), err)
 		}
 		if len(q) > 0 {
 			query = q
@@ -83,14 +83,14 @@ func parseSecretPath(raw string) (string, url.Values, error) {
 	}
 	trimmed := strings.TrimSuffix(p, "/")
 	if trimmed == "" {
-		return "", nil, fmt.Errorf("secretPath %q names no Vault path: give the API path after /v1/, e.g. secret/data/app", raw)
+		return "", nil, fmt.Errorf("secretPath %s names no Vault path: give the API path after /v1/, e.g. secret/data/app", quote(raw))
 	}
 	for _, el := range strings.Split(trimmed, "/") {
 		switch el {
 		case "":
-			return "", nil, fmt.Errorf("secretPath %q has an empty element: use a single \"/\" between elements, e.g. secret/data/app", raw)
+			return "", nil, fmt.Errorf("secretPath %s has an empty element: use a single \"/\" between elements, e.g. secret/data/app", quote(raw))
 		case ".", "..":
-			return "", nil, fmt.Errorf("secretPath %q has a %q element: remove it and write the full path, e.g. secret/data/app", raw, el)
+			return "", nil, fmt.Errorf("secretPath %s has a %q element: remove it and write the full path, e.g. secret/data/app", quote(raw), el)
 		}
 	}
 	return p, query, nil
@@ -105,7 +105,7 @@ func checkNames(objs []Object, labels []string, probs *problems) {
 			continue
 		}
 		if j, dup := first[o.Name]; dup {
-			probs.add("objectName %q is used by objects #%d and #%d: each objectName must be unique", o.Name, j+1, i+1)
+			probs.add("objectName %s is used by objects #%d and #%d: each objectName must be unique", quote(o.Name), j+1, i+1)
 			continue
 		}
 		first[o.Name] = i
@@ -116,8 +116,8 @@ func checkNames(objs []Object, labels []string, probs *problems) {
 				continue
 			}
 			if j, ok := first[o.Name[:k]]; ok && j != i {
-				probs.add("%s: objectName %q needs %q to be a directory, but %s writes a file there: rename one of them",
-					labels[i], o.Name, o.Name[:k], labels[j])
+				probs.add("%s: objectName %s needs %s to be a directory, but %s writes a file there: rename one of them",
+					labels[i], quote(o.Name), quote(o.Name[:k]), labels[j])
 			}
 		}
 	}
@@ -140,7 +140,7 @@ func parseMode(v *yaml.Node, label string, probs *problems) *int32 {
 	case "!!int":
 		var i int64
 		if err := v.Decode(&i); err != nil || i < 0 {
-			probs.add("%s: filePermission %s is not a file mode: %s", label, v.Value, hint)
+			probs.add("%s: filePermission %s is not a file mode: %s", label, plain(v.Value), hint)
 			return nil
 		}
 		n = uint64(i)
@@ -152,16 +152,16 @@ func parseMode(v *yaml.Node, label string, probs *problems) *int32 {
 		digits := strings.TrimPrefix(strings.TrimPrefix(s, "0o"), "0O")
 		u, err := strconv.ParseUint(digits, 8, 32)
 		if err != nil {
-			probs.add("%s: filePermission %q is not an octal number (digits 0-7): %s", label, v.Value, hint)
+			probs.add("%s: filePermission %s is not an octal number (digits 0-7): %s", label, quote(v.Value), hint)
 			return nil
 		}
 		n = u
 	default:
-		probs.add("%s: filePermission %s is not an octal number (digits 0-7): %s", label, v.Value, hint)
+		probs.add("%s: filePermission %s is not an octal number (digits 0-7): %s", label, plain(v.Value), hint)
 		return nil
 	}
 	if n > 0o777 {
-		probs.add("%s: filePermission %s is %#o in octal, above 0777: %s", label, v.Value, n, hint)
+		probs.add("%s: filePermission %s is %#o in octal, above 0777: %s", label, plain(v.Value), n, hint)
 		return nil
 	}
 	if n == 0 {

@@ -31,7 +31,9 @@ func TestValidateFilePath(t *testing.T) {
 		{path: "..data", want: `has an element starting with ".." ("..data")`},
 		{path: "a/..x/b", want: `("..x"), a prefix the driver reserves`},
 		{path: "a\\b", want: "contains a backslash"},
-		{path: "a\x00b", want: "contains a NUL byte"},
+		{path: "a\x00b", want: "contains a control character (U+0000 at byte 1)"},
+		{path: "a\nb", want: "contains a control character (U+000A at byte 1)"},
+		{path: "a\u0085b", want: "contains a control character (U+0085 at byte 1)"},
 		{path: "a/" + long + "b", want: "has an element of 256 bytes: shorten each name to at most 255 bytes"},
 		{path: strings.Repeat("a/", 2048) + "b", want: "file path is 4097 bytes long: shorten it to at most 4096 bytes"},
 	}

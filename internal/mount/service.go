@@ -1,6 +1,7 @@
 package mount
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -8,11 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/hashicorp/vault/api"
+	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
@@ -69,7 +73,12 @@ type Service struct {
 	// YAML above all) is done once. The key is a hash so the cache holds
 	// the attributes, which carry the pod's token, only once. Params are
 	// never modified after parsing. ForgetPod drops a deleted pod's entries.
-	parsed *lru.Cache[attrsKey, *Params]
+	parsed *parsedCache
+	// parsing bounds the attribute bytes being parsed at once, node-wide,
+	// to one request of the largest size allowed: yaml.v3 builds the
+	// objects document's whole tree before its nodes can be counted, and a
+	// hostile 1 MiB document of tiny nodes takes about 115 MiB while it does.
+	parsing *semaphore.Weighted
 	// gone holds the UIDs of recently deleted pods (see PodGone).
 	gone *lru.Cache[string, struct{}]
 	// running are the mounts in flight (see Abandon).
@@ -103,7 +112,7 @@ func NewService(o Options) (*Service, error) {
 	if _, err := rand.Read(fallback); err != nil {
 		return nil, fmt.Errorf("fallback HMAC key: %w", err)
 	}
-	parsed, err := lru.New[attrsKey, *Params](parsedCacheSize)
+	parsed, err := newParsedCache(parsedCacheSize, parsedCacheBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -111,7 +120,8 @@ func NewService(o Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{opts: o, fallbackKey: fallback, parsed: parsed, gone: gone}, nil
+	parsing := semaphore.NewWeighted(int64(o.Defaults.Limits.orDefault().AttributesBytes))
+	return &Service{opts: o, fallbackKey: fallback, parsed: parsed, parsing: parsing, gone: gone}, nil
 }
 
 // Version reports the API version and this runtime.
@@ -135,7 +145,9 @@ func (s *Service) Mount(ctx context.Context, req *pb.MountRequest) (*pb.MountRes
 	s.opts.Metrics.Mounts.WithLabelValues(code.String()).Inc()
 	s.opts.Metrics.MountDuration.WithLabelValues(code.String()).Observe(time.Since(start).Seconds())
 	if err != nil {
-		return nil, status.Error(code, err.Error())
+		// The driver logs the message and records it in events: bound it
+		// whatever layer wrote it.
+		return nil, status.Error(code, truncate(err.Error(), maxErrorBytes))
 	}
 	resp := &pb.MountResponse{}
 	for _, f := range res.Files {
@@ -152,19 +164,34 @@ func (s *Service) mount(ctx context.Context, req *pb.MountRequest) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	key := attrsKey(sha256.Sum256([]byte(req.GetAttributes())))
+	raw := req.GetAttributes()
+	if limit := s.opts.Defaults.Limits.orDefault().AttributesBytes; len(raw) > limit {
+		return nil, attrsTooLarge(len(raw), limit)
+	}
+	key := attrsKey(sha256.Sum256([]byte(raw)))
 	p, ok := s.parsed.Get(key)
 	if !ok {
-		attrs, err := decodeAttributes(req.GetAttributes())
-		if err != nil {
+		if p, err = s.parse(ctx, raw); err != nil {
 			return nil, err
 		}
-		if p, err = ParseParams(attrs, s.opts.Defaults); err != nil {
-			return nil, err
-		}
-		s.parsed.Add(key, p)
+		s.parsed.Add(key, p, len(raw))
 	}
 	return s.mountParams(ctx, p, mode)
+}
+
+// parse decodes and parses raw attributes once their bytes fit in the
+// node's parsing budget, waiting for it within the request's deadline.
+func (s *Service) parse(ctx context.Context, raw string) (*Params, error) {
+	n := int64(len(raw))
+	if err := s.parsing.Acquire(ctx, n); err != nil {
+		return nil, fmt.Errorf("waiting to parse the attributes: %w", err)
+	}
+	defer s.parsing.Release(n)
+	attrs, err := decodeAttributes(raw)
+	if err != nil {
+		return nil, err
+	}
+	return ParseParams(attrs, s.opts.Defaults)
 }
 
 // decodeAttributes reads the JSON-encoded attributes the driver sends.
@@ -255,7 +282,49 @@ func (s *Service) mountParams(ctx context.Context, p *Params, defaultMode int32)
 		res.Files = append(res.Files, File{Path: obj.Name, Mode: mode, Contents: content})
 		res.Versions = append(res.Versions, ObjectVersion{ID: obj.Name, Version: version(key, identity(p, obj, keys[i]), content)})
 	}
+	if err := checkSize(res, s.opts.Defaults.Limits.orDefault().MountBytes); err != nil {
+		return nil, err
+	}
 	return res, nil
+}
+
+// ErrMountTooLarge: the files of one mount exceed -max-mount-bytes, which
+// keeps the response within what the driver's gRPC client accepts.
+var ErrMountTooLarge = errors.New("mount too large")
+
+// fileOverhead is what the response spends on one file besides its bytes:
+// the mode and the protobuf tags and lengths of the file and its version.
+const fileOverhead = 32
+
+// checkSize fails a result whose response would exceed limit bytes, naming
+// the largest objects and their sizes (never their content).
+func checkSize(res *Result, limit int) error {
+	type sized struct {
+		name string
+		size int
+	}
+	total := 0
+	all := make([]sized, len(res.Files))
+	for i, f := range res.Files {
+		v := res.Versions[i]
+		all[i] = sized{f.Path, len(f.Contents) + len(f.Path) + len(v.ID) + len(v.Version) + fileOverhead}
+		total += all[i].size
+	}
+	if total <= limit {
+		return nil
+	}
+	slices.SortStableFunc(all, func(a, b sized) int { return cmp.Compare(b.size, a.size) })
+	const listed = 5
+	var names []string
+	for _, o := range all[:min(listed, len(all))] {
+		names = append(names, fmt.Sprintf("%s (%d bytes)", quote(o.name), o.size))
+	}
+	if len(all) > listed {
+		names = append(names, fmt.Sprintf("and %d more", len(all)-listed))
+	}
+	return fmt.Errorf("%w: the files total %d bytes, above the limit of %d bytes (%s; the driver accepts 4 MiB unless its "+
+		"--max-call-recv-msg-size is raised); largest objects: %s: mount fewer or smaller objects per volume",
+		ErrMountTooLarge, total, limit, FlagMaxMountBytes, strings.Join(names, ", "))
 }
 
 // versionKey is the node's HMAC key, or the in-memory fallback while the

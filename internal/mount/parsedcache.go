@@ -1,0 +1,128 @@
+package mount
+
+import (
+	"sync"
+
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+)
+
+// parsedCacheBytes bounds the memory of the parsed parameters kept, as
+// estimated by paramsCost. Real classes cost a few KiB each, so only classes
+// near the limits make entries leave before parsedCacheSize does: without
+// it, 1024 of them could hold gigabytes.
+const parsedCacheBytes = 64 << 20
+
+// parsedCache is an LRU of parsed parameters bounded both in entries and in
+// estimated bytes. It is safe for concurrent use.
+type parsedCache struct {
+	mu    sync.Mutex
+	lru   *simplelru.LRU[attrsKey, parsedEntry]
+	cost  int
+	limit int
+}
+
+type parsedEntry struct {
+	params *Params
+	cost   int
+}
+
+func newParsedCache(entries, bytes int) (*parsedCache, error) {
+	c := &parsedCache{limit: bytes}
+	lru, err := simplelru.NewLRU(entries, func(_ attrsKey, e parsedEntry) { c.cost -= e.cost })
+	if err != nil {
+		return nil, err
+	}
+	c.lru = lru
+	return c, nil
+}
+
+// Add keeps p, parsed from raw attributes of rawBytes bytes, evicting the
+// least recently used entries while the total is over the limit. One entry
+// over the whole limit is not kept.
+func (c *parsedCache) Add(k attrsKey, p *Params, rawBytes int) {
+	cost := paramsCost(p, rawBytes)
+	if cost > c.limit {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// Replacing a value evicts nothing: take the old one's cost back here.
+	if old, ok := c.lru.Peek(k); ok {
+		c.cost -= old.cost
+	}
+	c.lru.Add(k, parsedEntry{params: p, cost: cost})
+	c.cost += cost
+	for c.cost > c.limit {
+		c.lru.RemoveOldest()
+	}
+}
+
+func (c *parsedCache) Get(k attrsKey) (*Params, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.lru.Get(k)
+	return e.params, ok
+}
+
+func (c *parsedCache) Peek(k attrsKey) (*Params, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.lru.Peek(k)
+	return e.params, ok
+}
+
+func (c *parsedCache) Remove(k attrsKey) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Remove(k)
+}
+
+func (c *parsedCache) Keys() []attrsKey {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Keys()
+}
+
+func (c *parsedCache) Values() []*Params {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ps []*Params
+	for _, e := range c.lru.Values() {
+		ps = append(ps, e.params)
+	}
+	return ps
+}
+
+// valueCost approximates the memory of one decoded secretArgs value beyond
+// its string bytes (interface, map entry or slice element, headers).
+const valueCost = 64
+
+// paramsCost estimates the bytes p holds: its strings come from the raw
+// attributes (counted once, whole), and each secretArgs value adds its
+// structure, which aliases can make far larger than the attributes.
+func paramsCost(p *Params, rawBytes int) int {
+	cost := rawBytes
+	for _, o := range p.Objects {
+		cost += argsCost(o.Args)
+	}
+	return cost
+}
+
+func argsCost(v any) int {
+	switch t := v.(type) {
+	case map[string]any:
+		n := valueCost
+		for _, e := range t {
+			n += valueCost + argsCost(e)
+		}
+		return n
+	case []any:
+		n := valueCost
+		for _, e := range t {
+			n += argsCost(e)
+		}
+		return n
+	default:
+		return valueCost
+	}
+}
