@@ -120,7 +120,9 @@ func NewService(o Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	parsing := semaphore.NewWeighted(int64(o.Defaults.Limits.orDefault().AttributesBytes))
+	// Resolved once here, not on every mount.
+	o.Defaults.Limits = o.Defaults.Limits.orDefault()
+	parsing := semaphore.NewWeighted(int64(o.Defaults.Limits.AttributesBytes))
 	return &Service{opts: o, fallbackKey: fallback, parsed: parsed, parsing: parsing, gone: gone}, nil
 }
 
@@ -165,7 +167,7 @@ func (s *Service) mount(ctx context.Context, req *pb.MountRequest) (*Result, err
 		return nil, err
 	}
 	raw := req.GetAttributes()
-	if limit := s.opts.Defaults.Limits.orDefault().AttributesBytes; len(raw) > limit {
+	if limit := s.opts.Defaults.Limits.AttributesBytes; len(raw) > limit {
 		return nil, attrsTooLarge(len(raw), limit)
 	}
 	key := attrsKey(sha256.Sum256([]byte(raw)))
@@ -282,7 +284,7 @@ func (s *Service) mountParams(ctx context.Context, p *Params, defaultMode int32)
 		res.Files = append(res.Files, File{Path: obj.Name, Mode: mode, Contents: content})
 		res.Versions = append(res.Versions, ObjectVersion{ID: obj.Name, Version: version(key, identity(p, obj, keys[i]), content)})
 	}
-	if err := checkSize(res, s.opts.Defaults.Limits.orDefault().MountBytes); err != nil {
+	if err := checkSize(res, s.opts.Defaults.Limits.MountBytes); err != nil {
 		return nil, err
 	}
 	return res, nil
