@@ -58,8 +58,8 @@ func (c *Clients) Get(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		return client, err
 	})
-	if ctxErr := ctx.Err(); ctxErr != nil && err == ctxErr {
-		return nil, newError(ErrUnavailable, ctxErr, "building a client for "+cfg.Address, "gave up: "+ctxErr.Error())
+	if gaveUp := waiterGaveUp(ctx, err, "building a client for "+cfg.Address); gaveUp != nil {
+		return nil, gaveUp
 	}
 	return client, err
 }

@@ -99,6 +99,16 @@ const (
 	callRevoke
 )
 
+// waiterGaveUp is the error of a caller whose own context ended while it
+// waited for a shared call (coalesce.Group returns the context's error
+// then), or nil when err is anything else.
+func waiterGaveUp(ctx context.Context, err error, op string) error {
+	if ctxErr := ctx.Err(); ctxErr != nil && err == ctxErr {
+		return newError(ErrUnavailable, ctxErr, op, "gave up: "+ctxErr.Error())
+	}
+	return nil
+}
+
 // classify turns an error from the api client into an opError.
 func classify(ctx context.Context, kind callKind, op string, err error, secrets ...string) error {
 	var tooLarge *bodyTooLargeError

@@ -43,8 +43,8 @@ func (c *Client) Read(ctx context.Context, token string, req Request) (*api.Secr
 	secret, err := c.reads.Do(ctx, key, func(ctx context.Context) (*api.Secret, error) {
 		return c.call(ctx, callRead, token, req, token)
 	})
-	if ctxErr := ctx.Err(); ctxErr != nil && err == ctxErr {
-		return nil, newError(ErrUnavailable, ctxErr, req.Method+" "+req.Path, "gave up: "+ctxErr.Error())
+	if gaveUp := waiterGaveUp(ctx, err, req.Method+" "+req.Path); gaveUp != nil {
+		return nil, gaveUp
 	}
 	if err != nil {
 		return nil, err
