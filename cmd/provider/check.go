@@ -167,8 +167,8 @@ func checkAttributes(c *config.Check, spc *secretProviderClass, pod auth.Pod) (m
 func printSummary(w io.Writer, res *mount.Result) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "FILE\tMODE\tBYTES\tVERSION")
-	for i, f := range res.Files {
-		fmt.Fprintf(tw, "%s\t%#o\t%d\t%.12s\n", f.Path, f.Mode, len(f.Contents), res.Versions[i].Version)
+	for _, f := range res.Files {
+		fmt.Fprintf(tw, "%s\t%#o\t%d\t%.12s\n", f.Path, f.Mode, len(f.Contents), f.Version)
 	}
 	return tw.Flush()
 }

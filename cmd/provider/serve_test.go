@@ -18,7 +18,7 @@ import (
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/config"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/metrics"
-	"github.com/vault-csi-provider/vault-csi-provider/internal/mount"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
@@ -143,7 +143,7 @@ func (fixedLogin) Login(context.Context, string, string, string) (vault.Login, e
 // TestLimitFlagsReachTheService: a limit set by flag bounds the mounts.
 func TestLimitFlagsReachTheService(t *testing.T) {
 	err := mountWithoutKubernetes(t, []string{"-max-objects=1"}, "- {objectName: a, secretPath: s/a}\n- {objectName: b, secretPath: s/b}")
-	var pe *mount.ParamsError
+	var pe *spc.ParamsError
 	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "objects lists 2 objects, above the limit of 1 (-max-objects)") {
 		t.Fatalf("two objects with -max-objects=1: %v", err)
 	}

@@ -102,6 +102,26 @@ func (a *Authenticator) Token(ctx context.Context, c Loginer, req LoginRequest) 
 	return Token{Value: t.token, Expires: t.expires}, nil
 }
 
+// WithToken runs use with a token for req. A 403 on a cached token means it
+// was revoked or its policies changed since it was issued: it is dropped,
+// and use runs once more with a fresh login, but never loops. use must be
+// safe to run twice.
+func (a *Authenticator) WithToken(ctx context.Context, c Loginer, req LoginRequest, use func(Token) error) error {
+	tok, err := a.Token(ctx, c, req)
+	if err != nil {
+		return err
+	}
+	err = use(tok)
+	if err == nil || !tok.Cached || !errors.Is(err, vault.ErrPermissionDenied) {
+		return err
+	}
+	a.Invalidate(c, req, tok.Value)
+	if tok, err = a.Token(ctx, c, req); err != nil {
+		return err
+	}
+	return use(tok)
+}
+
 // ForgetPod drops the pod's tokens and returns them, so the caller can
 // revoke them (and with them every lease they created).
 func (a *Authenticator) ForgetPod(uid string) []Issued {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/vault-csi-provider/vault-csi-provider/internal/mount"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 )
 
 // Check holds the settings of the offline mount check
@@ -27,7 +27,7 @@ type Check struct {
 	OutDir     string
 	DryRun     bool
 	LogLevel   string
-	Defaults   mount.Defaults
+	Defaults   spc.Defaults
 }
 
 // ParseCheck parses the arguments of the mount subcommand.

@@ -5,25 +5,26 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/vault-csi-provider/vault-csi-provider/internal/mount"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 )
 
 // limitFlags registers the bounds on what one SecretProviderClass may ask
 // for, shared by the daemon and the offline check so that the check refuses
 // what the daemon would.
-func limitFlags(fs *flag.FlagSet, l *mount.Limits) func() error {
-	d := mount.DefaultLimits()
+func limitFlags(fs *flag.FlagSet, l *spc.Limits) func() error {
+	d := spc.DefaultLimits()
 	flags := []struct {
 		v     *int
 		name  string
 		def   int
 		usage string
 	}{
-		{&l.AttributesBytes, mount.FlagMaxAttributesBytes, d.AttributesBytes, "bytes of one Mount request's attributes (class parameters and the pod's service-account tokens)"},
-		{&l.Objects, mount.FlagMaxObjects, d.Objects, "objects in one SecretProviderClass"},
-		{&l.YAMLNodes, mount.FlagMaxYAMLNodes, d.YAMLNodes, "YAML nodes of a class's objects after aliases and merge keys are expanded"},
-		{&l.SecretArgsBytes, mount.FlagMaxSecretArgsBytes, d.SecretArgsBytes, "bytes of one object's secretArgs, encoded as JSON"},
-		{&l.MountBytes, mount.FlagMaxMountBytes, d.MountBytes, "bytes of one mount's files (contents and names); keep it below the driver's gRPC limit (4 MiB unless its --max-call-recv-msg-size is raised)"},
+		{&l.AttributesBytes, spc.FlagMaxAttributesBytes, d.AttributesBytes, "bytes of one Mount request's attributes (class parameters and the pod's service-account tokens)"},
+		{&l.Objects, spc.FlagMaxObjects, d.Objects, "objects in one SecretProviderClass"},
+		{&l.YAMLNodes, spc.FlagMaxYAMLNodes, d.YAMLNodes, "YAML nodes of a class's objects after aliases and merge keys are expanded"},
+		{&l.SecretArgsBytes, spc.FlagMaxSecretArgsBytes, d.SecretArgsBytes, "bytes of one object's secretArgs, encoded as JSON"},
+		{&l.MountBytes, spc.FlagMaxMountBytes, d.MountBytes, "bytes of one mount's files (contents and names); keep it below the driver's gRPC limit (4 MiB unless its --max-call-recv-msg-size is raised)"},
+		{&l.TemplateBytes, spc.FlagMaxTemplateBytes, d.TemplateBytes, "bytes of one object's template source"},
 	}
 	for _, f := range flags {
 		fs.IntVar(f.v, strings.TrimPrefix(f.name, "-"), f.def, f.usage)

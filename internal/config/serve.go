@@ -16,7 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
-	"github.com/vault-csi-provider/vault-csi-provider/internal/mount"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 )
 
 // inClusterNamespaceFile holds the namespace of the pod's service account.
@@ -35,7 +35,7 @@ type Serve struct {
 	CacheSize   int
 	Concurrency int
 	ShowVersion bool
-	Defaults    mount.Defaults
+	Defaults    spc.Defaults
 	// MetricsAddr serves Prometheus metrics; empty disables them.
 	MetricsAddr string
 	// MaxVaultRequests caps the node's Vault calls in flight; 0: no cap.

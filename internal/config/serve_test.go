@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/vault-csi-provider/vault-csi-provider/internal/mount"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
@@ -43,11 +43,11 @@ func TestParseServeDefaults(t *testing.T) {
 		ShutdownTimeout:         10 * time.Second,
 		// A quarter of -max-vault-requests.
 		MaxVaultRequestsPerNamespace: 16,
-		Defaults: mount.Defaults{
+		Defaults: spc.Defaults{
 			Vault:     vault.Config{Address: "https://127.0.0.1:8200"},
 			AuthMount: "kubernetes",
 			Audience:  "vault",
-			Limits:    mount.DefaultLimits(),
+			Limits:    spc.DefaultLimits(),
 		},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -86,12 +86,12 @@ func TestEnvironmentThenFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantFlags := mount.Defaults{
+	wantFlags := spc.Defaults{
 		Vault: vault.Config{Address: "unix:///run/agent.sock", Namespace: "flag-ns", CACert: "/flag/ca.pem", CADirectory: "/flag/cas",
 			TLSServerName: "flag.example", ClientCert: "/flag/cert.pem", ClientKey: "/flag/key.pem"},
 		AuthMount: "jwt",
 		Audience:  "vault",
-		Limits:    mount.DefaultLimits(),
+		Limits:    spc.DefaultLimits(),
 	}
 	if diff := cmp.Diff(wantFlags, fromFlags.Defaults); diff != "" {
 		t.Errorf("flags over environment (-want +got):\n%s", diff)
@@ -306,15 +306,15 @@ func TestLimitFlags(t *testing.T) {
 	tests := []struct {
 		flag    string
 		value   string
-		get     func(mount.Limits) int
+		get     func(spc.Limits) int
 		want    int
 		wantErr string
 	}{
-		{"-max-attributes-bytes", "2097152", func(l mount.Limits) int { return l.AttributesBytes }, 2 << 20, ""},
-		{"-max-objects", "1000", func(l mount.Limits) int { return l.Objects }, 1000, ""},
-		{"-max-yaml-nodes", "200000", func(l mount.Limits) int { return l.YAMLNodes }, 200000, ""},
-		{"-max-secret-args-bytes", "131072", func(l mount.Limits) int { return l.SecretArgsBytes }, 128 << 10, ""},
-		{"-max-mount-bytes", "16777216", func(l mount.Limits) int { return l.MountBytes }, 16 << 20, ""},
+		{"-max-attributes-bytes", "2097152", func(l spc.Limits) int { return l.AttributesBytes }, 2 << 20, ""},
+		{"-max-objects", "1000", func(l spc.Limits) int { return l.Objects }, 1000, ""},
+		{"-max-yaml-nodes", "200000", func(l spc.Limits) int { return l.YAMLNodes }, 200000, ""},
+		{"-max-secret-args-bytes", "131072", func(l spc.Limits) int { return l.SecretArgsBytes }, 128 << 10, ""},
+		{"-max-mount-bytes", "16777216", func(l spc.Limits) int { return l.MountBytes }, 16 << 20, ""},
 		{"-max-attributes-bytes", "0", nil, 0, "-max-attributes-bytes must be 1 or more"},
 		{"-max-objects", "-1", nil, 0, "-max-objects must be 1 or more"},
 		{"-max-yaml-nodes", "0", nil, 0, "-max-yaml-nodes must be 1 or more"},

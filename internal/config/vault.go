@@ -3,10 +3,10 @@ package config
 import (
 	"flag"
 	"fmt"
-	"net/url"
 	"strconv"
 
-	"github.com/vault-csi-provider/vault-csi-provider/internal/mount"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
 // Getenv reads an environment variable; os.Getenv in production.
@@ -15,8 +15,8 @@ type Getenv func(string) string
 // vaultFlags registers the node-wide Vault defaults shared by the daemon and
 // the offline check. Environment variables give each flag's default, so the
 // order of precedence is environment < flag < SecretProviderClass.
-func vaultFlags(fs *flag.FlagSet, getenv Getenv) (*mount.Defaults, func() error) {
-	d := &mount.Defaults{}
+func vaultFlags(fs *flag.FlagSet, getenv Getenv) (*spc.Defaults, func() error) {
+	d := &spc.Defaults{}
 	envOr := func(key, def string) string {
 		if v := getenv(key); v != "" {
 			return v
@@ -63,21 +63,8 @@ func vaultFlags(fs *flag.FlagSet, getenv Getenv) (*mount.Defaults, func() error)
 }
 
 func checkVaultAddr(addr string) error {
-	u, err := url.Parse(addr)
-	if err != nil {
-		return fmt.Errorf("-vault-addr %q is not a URL", addr)
-	}
-	switch u.Scheme {
-	case "http", "https":
-		if u.Host == "" {
-			return fmt.Errorf("-vault-addr %q has no host", addr)
-		}
-	case "unix":
-		if u.Path == "" {
-			return fmt.Errorf("-vault-addr %q has no socket path (use unix:///path/to/agent.sock)", addr)
-		}
-	default:
-		return fmt.Errorf("-vault-addr %q: use an http://, https:// or unix:// address", addr)
+	if err := vault.CheckAddress(addr); err != nil {
+		return fmt.Errorf("-vault-addr %q %v", addr, err)
 	}
 	return nil
 }

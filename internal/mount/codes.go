@@ -8,6 +8,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
@@ -16,7 +17,7 @@ import (
 // every failure is reported as DeadlineExceeded, whatever layer noticed.
 // Messages are the errors' own text, which never holds a token or a value.
 func Code(ctx context.Context, err error) codes.Code {
-	var pe *ParamsError
+	var pe *spc.ParamsError
 	var apiStatus apierrors.APIStatus
 	switch {
 	case errors.As(err, &pe), errors.Is(err, vault.ErrConfig), errors.Is(err, vault.ErrBadRequest),
@@ -32,6 +33,8 @@ func Code(ctx context.Context, err error) codes.Code {
 		return codes.NotFound
 	case errors.Is(err, vault.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return codes.Unavailable
+	case errors.Is(err, ErrFileConflict):
+		return codes.InvalidArgument
 	case errors.Is(err, ErrDecode), errors.Is(err, auth.ErrNoKubernetes), errors.Is(err, auth.ErrNoDriverToken):
 		return codes.FailedPrecondition
 	// What gRPC itself reports for a message over its size limit, which

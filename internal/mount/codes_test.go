@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
@@ -25,7 +26,7 @@ func TestCode(t *testing.T) {
 		err  error
 		want codes.Code
 	}{
-		{"bad parameters", context.Background(), &ParamsError{Problems: []string{"x"}}, codes.InvalidArgument},
+		{"bad parameters", context.Background(), &spc.ParamsError{Problems: []string{"x"}}, codes.InvalidArgument},
 		{"bad vault config", context.Background(), fmt.Errorf("ca: %w", vault.ErrConfig), codes.InvalidArgument},
 		{"malformed driver tokens", context.Background(), fmt.Errorf("x: %w", auth.ErrMalformedTokens), codes.InvalidArgument},
 		{"vault rejects the arguments", context.Background(), fmt.Errorf("read: %w", vault.ErrBadRequest), codes.InvalidArgument},

@@ -2,7 +2,7 @@ package mount
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,10 +11,15 @@ import (
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/lease"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
-// fetcher reads the objects of one mount; it lives for one request.
+// responses holds what one mount read, by request. A request that is
+// absent was missing in Vault and read only by optional objects.
+type responses map[*spc.Request]*api.Secret
+
+// fetcher reads the requests of one mount; it lives for one request.
 type fetcher struct {
 	client *vault.Client
 	token  auth.Token
@@ -25,66 +30,60 @@ type fetcher struct {
 	limit  int
 }
 
-// fetchAll reads every object's secret, returned in the order of objs;
-// keys[i] is objs[i]'s request key. Identical requests (same method, path,
-// query and arguments) are sent once, so a certificate and its key taken
-// from one pki/issue call belong together. The first failure cancels the
-// rest.
-func (f *fetcher) fetchAll(ctx context.Context, objs []Object, keys []string) ([]*api.Secret, error) {
-	unique := map[string]int{} // request key -> index of the first object
-	for i, k := range keys {
-		if _, ok := unique[k]; !ok {
-			unique[k] = i
+// fetchAll sends each of the plan's distinct requests once, so a
+// certificate and its key taken from one pki/issue call belong together.
+// The first failure cancels the rest.
+func (f *fetcher) fetchAll(ctx context.Context, reqs []*spc.Request) (responses, error) {
+	got := make([]*api.Secret, len(reqs))
+	one := func(ctx context.Context, i int) error {
+		r := reqs[i]
+		s, err := f.fetch(ctx, r)
+		switch {
+		case err == nil:
+			got[i] = s
+		case r.Optional && errors.Is(err, vault.ErrNotFound):
+			// Its objects are left out.
+		default:
+			return fmt.Errorf("object %s: %w", r.Label, err)
+		}
+		return nil
+	}
+	if len(reqs) == 1 {
+		// The common one-request volume: no goroutine needed.
+		if err := one(ctx, 0); err != nil {
+			return nil, err
+		}
+	} else {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(f.limit)
+		for i := range reqs {
+			g.Go(func() error { return one(gctx, i) })
+		}
+		if err := g.Wait(); err != nil {
+			return nil, err
 		}
 	}
-
-	results := make([]*api.Secret, len(objs))
-	if len(unique) == 1 {
-		// One request (the common one-object volume): no goroutine needed.
-		obj := objs[0]
-		s, err := f.fetch(ctx, obj, keys[0])
-		if err != nil {
-			return nil, fmt.Errorf("object %q: %w", obj.Name, err)
+	out := make(responses, len(reqs))
+	for i, r := range reqs {
+		if got[i] != nil {
+			out[r] = got[i]
 		}
-		for i := range results {
-			results[i] = s
-		}
-		return results, nil
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(f.limit)
-	for key, i := range unique {
-		obj := objs[i]
-		g.Go(func() error {
-			s, err := f.fetch(gctx, obj, key)
-			if err != nil {
-				return fmt.Errorf("object %q: %w", obj.Name, err)
-			}
-			results[i] = s
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	for i, k := range keys {
-		results[i] = results[unique[k]]
-	}
-	return results, nil
+	return out, nil
 }
 
 // fetch returns a kept leased secret while it is valid (renewing it when
 // due) and reads from Vault otherwise.
-func (f *fetcher) fetch(ctx context.Context, obj Object, key string) (*api.Secret, error) {
+func (f *fetcher) fetch(ctx context.Context, r *spc.Request) (*api.Secret, error) {
 	var lk lease.Key
 	if f.leases != nil {
 		lk = lease.Key{PodUID: f.login.Pod.UID, Role: f.login.Role, AuthMount: f.login.AuthMount, Audience: f.login.Audience,
-			Vault: f.client.Config(), Request: key}
+			Vault: f.client.Config(), Request: r.Key}
 		if s, ok := f.reuse(ctx, lk); ok {
 			return s, nil
 		}
 	}
-	s, err := f.client.Read(ctx, f.token.Value, vault.Request{Method: obj.Method, Path: obj.Path, Query: obj.Query, Body: obj.Args})
+	s, err := f.client.Read(ctx, f.token.Value, vault.Request{Method: r.Method, Path: r.Path, Query: r.Query, EncodedBody: r.Body})
 	if err != nil {
 		return nil, err
 	}
@@ -108,22 +107,6 @@ func (f *fetcher) reuse(ctx context.Context, lk lease.Key) (*api.Secret, bool) {
 		f.leases.Drop(lk)
 	}
 	return nil, false
-}
-
-// requestKeys identifies each object's Vault request; json.Marshal sorts
-// map keys and url.Values.Encode sorts parameters, so equal requests give
-// equal keys, and length prefixes keep different requests apart whatever
-// their fields contain.
-func requestKeys(objs []Object) ([]string, error) {
-	keys := make([]string, len(objs))
-	for i, obj := range objs {
-		args, err := json.Marshal(obj.Args)
-		if err != nil {
-			return nil, fmt.Errorf("object %q: secretArgs cannot be sent as JSON: %w", obj.Name, err)
-		}
-		keys[i] = string(lengthPrefixed(obj.Method, obj.Path, obj.Query.Encode(), string(args)))
-	}
-	return keys, nil
 }
 
 // leaseTTL is the duration a secret's lease was granted for.

@@ -20,6 +20,7 @@ import (
 	"github.com/vault-csi-provider/vault-csi-provider/internal/logging"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/mount"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/server"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vaulttest"
 
@@ -123,7 +124,7 @@ func serve(t testing.TB, v *vaulttest.Server, issuer *vaulttest.JWTIssuer, keys 
 		t.Fatal(err)
 	}
 	svc, err := mount.NewService(mount.Options{
-		Defaults:    mount.Defaults{Vault: nodeVault, AuthMount: "jwt", Audience: "vault"},
+		Defaults:    spc.Defaults{Vault: nodeVault, AuthMount: "jwt", Audience: "vault"},
 		Clients:     clients,
 		Auth:        authn,
 		Keys:        keys,

@@ -7,7 +7,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/vault-csi-provider/vault-csi-provider/internal/mount"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/spc/spctest"
 )
 
 // TestMountLimits drives the limits through the socket, as the driver
@@ -39,7 +39,7 @@ func TestMountLimits(t *testing.T) {
 		},
 		{
 			name:     "anchor bomb",
-			params:   map[string]string{"objects": mount.YAMLBomb(40)},
+			params:   map[string]string{"objects": spctest.YAMLBomb(40)},
 			wantCode: codes.InvalidArgument,
 			want:     []string{"YAML nodes once its aliases (*name) and merge keys (<<) are expanded, the limit (-max-yaml-nodes)"},
 		},

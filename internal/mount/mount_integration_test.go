@@ -1,6 +1,7 @@
 package mount_test
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/x509"
 	"encoding/base64"
@@ -62,7 +63,12 @@ func TestMountObjects(t *testing.T) {
   filePermission: "0640"`, map[string]file{"conf/legacy": {"v1-value", 0o600}, "conf/legacy-copy": {"v1-value", 0o640}}},
 		{"kv v1 whole secret as JSON", `
 - objectName: legacy.json
-  secretPath: kv1/legacy`, map[string]file{"legacy.json": {`{"token":"v1-value"}`, 0o644}}},
+  secretPath: kv1/legacy`, map[string]file{"legacy.json": {
+			`{"request_id":"","lease_id":"","lease_duration":2764800,"renewable":false,"data":{"token":"v1-value"},"warnings":null}`, 0o644}}},
+		{"kv v1 whole secret's data alone", `
+- objectName: legacy.json
+  secretPath: kv1/legacy
+  jsonShape: data`, map[string]file{"legacy.json": {`{"token":"v1-value"}`, 0o644}}},
 		{"non-string values as JSON", `
 - objectName: port
   secretPath: secret/data/app?version=1
@@ -96,22 +102,49 @@ func TestMountObjects(t *testing.T) {
 	}
 }
 
-func TestMountWholeKVv2SecretIsResponseData(t *testing.T) {
+// TestMountWholeKVv2Secret: without secretKey the file is Vault's whole
+// response, as hashicorp/vault-csi-provider writes it (consumers read
+// .data.data.a), and stays the same, version included, while the secret
+// does: the request ID, new on every read, is left out.
+func TestMountWholeKVv2Secret(t *testing.T) {
 	h := newHarness(t)
 	write(t, h.vault, "secret/data/whole", map[string]any{"data": map[string]any{"a": "1"}})
-	resp, err := h.mount(t, map[string]string{"objects": "- objectName: whole.json\n  secretPath: secret/data/whole\n"})
+	objects := map[string]string{"objects": "- objectName: whole.json\n  secretPath: secret/data/whole\n" +
+		"- objectName: data.json\n  secretPath: secret/data/whole\n  jsonShape: data\n"}
+	first, err := h.mount(t, objects)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var got struct {
-		Data     map[string]string `json:"data"`
-		Metadata map[string]any    `json:"metadata"`
+		RequestID *string `json:"request_id"`
+		LeaseID   *string `json:"lease_id"`
+		Renewable *bool   `json:"renewable"`
+		Data      struct {
+			Data     map[string]string `json:"data"`
+			Metadata map[string]any    `json:"metadata"`
+		} `json:"data"`
 	}
-	if err := json.Unmarshal(resp.Files[0].Contents, &got); err != nil {
+	if err := json.Unmarshal(first.Files[0].Contents, &got); err != nil {
 		t.Fatalf("file is not JSON: %v", err)
 	}
-	if got.Data["a"] != "1" || got.Metadata["version"] == nil {
-		t.Errorf("whole secret = %s", resp.Files[0].Contents)
+	if got.RequestID == nil || *got.RequestID != "" || got.LeaseID == nil || got.Renewable == nil ||
+		got.Data.Data["a"] != "1" || got.Data.Metadata["version"] == nil {
+		t.Errorf("whole secret = %s", first.Files[0].Contents)
+	}
+	var data struct {
+		Data map[string]string `json:"data"`
+	}
+	if err := json.Unmarshal(first.Files[1].Contents, &data); err != nil || data.Data["a"] != "1" {
+		t.Errorf("jsonShape data = %s (%v)", first.Files[1].Contents, err)
+	}
+	again, err := h.mount(t, objects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range first.Files {
+		if !bytes.Equal(again.Files[i].Contents, first.Files[i].Contents) || again.ObjectVersion[i].Version != first.ObjectVersion[i].Version {
+			t.Errorf("%s changed between reads of the same secret:\n%s\n%s", first.Files[i].Path, first.Files[i].Contents, again.Files[i].Contents)
+		}
 	}
 }
 

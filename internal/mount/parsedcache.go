@@ -4,6 +4,8 @@ import (
 	"sync"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 )
 
 // parsedCacheBytes bounds the memory of the parsed parameters kept, as
@@ -22,7 +24,7 @@ type parsedCache struct {
 }
 
 type parsedEntry struct {
-	params *Params
+	params *spc.Params
 	cost   int
 }
 
@@ -39,7 +41,7 @@ func newParsedCache(entries, bytes int) (*parsedCache, error) {
 // Add keeps p, parsed from raw attributes of rawBytes bytes, evicting the
 // least recently used entries while the total is over the limit. One entry
 // over the whole limit is not kept.
-func (c *parsedCache) Add(k attrsKey, p *Params, rawBytes int) {
+func (c *parsedCache) Add(k attrsKey, p *spc.Params, rawBytes int) {
 	cost := paramsCost(p, rawBytes)
 	if cost > c.limit {
 		return
@@ -57,14 +59,14 @@ func (c *parsedCache) Add(k attrsKey, p *Params, rawBytes int) {
 	}
 }
 
-func (c *parsedCache) Get(k attrsKey) (*Params, bool) {
+func (c *parsedCache) Get(k attrsKey) (*spc.Params, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.lru.Get(k)
 	return e.params, ok
 }
 
-func (c *parsedCache) Peek(k attrsKey) (*Params, bool) {
+func (c *parsedCache) Peek(k attrsKey) (*spc.Params, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.lru.Peek(k)
@@ -83,10 +85,10 @@ func (c *parsedCache) Keys() []attrsKey {
 	return c.lru.Keys()
 }
 
-func (c *parsedCache) Values() []*Params {
+func (c *parsedCache) Values() []*spc.Params {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var ps []*Params
+	var ps []*spc.Params
 	for _, e := range c.lru.Values() {
 		ps = append(ps, e.params)
 	}
@@ -100,9 +102,9 @@ const valueCost = 64
 // paramsCost estimates the bytes p holds: its strings come from the raw
 // attributes (counted once, whole), and each secretArgs value adds its
 // structure, which aliases can make far larger than the attributes.
-func paramsCost(p *Params, rawBytes int) int {
+func paramsCost(p *spc.Params, rawBytes int) int {
 	cost := rawBytes
-	for _, o := range p.Objects {
+	for _, o := range p.Plan.Outputs {
 		cost += argsCost(o.Args)
 	}
 	return cost

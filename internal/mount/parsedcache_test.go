@@ -4,17 +4,19 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 )
 
 func TestParsedCache(t *testing.T) {
 	key := func(b byte) attrsKey { return attrsKey{b} }
-	small := &Params{RoleName: "small"}
+	small := &spc.Params{RoleName: "small", Plan: &spc.Plan{}}
 	// One object whose secretArgs hold 1,000 values.
 	list := make([]any, 1000)
 	for i := range list {
 		list[i] = "x"
 	}
-	big := &Params{RoleName: "big", Objects: []Object{{Args: map[string]any{"l": list}}}}
+	big := &spc.Params{RoleName: "big", Plan: &spc.Plan{Outputs: []*spc.Output{{Object: spc.Object{Args: map[string]any{"l": list}}}}}}
 	bigCost := 100 + valueCost + valueCost + valueCost + 1000*valueCost
 
 	tests := []struct {

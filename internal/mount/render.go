@@ -1,6 +1,7 @@
 package mount
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
@@ -19,81 +21,233 @@ var (
 	ErrKeyNotFound = errors.New("secret key not found")
 	// ErrDecode: the value is not valid for the object's encoding.
 	ErrDecode = errors.New("cannot decode secret value")
+	// ErrFileConflict: files read from a secret collide with others.
+	ErrFileConflict = errors.New("file conflict")
 )
 
-// render turns an object's secret into the file's bytes: the value at
-// secretKey (KV v2's data.data is looked into) decoded per the object's
-// encoding, or without secretKey the JSON of the response's data.
-func render(obj Object, s *api.Secret) ([]byte, error) {
-	if s == nil || s.Data == nil {
-		return nil, fmt.Errorf("%w: no data at %s", vault.ErrBadResponse, obj.Path)
-	}
-	if obj.Key == "" {
-		b, err := json.Marshal(s.Data)
-		if err != nil {
-			return nil, fmt.Errorf("%w: data at %s cannot be encoded as JSON", vault.ErrBadResponse, obj.Path)
-		}
-		return b, nil
-	}
-	raw, err := valueAt(s.Data, obj)
-	if err != nil {
-		return nil, err
-	}
-	return decode(obj, raw)
+// rendered is one file an output made, before its mode and version.
+type rendered struct {
+	path     string
+	contents []byte
 }
 
-func valueAt(root map[string]any, obj Object) ([]byte, error) {
-	data := root
-	if inner, ok := root["data"].(map[string]any); ok {
-		data = inner
-	}
-	v, ok := data[obj.Key]
+// renderOutput makes out's files from its secret. A missing secret or key
+// of an optional object gives no files.
+func renderOutput(out *spc.Output, got responses) ([]rendered, error) {
+	s, ok := got[out.Request]
 	if !ok {
-		return nil, fmt.Errorf("%w: key %q is not in the secret at %s (keys there: %s)",
-			ErrKeyNotFound, obj.Key, obj.Path, keyList(data))
+		// fetchAll leaves out only the requests of optional objects.
+		return nil, nil
 	}
-	// Strings are written as they are; anything else as JSON, which is
-	// what a consumer of a structured value expects.
+	files, err := renderSecret(out, s)
+	if out.Optional && errors.Is(err, ErrKeyNotFound) {
+		return nil, nil
+	}
+	return files, err
+}
+
+func renderSecret(out *spc.Output, s *api.Secret) ([]rendered, error) {
+	if s == nil || s.Data == nil {
+		return nil, fmt.Errorf("%w: no data at %s", vault.ErrBadResponse, out.Path)
+	}
+	switch out.Kind() {
+	case spc.KindWhole:
+		b, err := wholeSecret(s, out.Shape)
+		if err != nil {
+			return nil, fmt.Errorf("%w: the secret at %s cannot be encoded as JSON", vault.ErrBadResponse, out.Path)
+		}
+		return []rendered{{out.Name, b}}, nil
+	case spc.KindKeys:
+		return keysAsFiles(out, s)
+	default:
+		v, err := valueAt(s.Data, out)
+		if err != nil {
+			return nil, err
+		}
+		b, err := fileBytes(out, v, out.Key)
+		if err != nil {
+			return nil, err
+		}
+		return []rendered{{out.Name, b}}, nil
+	}
+}
+
+// wholeSecret is the file of an object without secretKey. ShapeResponse is
+// Vault's whole response as hashicorp/vault-csi-provider writes it, but
+// without the request ID, which differs on every read and would make the
+// file and its version change when the secret has not.
+func wholeSecret(s *api.Secret, shape spc.Shape) ([]byte, error) {
+	if shape == spc.ShapeData {
+		return json.Marshal(s.Data)
+	}
+	c := *s
+	c.RequestID = ""
+	return json.Marshal(&c)
+}
+
+// secretData is where secretKey looks: KV v2's data.data, else data.
+func secretData(root map[string]any) map[string]any {
+	if inner, ok := root["data"].(map[string]any); ok {
+		return inner
+	}
+	return root
+}
+
+// valueAt is the value at the object's secretKey.
+func valueAt(root map[string]any, out *spc.Output) (any, error) {
+	data := secretData(root)
+	v, ok := data[out.Key]
+	if !ok {
+		return nil, fmt.Errorf("%w: key %s is not in the secret at %s (keys there: %s)",
+			ErrKeyNotFound, spc.Quote(out.Key), out.Path, keyList(data))
+	}
+	return v, nil
+}
+
+// fileBytes is a value as a file: strings as they are, anything else as
+// JSON, which is what a consumer of a structured value expects; then
+// decoded per the object's encoding. key names the value in messages.
+func fileBytes(out *spc.Output, v any, key string) ([]byte, error) {
+	var raw []byte
 	if str, ok := v.(string); ok {
-		return []byte(str), nil
+		raw = []byte(str)
+	} else {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("%w: key %s at %s cannot be encoded as JSON", vault.ErrBadResponse, spc.Quote(key), out.Path)
+		}
+		raw = b
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("%w: key %q at %s cannot be encoded as JSON", vault.ErrBadResponse, obj.Key, obj.Path)
+	return decode(out, raw, key)
+}
+
+// keysAsFiles writes each key of the secret (or each listed key) as a
+// file under the object's directory.
+func keysAsFiles(out *spc.Output, s *api.Secret) ([]rendered, error) {
+	data := secretData(s.Data)
+	if out.Key != "" {
+		v, err := valueAt(s.Data, out)
+		if err != nil {
+			return nil, err
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%w: keysAsFiles needs a map, but the value at key %s of %s is a %s", ErrDecode, spc.Quote(out.Key), out.Path, typeName(v))
+		}
+		data = m
 	}
-	return b, nil
+	keys := out.Keys
+	if keys == nil {
+		keys = make([]string, 0, len(data))
+		for k := range data {
+			if err := spc.CheckKeyFileName(k); err != nil {
+				return nil, fmt.Errorf("%w: keysAsFiles at %s: %v: write this key with secretKey and an objectName of its own, or list the other keys in keysAsFiles",
+					ErrFileConflict, out.Path, err)
+			}
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+	}
+	files := make([]rendered, 0, len(keys))
+	for _, k := range keys {
+		v, ok := data[k]
+		if !ok {
+			if out.Optional {
+				continue
+			}
+			return nil, fmt.Errorf("%w: key %s is not in the secret at %s (keys there: %s)", ErrKeyNotFound, spc.Quote(k), out.Path, keyList(data))
+		}
+		b, err := fileBytes(out, v, k)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, rendered{out.Name + "/" + k, b})
+	}
+	return files, nil
+}
+
+// typeName names a decoded JSON value's type, never the value.
+func typeName(v any) string {
+	switch v.(type) {
+	case map[string]any:
+		return "map"
+	case []any:
+		return "list"
+	case string:
+		return "string"
+	case nil:
+		return "null"
+	case bool:
+		return "boolean"
+	default:
+		return "number"
+	}
 }
 
 // keyList names the keys (never the values) to help fix a wrong secretKey.
+// It lists at most 20 keys, each shortened.
 func keyList(m map[string]any) string {
 	if len(m) == 0 {
 		return "none"
 	}
 	keys := make([]string, 0, len(m))
 	for k := range m {
-		keys = append(keys, fmt.Sprintf("%q", k))
+		keys = append(keys, k)
 	}
 	slices.Sort(keys)
-	return strings.Join(keys, ", ")
+	const listed = 20
+	var b strings.Builder
+	for i, k := range keys[:min(listed, len(keys))] {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(spc.Quote(k))
+	}
+	if len(keys) > listed {
+		fmt.Fprintf(&b, " and %d more", len(keys)-listed)
+	}
+	return b.String()
 }
 
 // decode applies the object's encoding: the value in Vault is base64 or hex
 // text and the file receives the decoded bytes. Errors never quote the value.
-func decode(obj Object, raw []byte) ([]byte, error) {
-	switch obj.Encoding {
-	case EncodingBase64:
-		b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(raw)))
+func decode(out *spc.Output, raw []byte, key string) ([]byte, error) {
+	switch out.Encoding {
+	case spc.EncodingBase64:
+		b, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(raw)))
 		if err != nil {
-			return nil, fmt.Errorf("%w: the value at %s is not valid base64 (encoding: base64)", ErrDecode, obj.Path)
+			return nil, fmt.Errorf("%w: the value of key %s at %s is not valid base64 (encoding: base64)", ErrDecode, spc.Quote(key), out.Path)
 		}
 		return b, nil
-	case EncodingHex:
-		b, err := hex.DecodeString(strings.TrimSpace(string(raw)))
+	case spc.EncodingHex:
+		b, err := hex.DecodeString(string(bytes.TrimSpace(raw)))
 		if err != nil {
-			return nil, fmt.Errorf("%w: the value at %s is not valid hex (encoding: hex)", ErrDecode, obj.Path)
+			return nil, fmt.Errorf("%w: the value of key %s at %s is not valid hex (encoding: hex)", ErrDecode, spc.Quote(key), out.Path)
 		}
 		return b, nil
 	default:
 		return raw, nil
 	}
+}
+
+// checkFiles catches files that collide once the keys of keysAsFiles
+// objects are known: the same path twice, or a file where another needs a
+// directory. Known names were checked when the class was parsed.
+func checkFiles(files []File) error {
+	byPath := make(map[string]bool, len(files))
+	for _, f := range files {
+		if byPath[f.Path] {
+			return fmt.Errorf("%w: two objects write %s: rename one of them", ErrFileConflict, spc.Quote(f.Path))
+		}
+		byPath[f.Path] = true
+	}
+	for _, f := range files {
+		for i := 0; i < len(f.Path); i++ {
+			if f.Path[i] == '/' && byPath[f.Path[:i]] {
+				return fmt.Errorf("%w: file %s needs %s to be a directory, but another object writes a file there: rename one of them",
+					ErrFileConflict, spc.Quote(f.Path), spc.Quote(f.Path[:i]))
+			}
+		}
+	}
+	return nil
 }

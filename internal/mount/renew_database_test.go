@@ -17,6 +17,7 @@ import (
 	"github.com/vault-csi-provider/vault-csi-provider/internal/lease"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/metrics"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/mount"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vaulttest"
 )
@@ -161,7 +162,7 @@ func newLeaseService(t *testing.T, v *vaulttest.Server) (*mount.Service, *metric
 	keys, err := hmackey.Ephemeral()
 	must(t, err)
 	svc, err := mount.NewService(mount.Options{
-		Defaults: mount.Defaults{Vault: vault.Config{Address: v.Addr}, AuthMount: "jwt", Audience: "vault"},
+		Defaults: spc.Defaults{Vault: vault.Config{Address: v.Addr}, AuthMount: "jwt", Audience: "vault"},
 		Clients:  clients,
 		Auth:     authn,
 		Keys:     keys,

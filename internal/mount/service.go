@@ -15,7 +15,6 @@ import (
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
-	"github.com/hashicorp/vault/api"
 	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -25,6 +24,7 @@ import (
 	"github.com/vault-csi-provider/vault-csi-provider/internal/lease"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/logging"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/metrics"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
@@ -40,7 +40,7 @@ type KeySource interface {
 // Options wires a Service; the caches in it are process-wide and shared by
 // every request.
 type Options struct {
-	Defaults Defaults
+	Defaults spc.Defaults
 	Clients  *vault.Clients
 	Auth     *auth.Authenticator
 	Keys     KeySource
@@ -121,7 +121,7 @@ func NewService(o Options) (*Service, error) {
 		return nil, err
 	}
 	// Resolved once here, not on every mount.
-	o.Defaults.Limits = o.Defaults.Limits.orDefault()
+	o.Defaults.Limits = o.Defaults.Limits.OrDefault()
 	parsing := semaphore.NewWeighted(int64(o.Defaults.Limits.AttributesBytes))
 	return &Service{opts: o, fallbackKey: fallback, parsed: parsed, parsing: parsing, gone: gone}, nil
 }
@@ -149,14 +149,14 @@ func (s *Service) Mount(ctx context.Context, req *pb.MountRequest) (*pb.MountRes
 	if err != nil {
 		// The driver logs the message and records it in events: bound it
 		// whatever layer wrote it.
-		return nil, status.Error(code, truncate(err.Error(), maxErrorBytes))
+		return nil, status.Error(code, spc.Truncate(err.Error(), spc.MaxErrorBytes))
 	}
 	resp := &pb.MountResponse{}
 	for _, f := range res.Files {
 		resp.Files = append(resp.Files, &pb.File{Path: f.Path, Mode: f.Mode, Contents: f.Contents})
 	}
-	for _, v := range res.Versions {
-		resp.ObjectVersion = append(resp.ObjectVersion, &pb.ObjectVersion{Id: v.ID, Version: v.Version})
+	for _, f := range res.Files {
+		resp.ObjectVersion = append(resp.ObjectVersion, &pb.ObjectVersion{Id: f.Path, Version: f.Version})
 	}
 	return resp, nil
 }
@@ -168,7 +168,7 @@ func (s *Service) mount(ctx context.Context, req *pb.MountRequest) (*Result, err
 	}
 	raw := req.GetAttributes()
 	if limit := s.opts.Defaults.Limits.AttributesBytes; len(raw) > limit {
-		return nil, attrsTooLarge(len(raw), limit)
+		return nil, spc.AttrsTooLarge(len(raw), limit)
 	}
 	key := attrsKey(sha256.Sum256([]byte(raw)))
 	p, ok := s.parsed.Get(key)
@@ -183,7 +183,7 @@ func (s *Service) mount(ctx context.Context, req *pb.MountRequest) (*Result, err
 
 // parse decodes and parses raw attributes once their bytes fit in the
 // node's parsing budget, waiting for it within the request's deadline.
-func (s *Service) parse(ctx context.Context, raw string) (*Params, error) {
+func (s *Service) parse(ctx context.Context, raw string) (*spc.Params, error) {
 	n := int64(len(raw))
 	if err := s.parsing.Acquire(ctx, n); err != nil {
 		return nil, fmt.Errorf("waiting to parse the attributes: %w", err)
@@ -193,14 +193,14 @@ func (s *Service) parse(ctx context.Context, raw string) (*Params, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ParseParams(attrs, s.opts.Defaults)
+	return spc.ParseParams(attrs, s.opts.Defaults)
 }
 
 // decodeAttributes reads the JSON-encoded attributes the driver sends.
 func decodeAttributes(raw string) (map[string]string, error) {
 	var attrs map[string]string
 	if err := json.Unmarshal([]byte(raw), &attrs); err != nil {
-		return nil, &ParamsError{Problems: []string{"the driver sent attributes that are not a JSON object of strings"}}
+		return nil, &spc.ParamsError{Problems: []string{"the driver sent attributes that are not a JSON object of strings"}}
 	}
 	return attrs, nil
 }
@@ -212,47 +212,42 @@ func decodePermission(raw string) (int32, error) {
 	}
 	var m uint32
 	if err := json.Unmarshal([]byte(raw), &m); err != nil || m > 0o777 {
-		return 0, &ParamsError{Problems: []string{fmt.Sprintf("the driver sent file permission %q, want a number from 0 to 511 (0777)", raw)}}
+		return 0, &spc.ParamsError{Problems: []string{fmt.Sprintf("the driver sent file permission %q, want a number from 0 to 511 (0777)", raw)}}
 	}
 	return int32(m), nil
 }
 
-// File is one file of a mount result.
+// File is one file of a mount result, with the version the driver reports
+// for it (the object version's ID is the file's path).
 type File struct {
 	Path     string
 	Mode     int32
 	Contents []byte
-}
-
-// ObjectVersion is the version reported for one object.
-type ObjectVersion struct {
-	ID      string
-	Version string
+	Version  string
 }
 
 // Result is what one mount produced.
 type Result struct {
-	Files    []File
-	Versions []ObjectVersion
+	Files []File
 }
 
 // MountAttributes runs a mount for already decoded attributes; the offline
 // check calls it directly. defaultMode applies to objects without
 // filePermission.
 func (s *Service) MountAttributes(ctx context.Context, attrs map[string]string, defaultMode int32) (*Result, error) {
-	p, err := ParseParams(attrs, s.opts.Defaults)
+	p, err := spc.ParseParams(attrs, s.opts.Defaults)
 	if err != nil {
 		return nil, err
 	}
 	return s.mountParams(ctx, p, defaultMode)
 }
 
-func (s *Service) mountParams(ctx context.Context, p *Params, defaultMode int32) (*Result, error) {
+func (s *Service) mountParams(ctx context.Context, p *spc.Params, defaultMode int32) (*Result, error) {
 	logging.Add(ctx,
 		slog.String("pod", p.Pod.Namespace+"/"+p.Pod.Name),
 		slog.String("pod_uid", p.Pod.UID),
 		slog.String("role", p.RoleName),
-		slog.Int("objects", len(p.Objects)))
+		slog.Int("objects", len(p.Plan.Outputs)))
 	ctx, done := s.running.track(ctx, p.Pod)
 	defer done()
 	// Every Vault call of this mount, logins included, counts against its
@@ -262,27 +257,31 @@ func (s *Service) mountParams(ctx context.Context, p *Params, defaultMode int32)
 	if err != nil {
 		return nil, err
 	}
-	keys, err := requestKeys(p.Objects)
-	if err != nil {
-		return nil, err
-	}
-	secrets, err := s.fetch(ctx, client, p, keys)
+	got, err := s.fetch(ctx, client, p)
 	if err != nil {
 		return nil, err
 	}
 	key := s.versionKey(ctx)
 	res := &Result{}
-	for i, obj := range p.Objects {
-		content, err := render(obj, secrets[i])
+	for _, out := range p.Plan.Outputs {
+		if out.TemplateOnly {
+			continue
+		}
+		files, err := renderOutput(out, got)
 		if err != nil {
-			return nil, fmt.Errorf("object %q: %w", obj.Name, err)
+			return nil, fmt.Errorf("object %s: %w", out.Label, err)
 		}
 		mode := defaultMode
-		if obj.Mode != nil {
-			mode = *obj.Mode
+		if out.Mode != nil {
+			mode = *out.Mode
 		}
-		res.Files = append(res.Files, File{Path: obj.Name, Mode: mode, Contents: content})
-		res.Versions = append(res.Versions, ObjectVersion{ID: obj.Name, Version: version(key, identity(p, obj, keys[i]), content)})
+		for _, f := range files {
+			res.Files = append(res.Files, File{Path: f.path, Mode: mode, Contents: f.contents,
+				Version: version(key, identity(p, out, f.path), f.contents)})
+		}
+	}
+	if err := checkFiles(res.Files); err != nil {
+		return nil, err
 	}
 	if err := checkSize(res, s.opts.Defaults.Limits.MountBytes); err != nil {
 		return nil, err
@@ -308,8 +307,8 @@ func checkSize(res *Result, limit int) error {
 	total := 0
 	all := make([]sized, len(res.Files))
 	for i, f := range res.Files {
-		v := res.Versions[i]
-		all[i] = sized{f.Path, len(f.Contents) + len(f.Path) + len(v.ID) + len(v.Version) + fileOverhead}
+		// The path is sent twice: as the file's and as its version's ID.
+		all[i] = sized{f.Path, len(f.Contents) + 2*len(f.Path) + len(f.Version) + fileOverhead}
 		total += all[i].size
 	}
 	if total <= limit {
@@ -319,14 +318,14 @@ func checkSize(res *Result, limit int) error {
 	const listed = 5
 	var names []string
 	for _, o := range all[:min(listed, len(all))] {
-		names = append(names, fmt.Sprintf("%s (%d bytes)", quote(o.name), o.size))
+		names = append(names, fmt.Sprintf("%s (%d bytes)", spc.Quote(o.name), o.size))
 	}
 	if len(all) > listed {
 		names = append(names, fmt.Sprintf("and %d more", len(all)-listed))
 	}
 	return fmt.Errorf("%w: the files total %d bytes, above the limit of %d bytes (%s; the driver accepts 4 MiB unless its "+
 		"--max-call-recv-msg-size is raised); largest objects: %s: mount fewer or smaller objects per volume",
-		ErrMountTooLarge, total, limit, FlagMaxMountBytes, strings.Join(names, ", "))
+		ErrMountTooLarge, total, limit, spc.FlagMaxMountBytes, strings.Join(names, ", "))
 }
 
 // versionKey is the node's HMAC key, or the in-memory fallback while the
@@ -346,10 +345,8 @@ func (s *Service) versionKey(ctx context.Context) []byte {
 	return key
 }
 
-// fetch logs in (or reuses a token) and reads every object. A 403 on a
-// cached token means it was revoked or its policies changed: log in once
-// more and retry, but never loop.
-func (s *Service) fetch(ctx context.Context, client *vault.Client, p *Params, keys []string) ([]*api.Secret, error) {
+// fetch logs in (or reuses a token) and sends the plan's requests.
+func (s *Service) fetch(ctx context.Context, client *vault.Client, p *spc.Params) (responses, error) {
 	lreq := auth.LoginRequest{
 		Pod:          p.Pod,
 		Role:         p.RoleName,
@@ -358,21 +355,15 @@ func (s *Service) fetch(ctx context.Context, client *vault.Client, p *Params, ke
 		DriverTokens: p.DriverTokens,
 	}
 	defer s.forgetIfGone(ctx, p.Pod.UID)
-	tok, err := s.opts.Auth.Token(ctx, client, lreq)
-	if err != nil {
-		return nil, err
-	}
-	f := &fetcher{client: client, token: tok, login: lreq, limit: s.opts.Concurrency}
-	if p.LeaseReuse {
-		f.leases = s.opts.Leases
-	}
-	secrets, err := f.fetchAll(ctx, p.Objects, keys)
-	if err != nil && tok.Cached && errors.Is(err, vault.ErrPermissionDenied) {
-		s.opts.Auth.Invalidate(client, lreq, tok.Value)
-		if f.token, err = s.opts.Auth.Token(ctx, client, lreq); err != nil {
-			return nil, err
+	var got responses
+	err := s.opts.Auth.WithToken(ctx, client, lreq, func(tok auth.Token) error {
+		f := &fetcher{client: client, token: tok, login: lreq, limit: s.opts.Concurrency}
+		if p.LeaseReuse {
+			f.leases = s.opts.Leases
 		}
-		secrets, err = f.fetchAll(ctx, p.Objects, keys)
-	}
-	return secrets, err
+		var err error
+		got, err = f.fetchAll(ctx, p.Plan.Requests)
+		return err
+	})
+	return got, err
 }

@@ -12,6 +12,8 @@ package vault
 import (
 	"context"
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -39,26 +41,55 @@ func (c Config) validate() error {
 	if c.Address == "" {
 		return configError(nil, "Address is empty")
 	}
-	u, err := url.Parse(c.Address)
-	if err != nil {
-		return configError(nil, "Address %q is not a URL", c.Address)
-	}
-	switch u.Scheme {
-	case "http", "https":
-		if u.Host == "" {
-			return configError(nil, "Address %q has no host", c.Address)
-		}
-	case "unix":
-		if strings.TrimPrefix(c.Address, "unix://") == "" {
-			return configError(nil, "Address %q has no socket path", c.Address)
-		}
-	default:
-		return configError(nil, "Address %q: scheme must be http, https or unix", c.Address)
+	if err := CheckAddress(c.Address); err != nil {
+		return configError(nil, "Address %q %v", c.Address, err)
 	}
 	if (c.ClientCert == "") != (c.ClientKey == "") {
 		return configError(nil, "ClientCert and ClientKey must be set together")
 	}
 	return nil
+}
+
+// addressHint lists the address forms the client can dial.
+const addressHint = "http://, https:// or unix:// (e.g. https://vault.vault.svc:8200 or unix:///run/vault/agent.sock)"
+
+// CheckAddress accepts the Vault address forms the client can dial:
+// http:// or https:// with a host, or unix:// with a socket path (the
+// client dials what follows unix://, so a relative path works as well).
+// It is the one check for -vault-addr, vaultAddress and Config. Its message
+// completes a sentence that starts with the address.
+func CheckAddress(addr string) error {
+	if rest, ok := strings.CutPrefix(addr, "unix://"); ok {
+		if rest == "" {
+			return errors.New("names no socket: use unix:///path/to/agent.sock")
+		}
+		return nil
+	}
+	u, err := url.Parse(addr)
+	if err != nil {
+		// url.Error quotes the whole address; its cause says what is wrong.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		msg := err.Error()
+		if len(msg) > 128 {
+			msg = msg[:128] + "..."
+		}
+		return fmt.Errorf("is not a valid URL (%s): use %s", msg, addressHint)
+	}
+	switch u.Scheme {
+	case "http", "https":
+		if u.Host == "" {
+			return fmt.Errorf("has no host: use %s", addressHint)
+		}
+		return nil
+	case "unix":
+		// The client recognises the scheme only in lower case.
+		return errors.New("must start with unix:// in lower case")
+	default:
+		return fmt.Errorf("must start with %s", addressHint)
+	}
 }
 
 // newAPIClient builds an api.Client for cfg that takes nothing from the

@@ -28,6 +28,17 @@ type Request struct {
 	Path   string         // e.g. "secret/data/db": no "/v1/" prefix, no query string
 	Query  url.Values     // may be nil; sent as the URL query for every method
 	Body   map[string]any // sent as the JSON body when non-nil
+	// EncodedBody is a body already encoded as JSON, sent instead of Body
+	// when non-nil: a class's secretArgs are encoded once, when it is parsed.
+	EncodedBody []byte
+}
+
+// body is the request's JSON body, nil for none.
+func (r Request) body() ([]byte, error) {
+	if r.EncodedBody != nil || r.Body == nil {
+		return r.EncodedBody, nil
+	}
+	return json.Marshal(r.Body)
 }
 
 // Read performs req with the given Vault token and returns the parsed
@@ -74,13 +85,10 @@ func (c *Client) call(ctx context.Context, kind callKind, token string, req Requ
 	if strings.IndexFunc(token, func(r rune) bool { return !unicode.IsPrint(r) }) >= 0 {
 		return nil, newError(ErrPermissionDenied, nil, op, "token contains non-printable characters", secrets...)
 	}
-	var body []byte
-	if req.Body != nil {
-		var err error
-		if body, err = json.Marshal(req.Body); err != nil {
-			// The encoder's message may quote a value, so it is left out.
-			return nil, newError(nil, nil, op, "request body cannot be encoded as JSON", secrets...)
-		}
+	body, err := req.body()
+	if err != nil {
+		// The encoder's message may quote a value, so it is left out.
+		return nil, newError(nil, nil, op, "request body cannot be encoded as JSON", secrets...)
 	}
 	query := make(url.Values, len(req.Query))
 	for k, v := range req.Query {
@@ -161,7 +169,7 @@ type readKey struct {
 }
 
 func newReadKey(token string, req Request) (readKey, error) {
-	body, err := json.Marshal(req.Body)
+	body, err := req.body()
 	if err != nil {
 		return readKey{}, err
 	}

@@ -98,10 +98,10 @@ func TestConfigErrors(t *testing.T) {
 		wantMsg string
 	}{
 		{name: "empty address", cfg: Config{}, wantMsg: "Address is empty"},
-		{name: "bad scheme", cfg: Config{Address: "ftp://vault:8200"}, wantMsg: "scheme must be http, https or unix"},
+		{name: "bad scheme", cfg: Config{Address: "ftp://vault:8200"}, wantMsg: "must start with http://, https:// or unix://"},
 		{name: "no host", cfg: Config{Address: "https://"}, wantMsg: "has no host"},
-		{name: "no socket path", cfg: Config{Address: "unix://"}, wantMsg: "has no socket path"},
-		{name: "not a URL", cfg: Config{Address: "http://[::1"}, wantMsg: "is not a URL"},
+		{name: "no socket path", cfg: Config{Address: "unix://"}, wantMsg: "names no socket"},
+		{name: "not a URL", cfg: Config{Address: "http://[::1"}, wantMsg: "is not a valid URL"},
 		{name: "unreadable CA file", cfg: Config{Address: "https://vault:8200", CACert: missing}, wantMsg: `CA certificate file "` + missing + `": open ` + missing},
 		{name: "CA file without PEM", cfg: Config{Address: "https://vault:8200", CACert: notPEM}, wantMsg: "contains no PEM certificate"},
 		{name: "missing CA directory", cfg: Config{Address: "https://vault:8200", CADirectory: filepath.Join(dir, "nope")}, wantMsg: "CA directory"},
@@ -123,6 +123,37 @@ func TestConfigErrors(t *testing.T) {
 			checkSentinel(t, err, ErrConfig)
 			if !strings.Contains(err.Error(), tt.wantMsg) {
 				t.Errorf("error %q should contain %q", err, tt.wantMsg)
+			}
+		})
+	}
+}
+
+// TestCheckAddress: the one check of -vault-addr, vaultAddress and Config
+// accepts what the client can dial and nothing else.
+func TestCheckAddress(t *testing.T) {
+	tests := []struct {
+		addr string
+		want string // "" = accepted
+	}{
+		{"https://vault.vault.svc:8200", ""},
+		{"HTTP://127.0.0.1:8200", ""},
+		{"unix:///run/vault/agent.sock", ""},
+		{"unix://agent.sock", ""},
+		{"unix://", "names no socket"},
+		{"UNIX:///run/agent.sock", "in lower case"},
+		{"https://", "has no host"},
+		{"vault:8200", "must start with"},
+		{"ftp://vault", "must start with"},
+		{"http://[::1", "is not a valid URL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.addr, func(t *testing.T) {
+			err := CheckAddress(tt.addr)
+			switch {
+			case tt.want == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Fatalf("error %v, want one containing %q", err, tt.want)
 			}
 		})
 	}

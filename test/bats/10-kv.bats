@@ -36,8 +36,9 @@ setup() {
 	assert_mode 644 "$dir/username"
 	assert_content 's3cr=t!' "$dir/creds/password"
 	assert_mode 600 "$dir/creds/password"
-	# Without secretKey: the JSON of KV v2's data (data and metadata).
-	run jq -r '.data.username + " " + .data.password + " v" + (.metadata.version | tostring)' "$dir/app.json"
+	# Without secretKey: Vault's whole response, as the reference writes it
+	# (KV v2's data and metadata are under .data).
+	run jq -r '.data.data.username + " " + .data.data.password + " v" + (.data.metadata.version | tostring)' "$dir/app.json"
 	assert_output 'alice s3cr=t! v1'
 	assert_mode 644 "$dir/app.json"
 
@@ -69,9 +70,9 @@ setup() {
 	dir=$(target e2e-kv web-2)
 	assert_content hunter2 "$dir/db-password"
 	assert_mode 644 "$dir/db-password"
-	# KV v1 has no data.data wrapping: the file is the secret's data itself.
-	run jq -c . "$dir/db.json"
-	assert_output '{"password":"hunter2","port":"5432"}'
+	# KV v1 has no data.data wrapping: the secret is the response's data.
+	run jq -c '[.request_id, .lease_duration > 0, .data]' "$dir/db.json"
+	assert_output '["",true,{"password":"hunter2","port":"5432"}]'
 	assert_mode 440 "$dir/db.json"
 
 	run unpublish e2e-kv web-2

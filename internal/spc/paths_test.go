@@ -1,4 +1,4 @@
-package mount
+package spc
 
 import (
 	"net/url"

@@ -1,4 +1,4 @@
-package mount
+package spc
 
 import (
 	"fmt"
@@ -30,6 +30,8 @@ type Limits struct {
 	// names. It must stay below what the driver's gRPC client accepts
 	// (4 MiB unless its --max-call-recv-msg-size is raised).
 	MountBytes int
+	// TemplateBytes bounds one template's source.
+	TemplateBytes int
 }
 
 // Flag names, for messages that tell the operator what to raise.
@@ -39,6 +41,7 @@ const (
 	FlagMaxYAMLNodes       = "-max-yaml-nodes"
 	FlagMaxSecretArgsBytes = "-max-secret-args-bytes"
 	FlagMaxMountBytes      = "-max-mount-bytes"
+	FlagMaxTemplateBytes   = "-max-template-bytes"
 )
 
 // DefaultLimits are generous for real classes and keep a hostile one far
@@ -59,11 +62,13 @@ func DefaultLimits() Limits {
 		// 4 MiB less half a MiB for the protobuf framing and object
 		// versions.
 		MountBytes: 3584 << 10,
+		// A config file of a few hundred lines.
+		TemplateBytes: 64 << 10,
 	}
 }
 
-// orDefault fills the zero fields of l with the defaults.
-func (l Limits) orDefault() Limits {
+// OrDefault fills the zero fields of l with the defaults.
+func (l Limits) OrDefault() Limits {
 	d := DefaultLimits()
 	for _, f := range []struct{ v, def *int }{
 		{&l.AttributesBytes, &d.AttributesBytes},
@@ -71,6 +76,7 @@ func (l Limits) orDefault() Limits {
 		{&l.YAMLNodes, &d.YAMLNodes},
 		{&l.SecretArgsBytes, &d.SecretArgsBytes},
 		{&l.MountBytes, &d.MountBytes},
+		{&l.TemplateBytes, &d.TemplateBytes},
 	} {
 		if *f.v <= 0 {
 			*f.v = *f.def
@@ -129,14 +135,14 @@ func textControl(r rune) bool { return r == '\n' || r == '\r' || r == '\t' }
 const (
 	maxListedProblems = 20
 	maxProblemBytes   = 512
-	maxErrorBytes     = 4 << 10
+	MaxErrorBytes     = 4 << 10
 	maxQuotedBytes    = 64
 )
 
-// quote quotes a value written in the class for a message, shortened to
+// Quote quotes a value written in the class for a message, shortened to
 // about maxQuotedBytes of output (escapes included): a value may be up to
 // the attributes' size.
-func quote(s string) string {
+func Quote(s string) string {
 	if len(s) <= maxQuotedBytes {
 		if q := strconv.Quote(s); len(q) <= maxQuotedBytes+2 {
 			return q
@@ -160,12 +166,12 @@ func plain(s string) string {
 	if len(s) <= maxQuotedBytes && controlChar(s, nil) == "" && !strings.ContainsRune(s, utf8.RuneError) {
 		return s
 	}
-	return quote(s)
+	return Quote(s)
 }
 
-// truncate shortens msg to at most n bytes, on a rune boundary, marking the
+// Truncate shortens msg to at most n bytes, on a rune boundary, marking the
 // cut.
-func truncate(msg string, n int) string {
+func Truncate(msg string, n int) string {
 	if len(msg) <= n {
 		return msg
 	}
@@ -183,14 +189,14 @@ func runeStart(s string, i int) int {
 }
 
 // joinBounded joins the first problems, each truncated, and says how many
-// were left out (more counts those not even kept), within maxErrorBytes.
+// were left out (more counts those not even kept), within MaxErrorBytes.
 func joinBounded(probs []string, more int) string {
 	var b strings.Builder
 	listed := 0
 	for _, p := range probs {
-		p = truncate(p, maxProblemBytes)
+		p = Truncate(p, maxProblemBytes)
 		// Room for "; " and the "and N more" tail.
-		if listed == maxListedProblems || b.Len()+len(p)+64 > maxErrorBytes {
+		if listed == maxListedProblems || b.Len()+len(p)+64 > MaxErrorBytes {
 			break
 		}
 		if listed > 0 {

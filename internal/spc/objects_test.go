@@ -1,4 +1,4 @@
-package mount
+package spc
 
 import (
 	"net/url"
@@ -14,6 +14,9 @@ func TestParseObjects(t *testing.T) {
 		o := Object{Name: "f", Path: "secret/data/app", Method: "GET", Encoding: EncodingUTF8}
 		if mod != nil {
 			mod(&o)
+		}
+		if o.Kind() == KindWhole {
+			o.Shape = ShapeResponse
 		}
 		return o
 	}
@@ -95,15 +98,15 @@ func TestParseObjects(t *testing.T) {
 			want: []Object{base(func(o *Object) { o.Args = map[string]any{"a": []any{1, map[string]any{"k": "v"}}} })}},
 		{name: "siblings in one directory", yaml: "- {objectName: dir/a, secretPath: s/a}\n- {objectName: dir/b, secretPath: s/b}\n- {objectName: dirx, secretPath: s/c}",
 			want: []Object{
-				{Name: "dir/a", Path: "s/a", Method: "GET", Encoding: EncodingUTF8},
-				{Name: "dir/b", Path: "s/b", Method: "GET", Encoding: EncodingUTF8},
-				{Name: "dirx", Path: "s/c", Method: "GET", Encoding: EncodingUTF8},
+				{Name: "dir/a", Path: "s/a", Method: "GET", Encoding: EncodingUTF8, Shape: ShapeResponse},
+				{Name: "dir/b", Path: "s/b", Method: "GET", Encoding: EncodingUTF8, Shape: ShapeResponse},
+				{Name: "dirx", Path: "s/c", Method: "GET", Encoding: EncodingUTF8, Shape: ShapeResponse},
 			}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var probs problems
-			got := parseObjects(tc.yaml, DefaultLimits(), &probs)
+			got, _ := parseObjects(tc.yaml, DefaultLimits(), &probs)
 			if len(probs.list) > 0 {
 				t.Fatalf("problems: %q", probs.list)
 			}

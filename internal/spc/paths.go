@@ -1,4 +1,4 @@
-package mount
+package spc
 
 import (
 	"errors"
@@ -28,30 +28,30 @@ func ValidateFilePath(p string) error {
 	case len(p) > maxPathBytes:
 		return fmt.Errorf("file path is %d bytes long: shorten it to at most %d bytes", len(p), maxPathBytes)
 	case controlChar(p, nil) != "":
-		return fmt.Errorf("file path %s contains %s: remove it", quote(p), controlChar(p, nil))
+		return fmt.Errorf("file path %s contains %s: remove it", Quote(p), controlChar(p, nil))
 	case strings.Contains(p, `\`):
-		return fmt.Errorf("file path %s contains a backslash: separate directories with \"/\"", quote(p))
+		return fmt.Errorf("file path %s contains a backslash: separate directories with \"/\"", Quote(p))
 	case strings.HasPrefix(p, "/"):
-		return fmt.Errorf("file path %s is absolute: remove the leading \"/\" (paths are relative to the volume)", quote(p))
+		return fmt.Errorf("file path %s is absolute: remove the leading \"/\" (paths are relative to the volume)", Quote(p))
 	case strings.HasSuffix(p, "/"):
-		return fmt.Errorf("file path %s ends with \"/\": remove it, the path must name a file", quote(p))
+		return fmt.Errorf("file path %s ends with \"/\": remove it, the path must name a file", Quote(p))
 	}
 	for _, el := range strings.Split(p, "/") {
 		switch {
 		case el == "":
-			return fmt.Errorf("file path %s has an empty element: use a single \"/\" between directories (%s)", quote(p), quote(path.Clean(p)))
+			return fmt.Errorf("file path %s has an empty element: use a single \"/\" between directories (%s)", Quote(p), Quote(path.Clean(p)))
 		case el == ".":
-			return fmt.Errorf("file path %s has a \".\" element: remove it", quote(p))
+			return fmt.Errorf("file path %s has a \".\" element: remove it", Quote(p))
 		case el == "..":
-			return fmt.Errorf("file path %s has a \"..\" element, which would leave the volume: remove it", quote(p))
+			return fmt.Errorf("file path %s has a \"..\" element, which would leave the volume: remove it", Quote(p))
 		case strings.HasPrefix(el, ".."):
-			return fmt.Errorf("file path %s has an element starting with \"..\" (%s), a prefix the driver reserves for its own files: rename it", quote(p), quote(el))
+			return fmt.Errorf("file path %s has an element starting with \"..\" (%s), a prefix the driver reserves for its own files: rename it", Quote(p), Quote(el))
 		case len(el) > maxElementBytes:
-			return fmt.Errorf("file path %s has an element of %d bytes: shorten each name to at most %d bytes", quote(p), len(el), maxElementBytes)
+			return fmt.Errorf("file path %s has an element of %d bytes: shorten each name to at most %d bytes", Quote(p), len(el), maxElementBytes)
 		}
 	}
 	if path.Clean(p) != p {
-		return fmt.Errorf("file path %s is not clean: use %s", quote(p), quote(path.Clean(p)))
+		return fmt.Errorf("file path %s is not clean: use %s", Quote(p), Quote(path.Clean(p)))
 	}
 	return nil
 }
@@ -67,7 +67,7 @@ func parseSecretPath(raw string) (string, url.Values, error) {
 	if hasQuery {
 		q, err := url.ParseQuery(rawQuery)
 		if err != nil {
-			return "", nil, fmt.Errorf("secretPath %s has an invalid query (%v): write it as key=value pairs joined by \"&\", with %%XX escapes, e.g. ?version=2", quote(raw), err)
+			return "", nil, fmt.Errorf("secretPath %s has an invalid query (%v): write it as key=value pairs joined by \"&\", with %%XX escapes, e.g. ?version=2", Quote(raw), err)
 		}
 		if len(q) > 0 {
 			query = q
@@ -83,44 +83,17 @@ func parseSecretPath(raw string) (string, url.Values, error) {
 	}
 	trimmed := strings.TrimSuffix(p, "/")
 	if trimmed == "" {
-		return "", nil, fmt.Errorf("secretPath %s names no Vault path: give the API path after /v1/, e.g. secret/data/app", quote(raw))
+		return "", nil, fmt.Errorf("secretPath %s names no Vault path: give the API path after /v1/, e.g. secret/data/app", Quote(raw))
 	}
 	for _, el := range strings.Split(trimmed, "/") {
 		switch el {
 		case "":
-			return "", nil, fmt.Errorf("secretPath %s has an empty element: use a single \"/\" between elements, e.g. secret/data/app", quote(raw))
+			return "", nil, fmt.Errorf("secretPath %s has an empty element: use a single \"/\" between elements, e.g. secret/data/app", Quote(raw))
 		case ".", "..":
-			return "", nil, fmt.Errorf("secretPath %s has a %q element: remove it and write the full path, e.g. secret/data/app", quote(raw), el)
+			return "", nil, fmt.Errorf("secretPath %s has a %q element: remove it and write the full path, e.g. secret/data/app", Quote(raw), el)
 		}
 	}
 	return p, query, nil
-}
-
-// checkNames rejects two objects writing the same file, or one writing a
-// file where another needs a directory ("a" and "a/b").
-func checkNames(objs []Object, labels []string, probs *problems) {
-	first := map[string]int{}
-	for i, o := range objs {
-		if o.Name == "" {
-			continue
-		}
-		if j, dup := first[o.Name]; dup {
-			probs.add("objectName %s is used by objects #%d and #%d: each objectName must be unique", quote(o.Name), j+1, i+1)
-			continue
-		}
-		first[o.Name] = i
-	}
-	for i, o := range objs {
-		for k := 0; k < len(o.Name); k++ {
-			if o.Name[k] != '/' {
-				continue
-			}
-			if j, ok := first[o.Name[:k]]; ok && j != i {
-				probs.add("%s: objectName %s needs %s to be a directory, but %s writes a file there: rename one of them",
-					labels[i], quote(o.Name), quote(o.Name[:k]), labels[j])
-			}
-		}
-	}
 }
 
 // parseMode reads filePermission: a YAML integer (yaml.v3 reads 0640 and
@@ -152,7 +125,7 @@ func parseMode(v *yaml.Node, label string, probs *problems) *int32 {
 		digits := strings.TrimPrefix(strings.TrimPrefix(s, "0o"), "0O")
 		u, err := strconv.ParseUint(digits, 8, 32)
 		if err != nil {
-			probs.add("%s: filePermission %s is not an octal number (digits 0-7): %s", label, quote(v.Value), hint)
+			probs.add("%s: filePermission %s is not an octal number (digits 0-7): %s", label, Quote(v.Value), hint)
 			return nil
 		}
 		n = u

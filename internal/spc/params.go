@@ -1,9 +1,7 @@
-package mount
+package spc
 
 import (
-	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -38,7 +36,6 @@ const (
 const (
 	defaultAuthMount    = "kubernetes"
 	defaultAuthMountSrc = "the provider's default auth mount"
-	addressSchemesHint  = "http://, https:// or unix:// (e.g. https://vault.vault.svc:8200)"
 	podInfoOnMountHint  = "set podInfoOnMount: true in the secrets-store.csi.k8s.io CSIDriver object"
 	authMountPathHint   = "give the auth method's mount path, e.g. kubernetes or jwt"
 )
@@ -63,7 +60,7 @@ type Params struct {
 	// DriverTokens is the raw value of csi.storage.k8s.io/serviceAccount.tokens
 	// ("" if absent). It holds tokens: never log it.
 	DriverTokens string
-	Objects      []Object
+	Plan         *Plan
 	// LeaseReuse allows returning a still-valid leased secret (database
 	// credentials, leased certificates) on republish instead of minting a
 	// new one; leaseReuse: "false" turns it off for the class.
@@ -98,7 +95,7 @@ func (p *problems) add(format string, args ...any) {
 		p.dropped++
 		return
 	}
-	p.list = append(p.list, truncate(fmt.Sprintf(format, args...), maxProblemBytes))
+	p.list = append(p.list, Truncate(fmt.Sprintf(format, args...), maxProblemBytes))
 }
 
 // err is the ParamsError of the problems found, nil if none.
@@ -128,8 +125,8 @@ func attrsSize(attrs map[string]string) int {
 	return n
 }
 
-// attrsTooLarge is the problem of attributes of size bytes, over limit.
-func attrsTooLarge(size, limit int) *ParamsError {
+// AttrsTooLarge is the problem of attributes of size bytes, over limit.
+func AttrsTooLarge(size, limit int) *ParamsError {
 	return &ParamsError{Problems: []string{fmt.Sprintf("the attributes are %d bytes, above the limit of %d bytes (%s): "+
 		"they hold the class's parameters and the pod's service-account tokens; shorten the objects or ask the operator to raise %s",
 		size, limit, FlagMaxAttributesBytes, FlagMaxAttributesBytes)}}
@@ -140,9 +137,9 @@ func attrsTooLarge(size, limit int) *ParamsError {
 // each naming the parameter or the object (by objectName, or by index if it
 // has none). Keys it does not know are ignored: the driver adds many.
 func ParseParams(attrs map[string]string, d Defaults) (*Params, error) {
-	lim := d.Limits.orDefault()
+	lim := d.Limits.OrDefault()
 	if size := attrsSize(attrs); size > lim.AttributesBytes {
-		return nil, attrsTooLarge(size, lim.AttributesBytes)
+		return nil, AttrsTooLarge(size, lim.AttributesBytes)
 	}
 	var probs problems
 	for _, k := range checkedKeys {
@@ -165,11 +162,15 @@ func ParseParams(attrs map[string]string, d Defaults) (*Params, error) {
 	if s := attrs[keyLeaseReuse]; s != "" {
 		b, err := strconv.ParseBool(s)
 		if err != nil {
-			probs.add("%s %s is not a boolean: use \"true\" or \"false\"", keyLeaseReuse, quote(s))
+			probs.add("%s %s is not a boolean: use \"true\" or \"false\"", keyLeaseReuse, Quote(s))
 		}
 		p.LeaseReuse = b
 	}
-	p.Objects = parseObjects(attrs[keyObjects], lim, &probs)
+	objs, labels := parseObjects(attrs[keyObjects], lim, &probs)
+	if err := probs.err(); err != nil {
+		return nil, err
+	}
+	p.Plan = buildPlan(objs, labels, &probs)
 	if err := probs.err(); err != nil {
 		return nil, err
 	}
@@ -199,7 +200,7 @@ func mergeVault(attrs map[string]string, d vault.Config, probs *problems) vault.
 	if s := attrs[keySkipVerify]; s != "" {
 		b, err := strconv.ParseBool(s)
 		if err != nil {
-			probs.add("%s %s is not a boolean: use \"true\" or \"false\"", keySkipVerify, quote(s))
+			probs.add("%s %s is not a boolean: use \"true\" or \"false\"", keySkipVerify, Quote(s))
 		}
 		c.SkipVerify = b
 	}
@@ -211,41 +212,11 @@ func mergeVault(attrs map[string]string, d vault.Config, probs *problems) vault.
 	case c.Address == "":
 		probs.add("no Vault address: set %s in the SecretProviderClass, or the provider's -vault-addr flag or VAULT_ADDR", keyVaultAddress)
 	default:
-		if err := checkAddress(c.Address); err != nil {
-			probs.add("%s %s %v", source, quote(c.Address), err)
+		if err := vault.CheckAddress(c.Address); err != nil {
+			probs.add("%s %s %v", source, Quote(c.Address), err)
 		}
 	}
 	return c
-}
-
-// checkAddress accepts the address forms the Vault API client can dial.
-func checkAddress(addr string) error {
-	lower := strings.ToLower(addr)
-	var scheme string
-	for _, s := range []string{"http://", "https://", "unix://"} {
-		if strings.HasPrefix(lower, s) {
-			scheme = s
-		}
-	}
-	if scheme == "" {
-		return fmt.Errorf("must start with %s", addressSchemesHint)
-	}
-	u, err := url.Parse(addr)
-	if err != nil {
-		// url.Error quotes the whole address; its cause says what is wrong.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("is not a valid URL (%s): use %s", truncate(err.Error(), maxQuotedBytes), addressSchemesHint)
-	}
-	switch {
-	case scheme == "unix://" && len(addr) == len(scheme):
-		return fmt.Errorf("names no socket: use unix:///path/to/vault.sock")
-	case scheme != "unix://" && u.Host == "":
-		return fmt.Errorf("has no host: use %s", addressSchemesHint)
-	}
-	return nil
 }
 
 // authMount picks the auth mount (vaultAuthMountPath, its older alias
@@ -268,7 +239,7 @@ func authMount(attrs map[string]string, def string, probs *problems) string {
 	}
 	m, err := cleanAuthMount(raw)
 	if err != nil {
-		probs.add("%s %s %v", src, quote(raw), err)
+		probs.add("%s %s %v", src, Quote(raw), err)
 	}
 	return m
 }

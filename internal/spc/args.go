@@ -1,4 +1,4 @@
-package mount
+package spc
 
 import (
 	"encoding/json"
@@ -78,7 +78,7 @@ func elem(k string) string {
 	if len(k) <= maxQuotedBytes && controlChar(k, nil) == "" && !strings.ContainsAny(k, ".[]\"") {
 		return "." + k
 	}
-	return "[" + quote(k) + "]"
+	return "[" + Quote(k) + "]"
 }
 
 // jsonable returns v with every nested map keyed by strings, as JSON needs.

@@ -1,4 +1,4 @@
-package mount
+package spc
 
 import (
 	"fmt"
@@ -21,21 +21,77 @@ const (
 	EncodingHex    Encoding = "hex"
 )
 
-// Object is one entry of the objects parameter: a file and where its
-// content comes from.
+// Shape is the form of a whole-secret file.
+type Shape string
+
+// The shapes a whole-secret file may take.
+const (
+	// ShapeResponse is Vault's whole response, as
+	// hashicorp/vault-csi-provider writes it.
+	ShapeResponse Shape = "response"
+	// ShapeData is the response's data alone.
+	ShapeData Shape = "data"
+)
+
+// Object is one entry of the objects parameter, as written: what to read
+// and how to make files of it.
 type Object struct {
-	Name     string         // objectName: the file path in the volume
-	Path     string         // secretPath without leading "/", "/v1/" or "v1/" prefix and without the query
+	Name     string         // objectName: the file path in the volume (the directory with keysAsFiles)
+	Path     string         // secretPath without leading "/", "/v1/" or "v1/" prefix and without the query; "" for a template
 	Query    url.Values     // from "?..." in secretPath, nil if none
-	Key      string         // secretKey, "" = whole response data as JSON
-	Method   string         // upper case: GET (default), PUT or POST
+	Key      string         // secretKey, "" = none
+	JMESPath string         // jmesPath: a value nested in the secret (or in the value at secretKey), "" = none
+	Method   string         // upper case: GET (default), PUT or POST; "" for a template
 	Args     map[string]any // secretArgs (JSON body), nil if absent
 	Encoding Encoding       // default utf-8
 	Mode     *int32         // filePermission (0..0777), nil = use the driver's default
+	// Shape is the whole-secret file's form (jsonShape); "" unless the
+	// object writes the whole secret.
+	Shape Shape
+	// KeysAsFiles writes one file per key of the secret under Name; Keys
+	// lists them, nil for every key.
+	KeysAsFiles bool
+	Keys        []string
+	// Template renders the file from the class's other objects.
+	Template string
+	// TemplateOnly reads the object for templates and writes no file.
+	TemplateOnly bool
+	// Optional leaves the files out when the secret or a key is missing.
+	Optional bool
+}
+
+// Kind says what an object makes of its secret.
+type Kind int
+
+// The kinds of object.
+const (
+	// KindWhole writes the whole secret as JSON (no secretKey).
+	KindWhole Kind = iota
+	// KindValue writes one value (secretKey, jmesPath).
+	KindValue
+	// KindKeys writes one file per key (keysAsFiles).
+	KindKeys
+	// KindTemplate renders a template over the other objects.
+	KindTemplate
+)
+
+// Kind is the object's kind, from its fields.
+func (o *Object) Kind() Kind {
+	switch {
+	case o.Template != "":
+		return KindTemplate
+	case o.KeysAsFiles:
+		return KindKeys
+	case o.Key != "" || o.JMESPath != "":
+		return KindValue
+	default:
+		return KindWhole
+	}
 }
 
 // objectFields are the fields an object may have.
-var objectFields = []string{"objectName", "secretPath", "secretKey", "method", "secretArgs", "encoding", "filePermission"}
+var objectFields = []string{"objectName", "secretPath", "secretKey", "method", "secretArgs", "encoding", "filePermission",
+	"jmesPath", "jsonShape", "keysAsFiles", "template", "templateOnly", "optional"}
 
 const noObjects = "no objects: list the secrets to mount in the objects parameter, e.g. \"- objectName: password\\n  secretPath: secret/data/app\\n  secretKey: password\""
 
@@ -43,38 +99,38 @@ const noObjects = "no objects: list the secrets to mount in the objects paramete
 // rather than into structs so that every problem can name its object. The
 // expanded size of the document and the number of objects are checked before
 // any object is read.
-func parseObjects(src string, lim Limits, probs *problems) []Object {
+func parseObjects(src string, lim Limits, probs *problems) ([]Object, []string) {
 	if strings.TrimSpace(src) == "" {
 		probs.add(noObjects)
-		return nil
+		return nil, nil
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
 		probs.add("objects is not valid YAML: %v", err)
-		return nil
+		return nil, nil
 	}
 	if len(doc.Content) == 0 {
 		probs.add(noObjects)
-		return nil
+		return nil, nil
 	}
 	if _, ok := countNodes(&doc, lim.YAMLNodes); !ok {
 		probs.add("objects has more than %d YAML nodes once its aliases (*name) and merge keys (<<) are expanded, the limit (%s): "+
 			"write the objects out, or ask the operator to raise %s", lim.YAMLNodes, FlagMaxYAMLNodes, FlagMaxYAMLNodes)
-		return nil
+		return nil, nil
 	}
 	list := resolve(doc.Content[0])
 	if list.Kind != yaml.SequenceNode {
 		probs.add("objects must be a YAML list (items start with \"- \"), not a %s", kindName(list))
-		return nil
+		return nil, nil
 	}
 	if len(list.Content) == 0 {
 		probs.add(noObjects)
-		return nil
+		return nil, nil
 	}
 	if len(list.Content) > lim.Objects {
 		probs.add("objects lists %d objects, above the limit of %d (%s): split them over several SecretProviderClasses, or ask the operator to raise %s",
 			len(list.Content), lim.Objects, FlagMaxObjects, FlagMaxObjects)
-		return nil
+		return nil, nil
 	}
 	objs := make([]Object, 0, len(list.Content))
 	labels := make([]string, 0, len(list.Content))
@@ -84,7 +140,7 @@ func parseObjects(src string, lim Limits, probs *problems) []Object {
 		labels = append(labels, label)
 	}
 	checkNames(objs, labels, probs)
-	return objs
+	return objs, labels
 }
 
 // parseObject reads and checks one list item. label is how problems name
@@ -97,12 +153,12 @@ func parseObject(i int, n *yaml.Node, lim Limits, probs *problems) (o Object, la
 	}
 	pairs, mergeErr := fieldPairs(n, 0, new(int))
 	if name := nameOf(pairs); name != "" {
-		label = "object " + quote(name)
+		label = "object " + Quote(name)
 	}
 	if mergeErr != "" {
 		probs.add("%s: %s", label, mergeErr)
 	}
-	var path, method, enc string
+	var path, method, enc, shape string
 	seen := map[string]bool{}
 	for _, kv := range pairs {
 		k, v := kv[0], kv[1]
@@ -116,6 +172,7 @@ func parseObject(i int, n *yaml.Node, lim Limits, probs *problems) (o Object, la
 		}
 		seen[k.Value] = true
 		str := func() string { return scalar(v, label, k.Value, probs) }
+		flag := func() bool { return boolean(v, label, k.Value, probs) }
 		// k.Value is a known field name in every case below but default.
 		switch k.Value {
 		case "objectName":
@@ -132,6 +189,18 @@ func parseObject(i int, n *yaml.Node, lim Limits, probs *problems) (o Object, la
 			o.Args = parseArgs(v, label, lim.SecretArgsBytes, probs)
 		case "filePermission":
 			o.Mode = parseMode(v, label, probs)
+		case "jmesPath":
+			o.JMESPath = str()
+		case "jsonShape":
+			shape = str()
+		case "keysAsFiles":
+			o.KeysAsFiles, o.Keys = parseKeysAsFiles(v, label, probs)
+		case "template":
+			o.Template = templateText(v, label, lim, probs)
+		case "templateOnly":
+			o.TemplateOnly = flag()
+		case "optional":
+			o.Optional = flag()
 		default:
 			probs.add("%s: %s", label, unknownField(k.Value))
 		}
@@ -143,8 +212,12 @@ func parseObject(i int, n *yaml.Node, lim Limits, probs *problems) (o Object, la
 		// Reported: checkNames need not compare it (it may be huge).
 		o.Name = ""
 	}
+	if o.Template != "" {
+		checkTemplateFields(&o, seen, label, probs)
+		return o, label
+	}
 	if path == "" {
-		probs.add("%s: secretPath is required: the Vault API path to read, e.g. secret/data/app", label)
+		probs.add("%s: secretPath is required: the Vault API path to read, e.g. secret/data/app (or give a template)", label)
 	} else {
 		var err error
 		if o.Path, o.Query, err = parseSecretPath(path); err != nil {
@@ -156,7 +229,7 @@ func parseObject(i int, n *yaml.Node, lim Limits, probs *problems) (o Object, la
 		o.Method = http.MethodGet
 	case http.MethodGet, http.MethodPut, http.MethodPost:
 	default:
-		probs.add("%s: method %s is not supported: use GET, PUT or POST", label, quote(method))
+		probs.add("%s: method %s is not supported: use GET, PUT or POST", label, Quote(method))
 	}
 	switch strings.ToLower(enc) {
 	case "", "utf-8", "utf8":
@@ -166,14 +239,125 @@ func parseObject(i int, n *yaml.Node, lim Limits, probs *problems) (o Object, la
 	case "hex":
 		o.Encoding = EncodingHex
 	default:
-		probs.add("%s: encoding %s is not supported: use utf-8, base64 or hex", label, quote(enc))
+		probs.add("%s: encoding %s is not supported: use utf-8, base64 or hex", label, Quote(enc))
 	}
-	// Only a single value can be decoded; without secretKey the file is the
-	// JSON of the whole response.
-	if o.Key == "" && (o.Encoding == EncodingBase64 || o.Encoding == EncodingHex) {
+	kind := o.Kind()
+	// Only single values can be decoded; the whole secret is JSON.
+	if kind == KindWhole && (o.Encoding == EncodingBase64 || o.Encoding == EncodingHex) {
 		probs.add("%s: encoding %s needs secretKey: name the key whose value is %s-encoded", label, o.Encoding, o.Encoding)
 	}
+	switch strings.ToLower(shape) {
+	case "":
+		if kind == KindWhole {
+			o.Shape = ShapeResponse
+		}
+	case string(ShapeResponse), string(ShapeData):
+		if kind != KindWhole {
+			probs.add("%s: jsonShape is for an object that writes the whole secret: remove it, or remove secretKey, jmesPath and keysAsFiles", label)
+			break
+		}
+		o.Shape = Shape(strings.ToLower(shape))
+	default:
+		probs.add("%s: jsonShape %s is not supported: use response (Vault's whole response, the default) or data (its data alone)", label, Quote(shape))
+	}
 	return o, label
+}
+
+// checkTemplateFields refuses the fields that say where to read a secret on
+// a template object, which reads the class's other objects instead.
+func checkTemplateFields(o *Object, seen map[string]bool, label string, probs *problems) {
+	var extra []string
+	for _, f := range []string{"secretPath", "secretKey", "method", "secretArgs", "encoding", "jmesPath", "jsonShape", "keysAsFiles", "templateOnly"} {
+		if seen[f] {
+			extra = append(extra, f)
+		}
+	}
+	if len(extra) > 0 {
+		probs.add("%s: a template object renders the class's other objects and takes no %s: remove them, or move them to an object the template reads",
+			label, strings.Join(extra, ", "))
+	}
+	o.Encoding = EncodingUTF8
+}
+
+// boolean reads a true/false field; like yaml.v3 decoding into a bool it
+// takes YAML's booleans and the strings "true" and "false".
+func boolean(v *yaml.Node, label, field string, probs *problems) bool {
+	if v.Kind == yaml.ScalarNode {
+		if b, err := strconv.ParseBool(v.Value); err == nil && (v.ShortTag() == "!!bool" || v.ShortTag() == "!!str") {
+			return b
+		}
+		if v.ShortTag() == "!!null" {
+			return false
+		}
+	}
+	probs.add("%s: %s must be true or false, not %s", label, field, describe(v))
+	return false
+}
+
+// describe names a node for a message: its kind, and a short scalar as
+// written.
+func describe(v *yaml.Node) string {
+	if v.Kind == yaml.ScalarNode {
+		return plain(v.Value)
+	}
+	return "a " + kindName(v)
+}
+
+// parseKeysAsFiles reads keysAsFiles: true for every key of the secret, or
+// a list of the keys to write.
+func parseKeysAsFiles(v *yaml.Node, label string, probs *problems) (bool, []string) {
+	if v.Kind != yaml.SequenceNode {
+		return boolean(v, label, "keysAsFiles", probs), nil
+	}
+	if len(v.Content) == 0 {
+		probs.add("%s: keysAsFiles lists no keys: list the keys to write, or write true for every key", label)
+		return false, nil
+	}
+	keys := make([]string, 0, len(v.Content))
+	seen := map[string]bool{}
+	for _, n := range v.Content {
+		n = resolve(n)
+		k := scalar(n, label, "keysAsFiles", probs)
+		if k == "" {
+			if n.Kind == yaml.ScalarNode {
+				probs.add("%s: keysAsFiles has an empty key: remove it", label)
+			}
+			continue
+		}
+		if err := CheckKeyFileName(k); err != nil {
+			probs.add("%s: keysAsFiles: %v", label, err)
+			continue
+		}
+		if seen[k] {
+			probs.add("%s: keysAsFiles lists key %s twice: keep one", label, Quote(k))
+			continue
+		}
+		seen[k] = true
+		keys = append(keys, k)
+	}
+	return true, keys
+}
+
+// templateText reads a template's source, which may span lines.
+func templateText(v *yaml.Node, label string, lim Limits, probs *problems) string {
+	if v.Kind != yaml.ScalarNode || v.ShortTag() == "!!null" {
+		probs.add("%s: template must be text (write it as a YAML block, template: |), not %s", label, describe(v))
+		return ""
+	}
+	if len(v.Value) > lim.TemplateBytes {
+		probs.add("%s: template is %d bytes, above the limit of %d bytes (%s): shorten it, or ask the operator to raise %s",
+			label, len(v.Value), lim.TemplateBytes, FlagMaxTemplateBytes, FlagMaxTemplateBytes)
+		return ""
+	}
+	if c := controlChar(v.Value, textControl); c != "" {
+		probs.add("%s: template contains %s: remove it", label, c)
+		return ""
+	}
+	if strings.TrimSpace(v.Value) == "" {
+		probs.add("%s: template is empty: write the file's text, e.g. password={{ index . \"db\" }}", label)
+		return ""
+	}
+	return v.Value
 }
 
 // resolve follows YAML aliases (*name) to the node they stand for.
@@ -278,8 +462,8 @@ func unknownField(f string) string {
 	valid := strings.Join(objectFields, ", ")
 	for _, want := range objectFields {
 		if strings.EqualFold(f, want) {
-			return fmt.Sprintf("unknown field %s: did you mean %q? (field names are case-sensitive; valid fields: %s)", quote(f), want, valid)
+			return fmt.Sprintf("unknown field %s: did you mean %q? (field names are case-sensitive; valid fields: %s)", Quote(f), want, valid)
 		}
 	}
-	return fmt.Sprintf("unknown field %s: valid fields are %s", quote(f), valid)
+	return fmt.Sprintf("unknown field %s: valid fields are %s", Quote(f), valid)
 }

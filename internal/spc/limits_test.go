@@ -1,22 +1,15 @@
-package mount
+package spc
 
 import (
-	"context"
 	"fmt"
 	"runtime"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"gopkg.in/yaml.v3"
-	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
-	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
-	"github.com/vault-csi-provider/vault-csi-provider/internal/hmackey"
-	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/spc/spctest"
 )
 
 // objectsList is n minimal objects, one a line pair.
@@ -44,33 +37,12 @@ func anchorBomb(levels, width, objects int) string {
 	return b.String()
 }
 
-// yamlBomb is the anchor bomb of issue 8 in 9.6 KB: the first object's
-// secretArgs expand nested aliases of single-item maps to about 394,000
-// values, just under yaml.v3's own check of each decode (4,500 plain values
-// first keep the share of aliased ones below its 99%), with the anchors
-// defined in a field that is never decoded; repeat-1 more list items alias
-// that object, and each is decoded again. Today's main grows to 1.7 GiB on
-// it with 40 objects.
-func yamlBomb(repeat int) string {
-	var b strings.Builder
-	b.WriteString("- &o\n  objectName: cert.pem\n  secretPath: pki/issue/web\n  method: POST\n  defs:\n    l0: &l0 {k: v}\n")
-	for l := 1; l < 4; l++ {
-		fmt.Fprintf(&b, "    l%d: &l%d [%s]\n", l, l, strings.TrimSuffix(strings.Repeat(fmt.Sprintf("*l%d,", l-1), 20), ","))
-	}
-	fmt.Fprintf(&b, "  secretArgs:\n    pad: [%s]\n", strings.TrimSuffix(strings.Repeat("x,", 4500), ","))
-	fmt.Fprintf(&b, "    a: [%s]\n", strings.TrimSuffix(strings.Repeat("*l3,", 12), ","))
-	for range repeat - 1 {
-		b.WriteString("- *o\n")
-	}
-	return b.String()
-}
-
 // TestYAMLBombBounded parses the bomb with the default limits: it is
 // refused by the node count before any secretArgs is decoded, with a few
 // MiB allocated (the document itself), not gigabytes.
 func TestYAMLBombBounded(t *testing.T) {
 	attrs := validAttrs()
-	attrs["objects"] = yamlBomb(40)
+	attrs["objects"] = spctest.YAMLBomb(40)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	_, err := ParseParams(attrs, testDefaults())
@@ -217,7 +189,7 @@ func TestWithinLimits(t *testing.T) {
 			name:    "PEM with line breaks and tabs in secretArgs",
 			objects: fmt.Sprintf("- {objectName: a, secretPath: pki/sign/web, method: POST, secretArgs: {csr: %q}}", csr),
 			check: func(p *Params) error {
-				if got := p.Objects[0].Args["csr"]; got != csr {
+				if got := p.Plan.Outputs[0].Args["csr"]; got != csr {
 					return fmt.Errorf("csr = %q", got)
 				}
 				return nil
@@ -288,7 +260,7 @@ func TestErrorMessagesBounded(t *testing.T) {
 				t.Fatalf("error %v is not a *ParamsError", err)
 			}
 			msg := err.Error()
-			if len(msg) > maxErrorBytes+100 {
+			if len(msg) > MaxErrorBytes+100 {
 				t.Errorf("message of %d bytes", len(msg))
 			}
 			if strings.Contains(msg, long[:maxProblemBytes]) {
@@ -317,7 +289,7 @@ func TestJoinBounded(t *testing.T) {
 		t.Errorf("joinBounded = %q, want %q", got, want)
 	}
 	big := []string{strings.Repeat("a", 10000), strings.Repeat("b", 10000)}
-	if got := joinBounded(big, 0); len(got) > maxErrorBytes || !strings.HasSuffix(got, "...") && !strings.Contains(got, "and") {
+	if got := joinBounded(big, 0); len(got) > MaxErrorBytes || !strings.HasSuffix(got, "...") && !strings.Contains(got, "and") {
 		t.Errorf("joinBounded of long problems = %d bytes: %.80q", len(got), got)
 	}
 }
@@ -352,44 +324,6 @@ func TestCountNodes(t *testing.T) {
 	}
 }
 
-// TestParseWaitsForBudget checks that a request waits while the node's
-// parsing budget is spent, within its own deadline, and parses once the
-// budget is back.
-func TestParseWaitsForBudget(t *testing.T) {
-	clients, err := vault.NewClients(1, vault.DefaultRetryPolicy())
-	if err != nil {
-		t.Fatal(err)
-	}
-	authn, err := auth.NewAuthenticator(1, auth.NewTokenRequester(nil, time.Minute, auth.AudiencePolicy{Allowed: []string{"vault"}}), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := hmackey.Ephemeral()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := testDefaults()
-	d.Limits = Limits{AttributesBytes: 4 << 10}
-	s, err := NewService(Options{Defaults: d, Clients: clients, Auth: authn, Keys: keys})
-	if err != nil {
-		t.Fatal(err)
-	}
-	req := &pb.MountRequest{Attributes: `{"roleName":"app"}`, Permission: "420"}
-	if err := s.parsing.Acquire(t.Context(), 4<<10); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
-	defer cancel()
-	if _, err := s.Mount(ctx, req); status.Code(err) != codes.DeadlineExceeded {
-		t.Fatalf("with the budget spent: %v, want DeadlineExceeded", err)
-	}
-	s.parsing.Release(4 << 10)
-	_, err = s.Mount(t.Context(), req)
-	if got := status.Code(err); got != codes.InvalidArgument || !strings.Contains(err.Error(), "no objects") {
-		t.Fatalf("with the budget back: %v, want the parameters' problems", err)
-	}
-}
-
 func TestQuote(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"abc", `"abc"`},
@@ -401,8 +335,8 @@ func TestQuote(t *testing.T) {
 		{strings.Repeat("é", 40), `"` + strings.Repeat("é", 32) + `"... (80 bytes)`},
 	}
 	for _, tc := range tests {
-		if got := quote(tc.in); got != tc.want {
-			t.Errorf("quote(%q) = %s, want %s", tc.in, got, tc.want)
+		if got := Quote(tc.in); got != tc.want {
+			t.Errorf("Quote(%q) = %s, want %s", tc.in, got, tc.want)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package mount
+package spc
 
 import (
 	"errors"
@@ -43,6 +43,16 @@ func wantObject() Object {
 	return Object{Name: "password", Path: "secret/data/app", Key: "password", Method: "GET", Encoding: EncodingUTF8}
 }
 
+// planOf is the plan of objs as ParseParams builds it.
+func planOf(objs ...Object) *Plan {
+	labels := make([]string, len(objs))
+	for i, o := range objs {
+		labels[i] = "object " + Quote(o.Name)
+	}
+	var probs problems
+	return buildPlan(objs, labels, &probs)
+}
+
 func wantParams() *Params {
 	return &Params{
 		RoleName:   "app",
@@ -50,7 +60,7 @@ func wantParams() *Params {
 		Audience:   "vault",
 		Vault:      testDefaults().Vault,
 		Pod:        auth.Pod{Name: "web-0", Namespace: "shop", UID: "0b1c", ServiceAccount: "web"},
-		Objects:    []Object{wantObject()},
+		Plan:       planOf(wantObject()),
 		LeaseReuse: true,
 	}
 }

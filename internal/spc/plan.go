@@ -1,0 +1,208 @@
+package spc
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Plan is a class parsed for mounting: the distinct Vault requests, each
+// sent once per mount however many objects use it, and the outputs that
+// make files of their responses. It is built once per class and shared by
+// every mount of it, so it is never modified after parsing.
+type Plan struct {
+	Requests []*Request
+	Outputs  []*Output
+}
+
+// Request is one distinct Vault request of a class.
+type Request struct {
+	Method string
+	Path   string
+	Query  url.Values // nil for none
+	// Body is the JSON of secretArgs, nil for none.
+	Body []byte
+	// Key identifies the request: equal requests have equal keys and no two
+	// different ones share a key, whatever their fields contain.
+	Key string
+	// Label names the first object that reads it, for messages.
+	Label string
+	// Optional is set when every object that reads it is optional, so a
+	// missing secret there leaves their files out rather than failing.
+	Optional bool
+}
+
+// Output is one object of the class with what it reads.
+type Output struct {
+	Object
+	// Label names the object in messages.
+	Label string
+	// Request is what the object reads; nil for a template.
+	Request *Request
+	// ID identifies everything that shapes the output's content besides
+	// the secrets themselves, for its files' versions.
+	ID []byte
+}
+
+// Objects returns the objects of the plan, in the class's order.
+func (p *Plan) Objects() []Object {
+	objs := make([]Object, len(p.Outputs))
+	for i, o := range p.Outputs {
+		objs[i] = o.Object
+	}
+	return objs
+}
+
+// buildPlan gathers the objects' requests, one per distinct request.
+func buildPlan(objs []Object, labels []string, probs *problems) *Plan {
+	plan := &Plan{}
+	byKey := map[string]*Request{}
+	for i, o := range objs {
+		out := &Output{Object: o, Label: labels[i]}
+		plan.Outputs = append(plan.Outputs, out)
+		if o.Kind() == KindTemplate {
+			out.ID = LengthPrefixed("template", o.Name, o.Template)
+			continue
+		}
+		var body []byte
+		if o.Args != nil {
+			var err error
+			// parseArgs has made them fit for JSON; this cannot fail.
+			if body, err = json.Marshal(o.Args); err != nil {
+				probs.add("%s: secretArgs cannot be sent as JSON", labels[i])
+				continue
+			}
+		}
+		query := o.Query.Encode()
+		key := string(LengthPrefixed(o.Method, o.Path, query, string(body)))
+		r, ok := byKey[key]
+		if !ok {
+			r = &Request{Method: o.Method, Path: o.Path, Query: o.Query, Body: body, Key: key, Label: labels[i], Optional: true}
+			byKey[key] = r
+			plan.Requests = append(plan.Requests, r)
+		}
+		r.Optional = r.Optional && o.Optional
+		out.Request = r
+		out.ID = LengthPrefixed(fmt.Sprint(o.Kind()), o.Name, o.Key, o.JMESPath, string(o.Encoding), string(o.Shape),
+			strings.Join(o.Keys, "\x00"), key)
+	}
+	return plan
+}
+
+// LengthPrefixed encodes fields so that no two different lists give the
+// same bytes, whatever the fields contain.
+func LengthPrefixed(fields ...string) []byte {
+	var b []byte
+	for _, f := range fields {
+		b = binary.AppendUvarint(b, uint64(len(f)))
+		b = append(b, f...)
+	}
+	return b
+}
+
+// checkNames rejects two objects of one name, and files that collide: two
+// objects writing the same file, or one writing a file where another needs
+// a directory ("a" and "a/b"). A keysAsFiles object without a list of keys
+// owns its whole directory, whose files are only known after reading; the
+// mount checks those.
+func checkNames(objs []Object, labels []string, probs *problems) {
+	first := map[string]int{}
+	for i, o := range objs {
+		if o.Name == "" {
+			continue
+		}
+		if j, dup := first[o.Name]; dup {
+			probs.add("objectName %s is used by objects #%d and #%d: each objectName must be unique", Quote(o.Name), j+1, i+1)
+			continue
+		}
+		first[o.Name] = i
+	}
+	type claim struct {
+		path  string
+		owner int
+		dir   bool
+	}
+	var claims []claim        // in the class's order, for stable messages
+	files := map[string]int{} // file path -> object
+	dirs := map[string]int{}  // directory owned whole -> object
+	for i, o := range objs {
+		if o.Name == "" || first[o.Name] != i {
+			continue
+		}
+		switch {
+		case o.TemplateOnly:
+		case o.KeysAsFiles && o.Keys == nil:
+			dirs[o.Name] = i
+			claims = append(claims, claim{o.Name, i, true})
+		case o.KeysAsFiles:
+			for _, k := range o.Keys {
+				files[o.Name+"/"+k] = i
+				claims = append(claims, claim{o.Name + "/" + k, i, false})
+			}
+		default:
+			files[o.Name] = i
+			claims = append(claims, claim{o.Name, i, false})
+		}
+	}
+	clash := func(i int, path, parent string, j int) {
+		what := "objectName"
+		if path != objs[i].Name {
+			what = "its file"
+		}
+		probs.add("%s: %s %s needs %s to be a directory, but %s writes a file there: rename one of them",
+			labels[i], what, Quote(path), Quote(parent), labels[j])
+	}
+	for _, c := range claims {
+		path, i := c.path, c.owner
+		if c.dir {
+			checkDir(c.path, c.owner, files, dirs, labels, probs, clash)
+			continue
+		}
+		for k := 0; k < len(path); k++ {
+			if path[k] != '/' {
+				continue
+			}
+			if j, ok := files[path[:k]]; ok && j != i {
+				clash(i, path, path[:k], j)
+			}
+			if j, ok := dirs[path[:k]]; ok && j != i {
+				probs.add("%s: its file %s is inside %s, where %s writes every key of its secret: rename one of them",
+					labels[i], Quote(path), Quote(path[:k]), labels[j])
+			}
+		}
+		if j, ok := dirs[path]; ok && j != i {
+			clash(j, path+"/…", path, i)
+		}
+	}
+}
+
+// checkDir reports what collides with directory dir, which object i owns
+// whole.
+func checkDir(dir string, i int, files, dirs map[string]int, labels []string, probs *problems, clash func(int, string, string, int)) {
+	for k := 0; k < len(dir); k++ {
+		if dir[k] != '/' {
+			continue
+		}
+		if j, ok := files[dir[:k]]; ok && j != i {
+			clash(i, dir, dir[:k], j)
+		}
+		if j, ok := dirs[dir[:k]]; ok && j != i {
+			probs.add("%s: its directory %s is inside %s, where %s writes every key of its secret: rename one of them",
+				labels[i], Quote(dir), Quote(dir[:k]), labels[j])
+		}
+	}
+}
+
+// CheckKeyFileName checks that a secret's key can be a file name of its
+// own, inside a keysAsFiles directory.
+func CheckKeyFileName(k string) error {
+	if strings.Contains(k, "/") {
+		return fmt.Errorf("key %s contains \"/\", which cannot be in a file name", Quote(k))
+	}
+	if err := ValidateFilePath(k); err != nil {
+		return fmt.Errorf("key %s is not a safe file name: %v", Quote(k), err)
+	}
+	return nil
+}
