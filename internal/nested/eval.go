@@ -180,7 +180,8 @@ func (in *interp) eval(n parsing.ASTNode, v any) (any, error) {
 // project applies rhs to each element of l that passes cond (if any),
 // dropping null results, as JMESPath projections do.
 func (in *interp) project(l []any, rhs parsing.ASTNode, cond *parsing.ASTNode) ([]any, error) {
-	out := []any{}
+	// Sized for the common case: a projection keeps most elements.
+	out := make([]any, 0, len(l))
 	for _, e := range l {
 		if cond != nil {
 			ok, err := in.eval(*cond, e)
