@@ -8,6 +8,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/nested"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
@@ -29,11 +30,11 @@ func Code(ctx context.Context, err error) codes.Code {
 		return codes.Canceled
 	case errors.Is(err, vault.ErrPermissionDenied):
 		return codes.PermissionDenied
-	case errors.Is(err, vault.ErrNotFound), errors.Is(err, ErrKeyNotFound):
+	case errors.Is(err, vault.ErrNotFound), errors.Is(err, ErrKeyNotFound), errors.Is(err, nested.ErrNotFound):
 		return codes.NotFound
 	case errors.Is(err, vault.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return codes.Unavailable
-	case errors.Is(err, ErrFileConflict):
+	case errors.Is(err, ErrFileConflict), errors.Is(err, nested.ErrType), errors.Is(err, nested.ErrLimit):
 		return codes.InvalidArgument
 	case errors.Is(err, ErrDecode), errors.Is(err, auth.ErrNoKubernetes), errors.Is(err, auth.ErrNoDriverToken):
 		return codes.FailedPrecondition

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/vault-csi-provider/vault-csi-provider/internal/nested"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
@@ -40,10 +41,16 @@ func renderOutput(out *spc.Output, got responses) ([]rendered, error) {
 		return nil, nil
 	}
 	files, err := renderSecret(out, s)
-	if out.Optional && errors.Is(err, ErrKeyNotFound) {
+	if out.Optional && missing(err) {
 		return nil, nil
 	}
 	return files, err
+}
+
+// missing reports a key or nested value that is not in the secret, which an
+// optional object tolerates; anything else still fails it.
+func missing(err error) bool {
+	return errors.Is(err, ErrKeyNotFound) || errors.Is(err, nested.ErrNotFound)
 }
 
 func renderSecret(out *spc.Output, s *api.Secret) ([]rendered, error) {
@@ -60,11 +67,11 @@ func renderSecret(out *spc.Output, s *api.Secret) ([]rendered, error) {
 	case spc.KindKeys:
 		return keysAsFiles(out, s)
 	default:
-		v, err := valueAt(s.Data, out)
+		v, err := selectValue(out, s.Data)
 		if err != nil {
 			return nil, err
 		}
-		b, err := fileBytes(out, v, out.Key)
+		b, err := fileBytes(out, v, valueName(out))
 		if err != nil {
 			return nil, err
 		}
@@ -104,37 +111,74 @@ func valueAt(root map[string]any, out *spc.Output) (any, error) {
 	return v, nil
 }
 
+// selectValue is what an object takes from its secret: the value at
+// secretKey, or the data secretKey looks into, and in it the value at
+// jmesPath. A string at secretKey is read as JSON for jmesPath: structured
+// values are often stored that way in KV.
+func selectValue(out *spc.Output, root map[string]any) (any, error) {
+	var v any = secretData(root)
+	if out.Key != "" {
+		var err error
+		if v, err = valueAt(root, out); err != nil {
+			return nil, err
+		}
+	}
+	if out.Expr == nil {
+		return v, nil
+	}
+	if str, ok := v.(string); ok && out.Key != "" {
+		parsed, err := nested.ParseJSONValue(str)
+		if err != nil {
+			return nil, fmt.Errorf("%w: jmesPath needs JSON, and the value of key %s at %s is not: %w", ErrDecode, spc.Quote(out.Key), out.Path, err)
+		}
+		v = parsed
+	}
+	r, err := out.Expr.Select(v)
+	if err != nil {
+		where := out.Path
+		if out.Key != "" {
+			where = "key " + spc.Quote(out.Key) + " of " + out.Path
+		}
+		return nil, fmt.Errorf("jmesPath in %s: %w", where, err)
+	}
+	return r, nil
+}
+
+// valueName names an object's value in messages.
+func valueName(out *spc.Output) string {
+	if out.JMESPath != "" {
+		return "the value at jmesPath " + spc.Quote(out.JMESPath)
+	}
+	return "the value of key " + spc.Quote(out.Key)
+}
+
 // fileBytes is a value as a file: strings as they are, anything else as
 // JSON, which is what a consumer of a structured value expects; then
-// decoded per the object's encoding. key names the value in messages.
-func fileBytes(out *spc.Output, v any, key string) ([]byte, error) {
+// decoded per the object's encoding. what names the value in messages.
+func fileBytes(out *spc.Output, v any, what string) ([]byte, error) {
 	var raw []byte
 	if str, ok := v.(string); ok {
 		raw = []byte(str)
 	} else {
 		b, err := json.Marshal(v)
 		if err != nil {
-			return nil, fmt.Errorf("%w: key %s at %s cannot be encoded as JSON", vault.ErrBadResponse, spc.Quote(key), out.Path)
+			return nil, fmt.Errorf("%w: %s at %s cannot be encoded as JSON", vault.ErrBadResponse, what, out.Path)
 		}
 		raw = b
 	}
-	return decode(out, raw, key)
+	return decode(out, raw, what)
 }
 
 // keysAsFiles writes each key of the secret (or each listed key) as a
 // file under the object's directory.
 func keysAsFiles(out *spc.Output, s *api.Secret) ([]rendered, error) {
-	data := secretData(s.Data)
-	if out.Key != "" {
-		v, err := valueAt(s.Data, out)
-		if err != nil {
-			return nil, err
-		}
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("%w: keysAsFiles needs a map, but the value at key %s of %s is a %s", ErrDecode, spc.Quote(out.Key), out.Path, typeName(v))
-		}
-		data = m
+	v, err := selectValue(out, s.Data)
+	if err != nil {
+		return nil, err
+	}
+	data, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: keysAsFiles needs a map, but the value selected at %s is a %s", ErrDecode, out.Path, typeName(v))
 	}
 	keys := out.Keys
 	if keys == nil {
@@ -157,7 +201,7 @@ func keysAsFiles(out *spc.Output, s *api.Secret) ([]rendered, error) {
 			}
 			return nil, fmt.Errorf("%w: key %s is not in the secret at %s (keys there: %s)", ErrKeyNotFound, spc.Quote(k), out.Path, keyList(data))
 		}
-		b, err := fileBytes(out, v, k)
+		b, err := fileBytes(out, v, "the value of key "+spc.Quote(k))
 		if err != nil {
 			return nil, err
 		}
@@ -211,18 +255,18 @@ func keyList(m map[string]any) string {
 
 // decode applies the object's encoding: the value in Vault is base64 or hex
 // text and the file receives the decoded bytes. Errors never quote the value.
-func decode(out *spc.Output, raw []byte, key string) ([]byte, error) {
+func decode(out *spc.Output, raw []byte, what string) ([]byte, error) {
 	switch out.Encoding {
 	case spc.EncodingBase64:
 		b, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(raw)))
 		if err != nil {
-			return nil, fmt.Errorf("%w: the value of key %s at %s is not valid base64 (encoding: base64)", ErrDecode, spc.Quote(key), out.Path)
+			return nil, fmt.Errorf("%w: %s at %s is not valid base64 (encoding: base64)", ErrDecode, what, out.Path)
 		}
 		return b, nil
 	case spc.EncodingHex:
 		b, err := hex.DecodeString(string(bytes.TrimSpace(raw)))
 		if err != nil {
-			return nil, fmt.Errorf("%w: the value of key %s at %s is not valid hex (encoding: hex)", ErrDecode, spc.Quote(key), out.Path)
+			return nil, fmt.Errorf("%w: %s at %s is not valid hex (encoding: hex)", ErrDecode, what, out.Path)
 		}
 		return b, nil
 	default:

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/nested"
 )
 
 // Plan is a class parsed for mounting: the distinct Vault requests, each
@@ -41,6 +43,8 @@ type Output struct {
 	Label string
 	// Request is what the object reads; nil for a template.
 	Request *Request
+	// Expr is the compiled jmesPath, nil for none.
+	Expr *nested.Expr
 	// ID identifies everything that shapes the output's content besides
 	// the secrets themselves, for its files' versions.
 	ID []byte
@@ -62,6 +66,12 @@ func buildPlan(objs []Object, labels []string, probs *problems) *Plan {
 	for i, o := range objs {
 		out := &Output{Object: o, Label: labels[i]}
 		plan.Outputs = append(plan.Outputs, out)
+		if o.JMESPath != "" {
+			var err error
+			if out.Expr, err = nested.Compile(o.JMESPath); err != nil {
+				probs.add("%s: jmesPath: %v", labels[i], err)
+			}
+		}
 		if o.Kind() == KindTemplate {
 			out.ID = LengthPrefixed("template", o.Name, o.Template)
 			continue
