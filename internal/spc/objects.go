@@ -212,7 +212,7 @@ func parseObject(i int, n *yaml.Node, lim Limits, probs *problems) (o Object, la
 		// Reported: checkNames need not compare it (it may be huge).
 		o.Name = ""
 	}
-	if o.Template != "" {
+	if seen["template"] {
 		checkTemplateFields(&o, seen, label, probs)
 		return o, label
 	}

@@ -15,7 +15,7 @@ func TestParseObjects(t *testing.T) {
 		if mod != nil {
 			mod(&o)
 		}
-		if o.Kind() == KindWhole {
+		if o.Kind() == KindWhole && o.Shape == "" {
 			o.Shape = ShapeResponse
 		}
 		return o
@@ -96,6 +96,19 @@ func TestParseObjects(t *testing.T) {
 			}},
 		{name: "custom-tagged nested key becomes a string key", yaml: "- {objectName: f, secretPath: secret/data/app, secretArgs: {a: [1, {!t k: v}]}}",
 			want: []Object{base(func(o *Object) { o.Args = map[string]any{"a": []any{1, map[string]any{"k": "v"}}} })}},
+		{name: "new fields", yaml: `
+- {objectName: a, secretPath: s/a, jsonShape: Data}
+- {objectName: b, secretPath: s/a, secretKey: k, jmesPath: x.y, optional: true}
+- {objectName: c, secretPath: s/a, keysAsFiles: true, templateOnly: "true"}
+- {objectName: d, secretPath: s/a, keysAsFiles: [u, p], filePermission: 0400}
+- {objectName: e, template: "x={{ .a }}\n"}`,
+			want: []Object{
+				base(func(o *Object) { o.Name, o.Path, o.Shape = "a", "s/a", ShapeData }),
+				base(func(o *Object) { o.Name, o.Path, o.Key, o.JMESPath, o.Optional = "b", "s/a", "k", "x.y", true }),
+				base(func(o *Object) { o.Name, o.Path, o.KeysAsFiles, o.TemplateOnly = "c", "s/a", true, true }),
+				base(func(o *Object) { o.Name, o.Path, o.KeysAsFiles, o.Keys, o.Mode = "d", "s/a", true, []string{"u", "p"}, mode(0o400) }),
+				{Name: "e", Template: "x={{ .a }}\n", Encoding: EncodingUTF8},
+			}},
 		{name: "siblings in one directory", yaml: "- {objectName: dir/a, secretPath: s/a}\n- {objectName: dir/b, secretPath: s/b}\n- {objectName: dirx, secretPath: s/c}",
 			want: []Object{
 				{Name: "dir/a", Path: "s/a", Method: "GET", Encoding: EncodingUTF8, Shape: ShapeResponse},
@@ -170,6 +183,27 @@ func TestParseObjectsErrors(t *testing.T) {
 		{name: "negative permission", yaml: "- {objectName: a, secretPath: b, filePermission: -1}", want: []string{`object "a": filePermission -1 is not a file mode`}},
 		{name: "permission a map", yaml: "- {objectName: a, secretPath: b, filePermission: {x: 1}}", want: []string{`object "a": filePermission must be a file mode, not a map`}},
 		{name: "permission a bool", yaml: "- {objectName: a, secretPath: b, filePermission: true}", want: []string{`object "a": filePermission true is not an octal number`}},
+		{name: "jsonShape unknown", yaml: "- {objectName: a, secretPath: b, jsonShape: yaml}", want: []string{`object "a": jsonShape "yaml" is not supported`}},
+		{name: "jsonShape with secretKey", yaml: "- {objectName: a, secretPath: b, secretKey: k, jsonShape: data}",
+			want: []string{`object "a": jsonShape is for an object that writes the whole secret`}},
+		{name: "jmesPath refused", yaml: "- {objectName: a, secretPath: b, jmesPath: '{x: y}'}", want: []string{`object "a": jmesPath: invalid jmesPath expression`}},
+		{name: "jmesPath malformed", yaml: "- {objectName: a, secretPath: b, jmesPath: 'a.[b'}", want: []string{`object "a": jmesPath: invalid jmesPath expression`}},
+		{name: "keysAsFiles not a bool", yaml: "- {objectName: a, secretPath: b, keysAsFiles: yes please}", want: []string{`object "a": keysAsFiles must be true or false, not yes please`}},
+		{name: "keysAsFiles empty list", yaml: "- {objectName: a, secretPath: b, keysAsFiles: []}", want: []string{`object "a": keysAsFiles lists no keys`}},
+		{name: "keysAsFiles unsafe keys", yaml: "- {objectName: a, secretPath: b, keysAsFiles: [x/y, .., ok, ok]}",
+			want: []string{`key "x/y" contains "/"`, `key ".." is not a safe file name`, `lists key "ok" twice`}},
+		{name: "keysAsFiles directory and a file inside it", yaml: "- {objectName: d, secretPath: b, keysAsFiles: true}\n- {objectName: d/x, secretPath: c}",
+			want: []string{`object "d/x": its file "d/x" is inside "d", where object "d" writes every key of its secret`}},
+		{name: "keysAsFiles listed key and another object's file", yaml: "- {objectName: d, secretPath: b, keysAsFiles: [x]}\n- {objectName: d/x/y, secretPath: c}",
+			want: []string{`object "d/x/y": objectName "d/x/y" needs "d/x" to be a directory, but object "d" writes a file there`}},
+		{name: "keysAsFiles directory inside another's", yaml: "- {objectName: d, secretPath: b, keysAsFiles: true}\n- {objectName: d/e, secretPath: c, keysAsFiles: true}",
+			want: []string{`object "d/e": its directory "d/e" is inside "d"`}},
+		{name: "template with read fields", yaml: "- {objectName: a, template: x, secretPath: b, secretKey: c}",
+			want: []string{`object "a": a template object renders the class's other objects and takes no secretPath, secretKey`}},
+		{name: "template not text", yaml: "- {objectName: a, template: [x]}", want: []string{`object "a": template must be text`}},
+		{name: "template empty", yaml: "- {objectName: a, template: '  '}", want: []string{`object "a": template is empty`}},
+		{name: "templateOnly not a bool", yaml: "- {objectName: a, secretPath: b, templateOnly: 2}", want: []string{`object "a": templateOnly must be true or false, not 2`}},
+		{name: "optional a map", yaml: "- {objectName: a, secretPath: b, optional: {x: 1}}", want: []string{`object "a": optional must be true or false, not a map`}},
 		{
 			name: "every problem of every object at once",
 			yaml: "- objectName: a\n  secretPath: x/../y\n  method: PATCH\n  encoding: rot13\n  filePermission: '8'\n  Method: GET\n- secretPath: ''\n- {objectName: a, secretPath: z}",
