@@ -1,6 +1,7 @@
 package mount_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -21,6 +22,7 @@ func TestMountLimits(t *testing.T) {
 		params   map[string]string
 		wantCode codes.Code
 		want     []string
+		absent   []string
 	}{
 		{
 			name: "files over the mount size",
@@ -30,6 +32,23 @@ func TestMountLimits(t *testing.T) {
 			wantCode: codes.ResourceExhausted,
 			// Rendering stops at the first file over the limit.
 			want: []string{"above the limit of 3670016 bytes (-max-mount-bytes", `largest objects: "a.bin" (2097`, `"b.bin" (2097`},
+		},
+		{
+			// Each copy would be 4 MiB: rendering stops at the first, instead
+			// of holding 400 MiB.
+			name:     "many copies of a large secret",
+			params:   map[string]string{"objects": copies(100, "- {objectName: w%d, secretPath: secret/data/big}\n")},
+			wantCode: codes.ResourceExhausted,
+			want:     []string{`largest objects: "w0" (4194`, `mount fewer or smaller objects`},
+			absent:   []string{`"w1"`, "more"},
+		},
+		{
+			// Read for a template only, they share the secret: nothing is
+			// copied, and the template's small file is served.
+			name: "many template-only copies of a large secret",
+			params: map[string]string{"objects": copies(100, "- {objectName: w%d, secretPath: secret/data/big, templateOnly: true}\n") +
+				"- {objectName: small, template: '{{ len .w99.data.data.a }}'}\n"},
+			wantCode: codes.OK,
 		},
 		{
 			name:     "attributes over their size",
@@ -50,10 +69,21 @@ func TestMountLimits(t *testing.T) {
 			if got := status.Code(err); got != tc.wantCode {
 				t.Fatalf("code %s (%v, %d files), want %s", got, err, len(resp.GetFiles()), tc.wantCode)
 			}
+			if tc.wantCode == codes.OK {
+				if len(resp.GetFiles()) != 1 || string(resp.Files[0].Contents) != "2097152" {
+					t.Errorf("files %v", files(resp))
+				}
+				return
+			}
 			msg := status.Convert(err).Message()
 			for _, w := range tc.want {
 				if !strings.Contains(msg, w) {
 					t.Errorf("message lacks %q: %s", w, msg)
+				}
+			}
+			for _, a := range tc.absent {
+				if strings.Contains(msg, a) {
+					t.Errorf("message has %q: %s", a, msg)
 				}
 			}
 			if len(msg) > 4<<10 || strings.Contains(msg, "aaaa") || strings.Contains(msg, "s3cret") {
@@ -67,4 +97,13 @@ func TestMountLimits(t *testing.T) {
 	if err != nil || len(resp.GetFiles()) != 1 || len(resp.GetFiles()[0].Contents) != 2<<20 {
 		t.Fatalf("one 2 MiB file: %v, %d files", err, len(resp.GetFiles()))
 	}
+}
+
+// copies repeats line (a format with one %d) n times, numbered from 0.
+func copies(n int, line string) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, line, i)
+	}
+	return b.String()
 }

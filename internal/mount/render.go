@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/vault/api"
@@ -41,6 +42,9 @@ type outcome struct {
 	files   []rendered
 	value   any
 	present bool
+	// held counts the bytes made for templates alone (decoded values of
+	// templateOnly objects): they are held like files until the end.
+	held int
 }
 
 // renderOutput makes out's files from its secret. A missing secret or key
@@ -71,16 +75,16 @@ func renderSecret(out *spc.Output, s *api.Secret, withValues bool) (outcome, err
 	}
 	switch out.Kind() {
 	case spc.KindWhole:
-		b, err := wholeSecret(s, out.Shape)
-		if err != nil {
-			return outcome{}, fmt.Errorf("%w: the secret at %s cannot be encoded as JSON", vault.ErrBadResponse, out.Path)
-		}
-		o := outcome{files: []rendered{{out.Name, b}}, present: true}
+		o := outcome{present: true}
 		if withValues {
-			// Templates see what the file holds; numbers stay exact.
-			if o.value, err = nested.ParseJSONValue(string(b)); err != nil {
-				return outcome{}, fmt.Errorf("%w: the secret at %s cannot be read back as JSON", vault.ErrBadResponse, out.Path)
+			o.value = responseValue(s, out.Shape)
+		}
+		if !out.TemplateOnly {
+			b, err := wholeSecret(s, out.Shape)
+			if err != nil {
+				return outcome{}, fmt.Errorf("%w: the secret at %s cannot be encoded as JSON", vault.ErrBadResponse, out.Path)
 			}
+			o.files = []rendered{{out.Name, b}}
 		}
 		return o, nil
 	case spc.KindKeys:
@@ -90,21 +94,71 @@ func renderSecret(out *spc.Output, s *api.Secret, withValues bool) (outcome, err
 		if err != nil {
 			return outcome{}, err
 		}
+		o := outcome{value: v, present: true}
+		if out.TemplateOnly && !decoded(out) {
+			return o, nil
+		}
 		b, err := fileBytes(out, v, valueName(out))
 		if err != nil {
 			return outcome{}, err
 		}
-		return outcome{[]rendered{{out.Name, b}}, templateValue(out, v, b), true}, nil
+		o.keep(out, rendered{out.Name, b})
+		return o, nil
 	}
 }
 
-// templateValue is what templates see of a value: as selected, or the
-// decoded bytes as text when the object has an encoding.
-func templateValue(out *spc.Output, v any, file []byte) any {
-	if out.Encoding == spc.EncodingBase64 || out.Encoding == spc.EncodingHex {
-		return string(file)
+// decoded reports an object whose values are decoded from base64 or hex.
+func decoded(out *spc.Output) bool {
+	return out.Encoding == spc.EncodingBase64 || out.Encoding == spc.EncodingHex
+}
+
+// keep adds file f to o, or for a templateOnly object only counts its
+// bytes; templates see decoded values as text.
+func (o *outcome) keep(out *spc.Output, f rendered) {
+	if out.TemplateOnly {
+		o.held += len(f.contents)
+	} else {
+		o.files = append(o.files, f)
 	}
-	return v
+	if decoded(out) {
+		o.value = string(f.contents)
+	}
+}
+
+// responseValue is what templates see of a whole secret: the structure of
+// its file, sharing the secret's data rather than encoding and decoding it.
+func responseValue(s *api.Secret, shape spc.Shape) any {
+	if shape == spc.ShapeData {
+		return s.Data
+	}
+	var warnings any // null, as in the file, when there are none
+	if s.Warnings != nil {
+		w := make([]any, len(s.Warnings))
+		for i, x := range s.Warnings {
+			w[i] = x
+		}
+		warnings = w
+	}
+	m := map[string]any{
+		"request_id":     "",
+		"lease_id":       s.LeaseID,
+		"lease_duration": json.Number(strconv.Itoa(s.LeaseDuration)),
+		"renewable":      s.Renewable,
+		"data":           s.Data,
+		"warnings":       warnings,
+	}
+	if s.MountType != "" {
+		m["mount_type"] = s.MountType
+	}
+	// Rare in reads, and small: through JSON, as in the file.
+	for key, v := range map[string]any{"auth": s.Auth, "wrap_info": s.WrapInfo} {
+		if b, err := json.Marshal(v); err == nil && string(b) != "null" {
+			if parsed, err := nested.ParseJSONValue(string(b)); err == nil {
+				m[key] = parsed
+			}
+		}
+	}
+	return m
 }
 
 // renderTemplate executes a template object over the values of the
@@ -243,12 +297,18 @@ func keysAsFiles(out *spc.Output, s *api.Secret) (outcome, error) {
 			}
 			return outcome{}, fmt.Errorf("%w: key %s is not in the secret at %s (keys there: %s)", ErrKeyNotFound, spc.Quote(k), out.Path, keyList(data))
 		}
+		values[k] = v
+		if out.TemplateOnly && !decoded(out) {
+			continue
+		}
 		b, err := fileBytes(out, v, "the value of key "+spc.Quote(k))
 		if err != nil {
 			return outcome{}, err
 		}
-		o.files = append(o.files, rendered{out.Name + "/" + k, b})
-		values[k] = templateValue(out, v, b)
+		o.keep(out, rendered{out.Name + "/" + k, b})
+		if decoded(out) {
+			values[k] = o.value
+		}
 	}
 	o.value = values
 	return o, nil

@@ -312,16 +312,19 @@ func render(ctx context.Context, plan *spc.Plan, got responses, limit int) ([][]
 	made := make([][]rendered, len(plan.Outputs))
 	values := map[string]any{}
 	var sizes []sized
-	total := 0
-	// count adds files to the response's size (templateOnly files are not
-	// sent).
-	count := func(files []rendered) error {
+	total, held := 0, 0
+	// count adds files to the response's size, and bytes held for
+	// templates alone.
+	count := func(files []rendered, heldNow int) error {
+		held += heldNow
+		total += heldNow
 		for _, f := range files {
 			sz := sizeOf(f)
 			sizes = append(sizes, sz)
-			if total += sz.size; total > limit {
-				return checkSizes(sizes, limit)
-			}
+			total += sz.size
+		}
+		if total > limit {
+			return checkSizes(sizes, held, limit)
 		}
 		return nil
 	}
@@ -337,10 +340,7 @@ func render(ctx context.Context, plan *spc.Plan, got responses, limit int) ([][]
 		if o.present {
 			values[out.Name] = o.value
 		}
-		if out.TemplateOnly {
-			continue
-		}
-		if err := count(o.files); err != nil {
+		if err := count(o.files, o.held); err != nil {
 			return nil, err
 		}
 	}
@@ -353,7 +353,7 @@ func render(ctx context.Context, plan *spc.Plan, got responses, limit int) ([][]
 			return nil, fmt.Errorf("object %s: %w", out.Label, err)
 		}
 		made[i] = files
-		if err := count(files); err != nil {
+		if err := count(files, 0); err != nil {
 			return nil, err
 		}
 	}
@@ -376,7 +376,7 @@ func checkSize(res *Result, limit int) error {
 		// The path is sent twice: as the file's and as its version's ID.
 		all[i] = sized{f.Path, len(f.Contents) + 2*len(f.Path) + len(f.Version) + fileOverhead}
 	}
-	return checkSizes(all, limit)
+	return checkSizes(all, 0, limit)
 }
 
 // sized is one file's share of the response.
@@ -393,9 +393,10 @@ func sizeOf(f rendered) sized {
 	return sized{f.path, len(f.contents) + 2*len(f.path) + versionBytes + fileOverhead}
 }
 
-// checkSizes fails files whose total exceeds limit bytes.
-func checkSizes(all []sized, limit int) error {
-	total := 0
+// checkSizes fails files whose total, with held bytes decoded for
+// templates alone, exceeds limit bytes.
+func checkSizes(all []sized, held, limit int) error {
+	total := held
 	for _, f := range all {
 		total += f.size
 	}
@@ -410,6 +411,9 @@ func checkSizes(all []sized, limit int) error {
 	}
 	if len(all) > listed {
 		names = append(names, fmt.Sprintf("and %d more", len(all)-listed))
+	}
+	if held > 0 {
+		names = append(names, fmt.Sprintf("and %d bytes decoded for templates", held))
 	}
 	return fmt.Errorf("%w: the files total %d bytes, above the limit of %d bytes (%s; the driver accepts 4 MiB unless its "+
 		"--max-call-recv-msg-size is raised); largest objects: %s: mount fewer or smaller objects per volume",
