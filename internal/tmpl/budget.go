@@ -1,0 +1,136 @@
+package tmpl
+
+import (
+	"context"
+	"fmt"
+	"text/template"
+	"text/template/parse"
+	"time"
+)
+
+// Names of the budget functions that instrument inserts. They are added to
+// an instance after parsing and are absent from the parse-time function map,
+// so a template that names them fails to parse ("function not defined"):
+// a tenant cannot call leave to undo its nesting count.
+const (
+	fnStep  = "_tmplStep"
+	fnEnter = "_tmplEnter"
+	fnLeave = "_tmplLeave"
+)
+
+// execState is the per-execution budget. One instance (and so one state) is
+// used by one execution at a time.
+type execState struct {
+	lim      Limits
+	ctx      context.Context
+	deadline time.Time
+	steps    int
+	depth    int
+}
+
+func (s *execState) reset(ctx context.Context) {
+	s.ctx = ctx
+	s.deadline = time.Now().Add(s.lim.Timeout)
+	s.steps = 0
+	s.depth = 0
+}
+
+// release lets go of the caller's context while the instance is pooled.
+func (s *execState) release() { s.ctx = nil }
+
+// check fails once the caller's context is done or the Timeout has passed.
+// Every function call and step runs it, as text/template cannot be cancelled.
+func (s *execState) check() error {
+	if s.ctx == nil {
+		return nil // parse-time map: never called
+	}
+	if err := s.ctx.Err(); err != nil {
+		return &Error{msg: "cancelled: " + err.Error(), kinds: []error{ErrTimeout, err}}
+	}
+	if time.Now().After(s.deadline) {
+		return &Error{msg: fmt.Sprintf("took longer than %v", s.lim.Timeout), kinds: []error{ErrTimeout, context.DeadlineExceeded}}
+	}
+	return nil
+}
+
+func (s *execState) step() (string, error) {
+	s.steps++
+	if s.steps > s.lim.Steps {
+		return "", &Error{msg: fmt.Sprintf("used more than %d steps (loop iterations and template calls)", s.lim.Steps), kinds: []error{ErrTimeout}}
+	}
+	return "", s.check()
+}
+
+func (s *execState) enter() (string, error) {
+	s.depth++
+	if s.depth > s.lim.Depth {
+		return "", &Error{msg: fmt.Sprintf("template calls nested deeper than %d", s.lim.Depth), kinds: []error{ErrTooLarge}}
+	}
+	return s.step()
+}
+
+// leave pairs with enter. An error aborts the whole execution, so an enter
+// without its leave never matters.
+func (s *execState) leave() string {
+	s.depth--
+	return ""
+}
+
+func (s *execState) budgetFuncs() template.FuncMap {
+	return template.FuncMap{fnStep: s.step, fnEnter: s.enter, fnLeave: s.leave}
+}
+
+// instrument inserts a step at the start of every range body, and enter/leave
+// around every template body (the root's too: {{template "tmpl"}} recurses).
+// Bodies of if/with inside a range run at most once per iteration, so the
+// range's step covers them.
+func instrument(root *template.Template) {
+	for _, t := range root.Templates() {
+		if t.Tree == nil || t.Tree.Root == nil {
+			continue
+		}
+		body := t.Tree.Root
+		instrumentList(body)
+		body.Nodes = append([]parse.Node{budgetAction(fnEnter, body.Pos)}, body.Nodes...)
+		body.Nodes = append(body.Nodes, budgetAction(fnLeave, body.Pos))
+	}
+}
+
+func instrumentList(l *parse.ListNode) {
+	if l == nil {
+		return
+	}
+	for _, n := range l.Nodes {
+		switch n := n.(type) {
+		case *parse.RangeNode:
+			instrumentList(n.List)
+			instrumentList(n.ElseList)
+			if n.List != nil {
+				n.List.Nodes = append([]parse.Node{budgetAction(fnStep, n.Pos)}, n.List.Nodes...)
+			}
+		case *parse.IfNode:
+			instrumentList(n.List)
+			instrumentList(n.ElseList)
+		case *parse.WithNode:
+			instrumentList(n.List)
+			instrumentList(n.ElseList)
+		}
+	}
+}
+
+// budgetAction builds {{fn}}. The functions return "", so it prints nothing.
+func budgetAction(fn string, pos parse.Pos) *parse.ActionNode {
+	return &parse.ActionNode{
+		NodeType: parse.NodeAction,
+		Pos:      pos,
+		Pipe: &parse.PipeNode{
+			NodeType: parse.NodePipe,
+			Pos:      pos,
+			Cmds: []*parse.CommandNode{{
+				NodeType: parse.NodeCommand,
+				Pos:      pos,
+				Args:     []parse.Node{&parse.IdentifierNode{NodeType: parse.NodeIdentifier, Pos: pos, Ident: fn}},
+			}},
+		},
+	}
+}

@@ -1,0 +1,90 @@
+package tmpl
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// FuzzParseExecute: any source, run on fixed data with small limits, must
+// not panic or hang, must stay within OutputBytes, must fail only with the
+// sentinels, and must not quote the secret unless the source does.
+func FuzzParseExecute(f *testing.F) {
+	for _, s := range []string{
+		`{{ .db.password }}`,
+		`{{ range .list }}{{ . | upper }}{{ end }}`,
+		`{{$x := "aaaa"}}{{range until 100}}{{$x = cat $x $x}}{{end}}`,
+		`{{define "a"}}{{template "a" .}}{{end}}{{template "a" .}}`,
+		`{{ pemJoin .cert .chain }}`,
+		`{{ index .db "nope" }}`,
+		`{{ toYaml . | indent 4 }}`,
+		`{{ regexReplaceAll "(s)" .db.password "$1$1" }}`,
+		`{{ printf "%*d" 10 .db.port }}`,
+		`{{ $d := dict }}{{ $_ := set $d "a" $d }}{{ $d }}`,
+	} {
+		f.Add(s)
+	}
+	const secret = "s3cr3t-Zq9"
+	data := map[string]any{
+		"db":    map[string]any{"password": secret, "port": "5432"},
+		"list":  []any{"a", secret, nil},
+		"cert":  "-----BEGIN CERTIFICATE-----\nX\n-----END CERTIFICATE-----",
+		"chain": []any{"-----BEGIN CERTIFICATE-----\nY\n-----END CERTIFICATE-----"},
+	}
+	lim := Limits{SourceBytes: 4 << 10, OutputBytes: 4 << 10, StringBytes: 4 << 10, Steps: 1000, Timeout: 100 * time.Millisecond, Depth: 20}
+	f.Fuzz(func(t *testing.T, src string) {
+		start := time.Now()
+		tp, err := Parse("obj", src, lim)
+		if err != nil {
+			if !errors.Is(err, ErrSyntax) && !errors.Is(err, ErrTooLarge) {
+				t.Fatalf("parse error without sentinel: %v", err)
+			}
+			return
+		}
+		out, err := tp.Execute(context.Background(), data)
+		if d := time.Since(start); d > 3*time.Second {
+			t.Fatalf("took %v", d)
+		}
+		if len(out) > lim.OutputBytes {
+			t.Fatalf("output %d bytes", len(out))
+		}
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, ErrExec) && !errors.Is(err, ErrTooLarge) && !errors.Is(err, ErrTimeout) {
+			t.Fatalf("exec error without sentinel: %v", err)
+		}
+		if strings.Contains(err.Error(), secret) && !strings.Contains(src, secret) {
+			t.Fatalf("error quotes the secret: %v", err)
+		}
+	})
+}
+
+func BenchmarkExecute(b *testing.B) {
+	src := `production:
+  adapter: postgresql
+  host: {{ .host }}
+  port: {{ .port }}
+  username: {{ .username | quote }}
+  password: {{ .password | quote }}
+  sslmode: {{ ternary "require" "disable" .ssl }}
+  replicas:
+{{- range .replicas }}
+    - {{ . }}
+{{- end }}
+`
+	tp, err := Parse("obj", src, DefaultLimits())
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := vaultJSON(b, dbSecret)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := tp.Execute(ctx, data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
