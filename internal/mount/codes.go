@@ -10,6 +10,7 @@ import (
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/nested"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/tmpl"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
@@ -30,17 +31,19 @@ func Code(ctx context.Context, err error) codes.Code {
 		return codes.Canceled
 	case errors.Is(err, vault.ErrPermissionDenied):
 		return codes.PermissionDenied
-	case errors.Is(err, vault.ErrNotFound), errors.Is(err, ErrKeyNotFound), errors.Is(err, nested.ErrNotFound):
+	case errors.Is(err, vault.ErrNotFound), errors.Is(err, ErrKeyNotFound), errors.Is(err, nested.ErrNotFound),
+		errors.Is(err, tmpl.ErrMissing):
 		return codes.NotFound
 	case errors.Is(err, vault.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return codes.Unavailable
-	case errors.Is(err, ErrFileConflict), errors.Is(err, nested.ErrType), errors.Is(err, nested.ErrLimit):
+	case errors.Is(err, ErrFileConflict), errors.Is(err, nested.ErrType), errors.Is(err, nested.ErrLimit),
+		errors.Is(err, tmpl.ErrExec), errors.Is(err, tmpl.ErrSyntax):
 		return codes.InvalidArgument
 	case errors.Is(err, ErrDecode), errors.Is(err, auth.ErrNoKubernetes), errors.Is(err, auth.ErrNoDriverToken):
 		return codes.FailedPrecondition
 	// What gRPC itself reports for a message over its size limit, which
 	// this error stands for.
-	case errors.Is(err, ErrMountTooLarge):
+	case errors.Is(err, ErrMountTooLarge), errors.Is(err, tmpl.ErrTooLarge), errors.Is(err, tmpl.ErrTimeout):
 		return codes.ResourceExhausted
 	case errors.As(err, &apiStatus):
 		return kubernetesCode(err)

@@ -50,7 +50,7 @@ func FuzzRender(f *testing.F) {
 			}
 			return
 		}
-		got := files[0].contents
+		got := files.files[0].contents
 		if !useJSON && obj.Encoding == spc.EncodingUTF8 && (key == "k" || key == "password") && string(got) != value {
 			t.Fatalf("rendered %q, want the value %q", got, value)
 		}

@@ -99,13 +99,17 @@ func (c *parsedCache) Values() []*spc.Params {
 // its string bytes (interface, map entry or slice element, headers).
 const valueCost = 64
 
+// templateCost approximates a parsed template's memory per byte of its
+// source: the parse tree and a pooled clone or two.
+const templateCost = 16
+
 // paramsCost estimates the bytes p holds: its strings come from the raw
 // attributes (counted once, whole), and each secretArgs value adds its
 // structure, which aliases can make far larger than the attributes.
 func paramsCost(p *spc.Params, rawBytes int) int {
 	cost := rawBytes
 	for _, o := range p.Plan.Outputs {
-		cost += argsCost(o.Args)
+		cost += argsCost(o.Args) + templateCost*len(o.Template)
 	}
 	return cost
 }

@@ -2,6 +2,7 @@ package mount
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/nested"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/tmpl"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
@@ -32,51 +34,87 @@ type rendered struct {
 	contents []byte
 }
 
+// outcome is what an object made of its secret: its files, and the value
+// templates see under its objectName (absent when it was missing and
+// optional).
+type outcome struct {
+	files   []rendered
+	value   any
+	present bool
+}
+
 // renderOutput makes out's files from its secret. A missing secret or key
-// of an optional object gives no files.
-func renderOutput(out *spc.Output, got responses) ([]rendered, error) {
+// of an optional object gives nothing.
+func renderOutput(out *spc.Output, got responses) (outcome, error) {
 	s, ok := got[out.Request]
 	if !ok {
 		// fetchAll leaves out only the requests of optional objects.
-		return nil, nil
+		return outcome{}, nil
 	}
-	files, err := renderSecret(out, s)
+	o, err := renderSecret(out, s)
 	if out.Optional && missing(err) {
-		return nil, nil
+		return outcome{}, nil
 	}
-	return files, err
+	return o, err
 }
 
 // missing reports a key or nested value that is not in the secret, which an
 // optional object tolerates; anything else still fails it.
 func missing(err error) bool {
-	return errors.Is(err, ErrKeyNotFound) || errors.Is(err, nested.ErrNotFound)
+	return errors.Is(err, ErrKeyNotFound) || errors.Is(err, nested.ErrNotFound) || errors.Is(err, tmpl.ErrMissing)
 }
 
-func renderSecret(out *spc.Output, s *api.Secret) ([]rendered, error) {
+func renderSecret(out *spc.Output, s *api.Secret) (outcome, error) {
 	if s == nil || s.Data == nil {
-		return nil, fmt.Errorf("%w: no data at %s", vault.ErrBadResponse, out.Path)
+		return outcome{}, fmt.Errorf("%w: no data at %s", vault.ErrBadResponse, out.Path)
 	}
 	switch out.Kind() {
 	case spc.KindWhole:
 		b, err := wholeSecret(s, out.Shape)
 		if err != nil {
-			return nil, fmt.Errorf("%w: the secret at %s cannot be encoded as JSON", vault.ErrBadResponse, out.Path)
+			return outcome{}, fmt.Errorf("%w: the secret at %s cannot be encoded as JSON", vault.ErrBadResponse, out.Path)
 		}
-		return []rendered{{out.Name, b}}, nil
+		// Templates see what the file holds; numbers stay exact.
+		v, err := nested.ParseJSONValue(string(b))
+		if err != nil {
+			return outcome{}, fmt.Errorf("%w: the secret at %s cannot be read back as JSON", vault.ErrBadResponse, out.Path)
+		}
+		return outcome{[]rendered{{out.Name, b}}, v, true}, nil
 	case spc.KindKeys:
 		return keysAsFiles(out, s)
 	default:
 		v, err := selectValue(out, s.Data)
 		if err != nil {
-			return nil, err
+			return outcome{}, err
 		}
 		b, err := fileBytes(out, v, valueName(out))
 		if err != nil {
-			return nil, err
+			return outcome{}, err
 		}
-		return []rendered{{out.Name, b}}, nil
+		return outcome{[]rendered{{out.Name, b}}, templateValue(out, v, b), true}, nil
 	}
+}
+
+// templateValue is what templates see of a value: as selected, or the
+// decoded bytes as text when the object has an encoding.
+func templateValue(out *spc.Output, v any, file []byte) any {
+	if out.Encoding == spc.EncodingBase64 || out.Encoding == spc.EncodingHex {
+		return string(file)
+	}
+	return v
+}
+
+// renderTemplate executes a template object over the values of the
+// class's other objects.
+func renderTemplate(ctx context.Context, out *spc.Output, values map[string]any) ([]rendered, error) {
+	b, err := out.Tmpl.Execute(ctx, values)
+	if err != nil {
+		if out.Optional && errors.Is(err, tmpl.ErrMissing) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return []rendered{{out.Name, b}}, nil
 }
 
 // wholeSecret is the file of an object without secretKey. ShapeResponse is
@@ -171,43 +209,46 @@ func fileBytes(out *spc.Output, v any, what string) ([]byte, error) {
 
 // keysAsFiles writes each key of the secret (or each listed key) as a
 // file under the object's directory.
-func keysAsFiles(out *spc.Output, s *api.Secret) ([]rendered, error) {
+func keysAsFiles(out *spc.Output, s *api.Secret) (outcome, error) {
 	v, err := selectValue(out, s.Data)
 	if err != nil {
-		return nil, err
+		return outcome{}, err
 	}
 	data, ok := v.(map[string]any)
 	if !ok {
-		return nil, fmt.Errorf("%w: keysAsFiles needs a map, but the value selected at %s is a %s", ErrDecode, out.Path, typeName(v))
+		return outcome{}, fmt.Errorf("%w: keysAsFiles needs a map, but the value selected at %s is a %s", ErrDecode, out.Path, typeName(v))
 	}
 	keys := out.Keys
 	if keys == nil {
 		keys = make([]string, 0, len(data))
 		for k := range data {
 			if err := spc.CheckKeyFileName(k); err != nil {
-				return nil, fmt.Errorf("%w: keysAsFiles at %s: %v: write this key with secretKey and an objectName of its own, or list the other keys in keysAsFiles",
+				return outcome{}, fmt.Errorf("%w: keysAsFiles at %s: %v: write this key with secretKey and an objectName of its own, or list the other keys in keysAsFiles",
 					ErrFileConflict, out.Path, err)
 			}
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
 	}
-	files := make([]rendered, 0, len(keys))
+	o := outcome{files: make([]rendered, 0, len(keys)), present: true}
+	values := make(map[string]any, len(keys))
 	for _, k := range keys {
 		v, ok := data[k]
 		if !ok {
 			if out.Optional {
 				continue
 			}
-			return nil, fmt.Errorf("%w: key %s is not in the secret at %s (keys there: %s)", ErrKeyNotFound, spc.Quote(k), out.Path, keyList(data))
+			return outcome{}, fmt.Errorf("%w: key %s is not in the secret at %s (keys there: %s)", ErrKeyNotFound, spc.Quote(k), out.Path, keyList(data))
 		}
 		b, err := fileBytes(out, v, "the value of key "+spc.Quote(k))
 		if err != nil {
-			return nil, err
+			return outcome{}, err
 		}
-		files = append(files, rendered{out.Name + "/" + k, b})
+		o.files = append(o.files, rendered{out.Name + "/" + k, b})
+		values[k] = templateValue(out, v, b)
 	}
-	return files, nil
+	o.value = values
+	return o, nil
 }
 
 // typeName names a decoded JSON value's type, never the value.

@@ -261,21 +261,21 @@ func (s *Service) mountParams(ctx context.Context, p *spc.Params, defaultMode in
 	if err != nil {
 		return nil, err
 	}
+	made, err := render(ctx, p.Plan, got)
+	if err != nil {
+		return nil, err
+	}
 	key := s.versionKey(ctx)
 	res := &Result{}
-	for _, out := range p.Plan.Outputs {
+	for i, out := range p.Plan.Outputs {
 		if out.TemplateOnly {
 			continue
-		}
-		files, err := renderOutput(out, got)
-		if err != nil {
-			return nil, fmt.Errorf("object %s: %w", out.Label, err)
 		}
 		mode := defaultMode
 		if out.Mode != nil {
 			mode = *out.Mode
 		}
-		for _, f := range files {
+		for _, f := range made[i] {
 			res.Files = append(res.Files, File{Path: f.path, Mode: mode, Contents: f.contents,
 				Version: version(key, identity(p, out, f.path), f.contents)})
 		}
@@ -287,6 +287,37 @@ func (s *Service) mountParams(ctx context.Context, p *spc.Params, defaultMode in
 		return nil, err
 	}
 	return res, nil
+}
+
+// render makes the files of each of the plan's outputs, in its order:
+// first the objects that read secrets, then the templates over their values.
+func render(ctx context.Context, plan *spc.Plan, got responses) ([][]rendered, error) {
+	made := make([][]rendered, len(plan.Outputs))
+	values := map[string]any{}
+	for i, out := range plan.Outputs {
+		if out.Kind() == spc.KindTemplate {
+			continue
+		}
+		o, err := renderOutput(out, got)
+		if err != nil {
+			return nil, fmt.Errorf("object %s: %w", out.Label, err)
+		}
+		made[i] = o.files
+		if o.present {
+			values[out.Name] = o.value
+		}
+	}
+	for i, out := range plan.Outputs {
+		if out.Kind() != spc.KindTemplate {
+			continue
+		}
+		files, err := renderTemplate(ctx, out, values)
+		if err != nil {
+			return nil, fmt.Errorf("object %s: %w", out.Label, err)
+		}
+		made[i] = files
+	}
+	return made, nil
 }
 
 // ErrMountTooLarge: the files of one mount exceed -max-mount-bytes, which

@@ -106,7 +106,9 @@ func TestParseObjects(t *testing.T) {
 				base(func(o *Object) { o.Name, o.Path, o.Shape = "a", "s/a", ShapeData }),
 				base(func(o *Object) { o.Name, o.Path, o.Key, o.JMESPath, o.Optional = "b", "s/a", "k", "x.y", true }),
 				base(func(o *Object) { o.Name, o.Path, o.KeysAsFiles, o.TemplateOnly = "c", "s/a", true, true }),
-				base(func(o *Object) { o.Name, o.Path, o.KeysAsFiles, o.Keys, o.Mode = "d", "s/a", true, []string{"u", "p"}, mode(0o400) }),
+				base(func(o *Object) {
+					o.Name, o.Path, o.KeysAsFiles, o.Keys, o.Mode = "d", "s/a", true, []string{"u", "p"}, mode(0o400)
+				}),
 				{Name: "e", Template: "x={{ .a }}\n", Encoding: EncodingUTF8},
 			}},
 		{name: "siblings in one directory", yaml: "- {objectName: dir/a, secretPath: s/a}\n- {objectName: dir/b, secretPath: s/b}\n- {objectName: dirx, secretPath: s/c}",

@@ -170,7 +170,7 @@ func ParseParams(attrs map[string]string, d Defaults) (*Params, error) {
 	if err := probs.err(); err != nil {
 		return nil, err
 	}
-	p.Plan = buildPlan(objs, labels, &probs)
+	p.Plan = buildPlan(objs, labels, lim, &probs)
 	if err := probs.err(); err != nil {
 		return nil, err
 	}

@@ -50,7 +50,7 @@ func planOf(objs ...Object) *Plan {
 		labels[i] = "object " + Quote(o.Name)
 	}
 	var probs problems
-	return buildPlan(objs, labels, &probs)
+	return buildPlan(objs, labels, DefaultLimits(), &probs)
 }
 
 func wantParams() *Params {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/nested"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/tmpl"
 )
 
 // Plan is a class parsed for mounting: the distinct Vault requests, each
@@ -45,6 +46,8 @@ type Output struct {
 	Request *Request
 	// Expr is the compiled jmesPath, nil for none.
 	Expr *nested.Expr
+	// Tmpl is the parsed template of a template object.
+	Tmpl *tmpl.Template
 	// ID identifies everything that shapes the output's content besides
 	// the secrets themselves, for its files' versions.
 	ID []byte
@@ -60,7 +63,7 @@ func (p *Plan) Objects() []Object {
 }
 
 // buildPlan gathers the objects' requests, one per distinct request.
-func buildPlan(objs []Object, labels []string, probs *problems) *Plan {
+func buildPlan(objs []Object, labels []string, lim Limits, probs *problems) *Plan {
 	plan := &Plan{}
 	byKey := map[string]*Request{}
 	for i, o := range objs {
@@ -73,6 +76,11 @@ func buildPlan(objs []Object, labels []string, probs *problems) *Plan {
 			}
 		}
 		if o.Kind() == KindTemplate {
+			var err error
+			// Its messages start with the name given here.
+			if out.Tmpl, err = tmpl.Parse("template", o.Template, tmpl.Limits{SourceBytes: lim.TemplateBytes}); err != nil {
+				probs.add("%s: %v", labels[i], err)
+			}
 			out.ID = LengthPrefixed("template", o.Name, o.Template)
 			continue
 		}
