@@ -202,7 +202,7 @@ setup() {
 	assert_success
 }
 
-@test "20. optional objects: a secret that does not exist and a missing key leave their files out" {
+@test "20. optional objects: a secret that does not exist, a missing key and a template over it leave their files out" {
 	spc e2e-render optional e2e-render '- objectName: username
   secretPath: secret/data/e2e/render/app
   secretKey: username
@@ -212,7 +212,14 @@ setup() {
 - objectName: absent-key
   secretPath: secret/data/e2e/render/app
   secretKey: no-such-key
-  optional: true'
+  optional: true
+- objectName: features
+  secretPath: secret/data/e2e/render/does-not-exist
+  templateOnly: true
+  optional: true
+- objectName: features.properties
+  optional: true
+  template: "flag={{ .features.data.data.flag }}"'
 
 	run publish e2e-render optional-1 app optional
 	assert_success
@@ -221,6 +228,9 @@ setup() {
 	assert_content alice "$dir/username"
 	assert_file_not_exists "$dir/absent.json"
 	assert_file_not_exists "$dir/absent-key"
+	# A template over a missing secret.
+	assert_file_not_exists "$dir/features.properties"
+	assert_file_not_exists "$dir/features"
 	run versions e2e-render optional-1 optional
 	assert_output --regexp '^username=[^ ]+$'
 
