@@ -163,12 +163,16 @@ func checkAttributes(c *config.Check, spc *secretProviderClass, pod auth.Pod) (m
 	return attrs, nil
 }
 
-// printSummary lists the files without their contents.
+// printSummary lists the files without their contents: which object made
+// each, its mode, size and version, and the objects that made none.
 func printSummary(w io.Writer, res *mount.Result) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FILE\tMODE\tBYTES\tVERSION")
+	fmt.Fprintln(tw, "OBJECT\tFILE\tMODE\tBYTES\tVERSION")
 	for _, f := range res.Files {
-		fmt.Fprintf(tw, "%s\t%#o\t%d\t%.12s\n", f.Path, f.Mode, len(f.Contents), f.Version)
+		fmt.Fprintf(tw, "%s\t%s\t%#o\t%d\t%.12s\n", f.Object, f.Path, f.Mode, len(f.Contents), f.Version)
+	}
+	for _, u := range res.Unwritten {
+		fmt.Fprintf(tw, "%s\t-\t-\t-\t(%s)\n", u.Object, u.Reason)
 	}
 	return tw.Flush()
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -56,6 +57,14 @@ spec:
         secretPath: secret/data/db
         secretKey: password
         filePermission: 0640
+      - objectName: db
+        secretPath: secret/data/db
+        templateOnly: true
+      - objectName: gone
+        secretPath: secret/data/no-such
+        optional: true
+      - objectName: db.conf
+        template: "password={{ .db.data.data.password }}"
 ---
 apiVersion: v1
 kind: Pod
@@ -95,7 +104,7 @@ func TestCheckCommand(t *testing.T) {
 		if string(b) != "check-secret-value" || fi.Mode().Perm() != 0o640 {
 			t.Errorf("file %q mode %v", b, fi.Mode())
 		}
-		if !strings.Contains(stdout.String(), "1 files written") {
+		if !strings.Contains(stdout.String(), "2 files written") {
 			t.Errorf("stdout: %q", stdout.String())
 		}
 	})
@@ -105,8 +114,15 @@ func TestCheckCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 		out := stdout.String()
-		if !strings.Contains(out, "db/password") || !strings.Contains(out, "0640") || !strings.Contains(out, "18") {
-			t.Errorf("summary lacks name, mode or size:\n%s", out)
+		for _, want := range []*regexp.Regexp{
+			regexp.MustCompile(`(?m)^db/password +db/password +0640 +18 +[0-9a-f]{12}$`),
+			regexp.MustCompile(`(?m)^db\.conf +db\.conf +0600 +27 +[0-9a-f]{12}$`),
+			regexp.MustCompile(`(?m)^db +- +- +- +\(templateOnly: read for templates\)$`),
+			regexp.MustCompile(`(?m)^gone +- +- +- +\(optional: missing in Vault, left out\)$`),
+		} {
+			if !want.MatchString(out) {
+				t.Errorf("summary lacks %s:\n%s", want, out)
+			}
 		}
 		if strings.Contains(out, "check-secret-value") {
 			t.Errorf("dry run printed the secret:\n%s", out)

@@ -224,11 +224,21 @@ type File struct {
 	Mode     int32
 	Contents []byte
 	Version  string
+	// Object is the objectName of the object that made the file.
+	Object string
 }
 
 // Result is what one mount produced.
 type Result struct {
 	Files []File
+	// Unwritten are the objects that made no file, and why.
+	Unwritten []Unwritten
+}
+
+// Unwritten is an object that made no file.
+type Unwritten struct {
+	Object string
+	Reason string
 }
 
 // MountAttributes runs a mount for already decoded attributes; the offline
@@ -268,7 +278,12 @@ func (s *Service) mountParams(ctx context.Context, p *spc.Params, defaultMode in
 	key := s.versionKey(ctx)
 	res := &Result{}
 	for i, out := range p.Plan.Outputs {
-		if out.TemplateOnly {
+		switch {
+		case out.TemplateOnly:
+			res.Unwritten = append(res.Unwritten, Unwritten{out.Name, "templateOnly: read for templates"})
+			continue
+		case len(made[i]) == 0:
+			res.Unwritten = append(res.Unwritten, Unwritten{out.Name, "optional: missing in Vault, left out"})
 			continue
 		}
 		mode := defaultMode
@@ -277,7 +292,7 @@ func (s *Service) mountParams(ctx context.Context, p *spc.Params, defaultMode in
 		}
 		for _, f := range made[i] {
 			res.Files = append(res.Files, File{Path: f.path, Mode: mode, Contents: f.contents,
-				Version: version(key, identity(p, out, f.path), f.contents)})
+				Version: version(key, identity(p, out, f.path), f.contents), Object: out.Name})
 		}
 	}
 	if err := checkFiles(res.Files); err != nil {

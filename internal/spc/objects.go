@@ -75,6 +75,21 @@ const (
 	KindTemplate
 )
 
+// String names the kind, as the offline check prints it.
+func (k Kind) String() string {
+	switch k {
+	case KindWhole:
+		return "whole"
+	case KindValue:
+		return "value"
+	case KindKeys:
+		return "keys"
+	case KindTemplate:
+		return "template"
+	}
+	return "kind " + strconv.Itoa(int(k))
+}
+
 // Kind is the object's kind, from its fields.
 func (o *Object) Kind() Kind {
 	switch {
