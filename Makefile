@@ -68,9 +68,9 @@ bench: $(VAULT) ## Go benchmarks of a warm Mount through the socket against the 
 
 # Go native fuzz targets; their seed corpora (and testdata/fuzz) run in `make test`.
 FUZZTIME ?= 60s
-FUZZ_TARGETS := ./internal/mount:FuzzParseObjects ./internal/mount:FuzzParseParams \
-	./internal/mount:FuzzValidateFilePath ./internal/mount:FuzzRender ./internal/mount:FuzzCheckSize \
-	./internal/auth:FuzzParseDriverTokens
+FUZZ_TARGETS := ./internal/spc:FuzzParseObjects ./internal/spc:FuzzParseParams \
+	./internal/spc:FuzzValidateFilePath ./internal/mount:FuzzRender ./internal/mount:FuzzCheckSize \
+	./internal/auth:FuzzParseDriverTokens ./internal/nested:FuzzCompileSelect ./internal/tmpl:FuzzParseExecute
 
 .PHONY: fuzz
 fuzz: ## run each fuzz target in turn for FUZZTIME (default 60s, or e.g. FUZZTIME=1000000x)

@@ -45,13 +45,14 @@ type outcome struct {
 
 // renderOutput makes out's files from its secret. A missing secret or key
 // of an optional object gives nothing.
-func renderOutput(out *spc.Output, got responses) (outcome, error) {
+// Templates see values only when the plan has templates (withValues).
+func renderOutput(out *spc.Output, got responses, withValues bool) (outcome, error) {
 	s, ok := got[out.Request]
 	if !ok {
 		// fetchAll leaves out only the requests of optional objects.
 		return outcome{}, nil
 	}
-	o, err := renderSecret(out, s)
+	o, err := renderSecret(out, s, withValues)
 	if out.Optional && missing(err) {
 		return outcome{}, nil
 	}
@@ -64,7 +65,7 @@ func missing(err error) bool {
 	return errors.Is(err, ErrKeyNotFound) || errors.Is(err, nested.ErrNotFound) || errors.Is(err, tmpl.ErrMissing)
 }
 
-func renderSecret(out *spc.Output, s *api.Secret) (outcome, error) {
+func renderSecret(out *spc.Output, s *api.Secret, withValues bool) (outcome, error) {
 	if s == nil || s.Data == nil {
 		return outcome{}, fmt.Errorf("%w: no data at %s", vault.ErrBadResponse, out.Path)
 	}
@@ -74,12 +75,14 @@ func renderSecret(out *spc.Output, s *api.Secret) (outcome, error) {
 		if err != nil {
 			return outcome{}, fmt.Errorf("%w: the secret at %s cannot be encoded as JSON", vault.ErrBadResponse, out.Path)
 		}
-		// Templates see what the file holds; numbers stay exact.
-		v, err := nested.ParseJSONValue(string(b))
-		if err != nil {
-			return outcome{}, fmt.Errorf("%w: the secret at %s cannot be read back as JSON", vault.ErrBadResponse, out.Path)
+		o := outcome{files: []rendered{{out.Name, b}}, present: true}
+		if withValues {
+			// Templates see what the file holds; numbers stay exact.
+			if o.value, err = nested.ParseJSONValue(string(b)); err != nil {
+				return outcome{}, fmt.Errorf("%w: the secret at %s cannot be read back as JSON", vault.ErrBadResponse, out.Path)
+			}
 		}
-		return outcome{[]rendered{{out.Name, b}}, v, true}, nil
+		return o, nil
 	case spc.KindKeys:
 		return keysAsFiles(out, s)
 	default:

@@ -313,7 +313,7 @@ func render(ctx context.Context, plan *spc.Plan, got responses) ([][]rendered, e
 		if out.Kind() == spc.KindTemplate {
 			continue
 		}
-		o, err := renderOutput(out, got)
+		o, err := renderOutput(out, got, plan.Templates)
 		if err != nil {
 			return nil, fmt.Errorf("object %s: %w", out.Label, err)
 		}

@@ -18,6 +18,8 @@ import (
 type Plan struct {
 	Requests []*Request
 	Outputs  []*Output
+	// Templates is set when an output is a template.
+	Templates bool
 }
 
 // Request is one distinct Vault request of a class.
@@ -76,6 +78,7 @@ func buildPlan(objs []Object, labels []string, lim Limits, probs *problems) *Pla
 			}
 		}
 		if o.Kind() == KindTemplate {
+			plan.Templates = true
 			var err error
 			// Its messages start with the name given here.
 			if out.Tmpl, err = tmpl.Parse("template", o.Template, tmpl.Limits{SourceBytes: lim.TemplateBytes}); err != nil {
