@@ -271,7 +271,7 @@ func (s *Service) mountParams(ctx context.Context, p *spc.Params, defaultMode in
 	if err != nil {
 		return nil, err
 	}
-	made, err := render(ctx, p.Plan, got)
+	made, err := render(ctx, p.Plan, got, s.opts.Defaults.Limits.MountBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -306,9 +306,25 @@ func (s *Service) mountParams(ctx context.Context, p *spc.Params, defaultMode in
 
 // render makes the files of each of the plan's outputs, in its order:
 // first the objects that read secrets, then the templates over their values.
-func render(ctx context.Context, plan *spc.Plan, got responses) ([][]rendered, error) {
+// It stops as soon as the files made exceed limit bytes: a class can make
+// many large files of one secret, and they must not all be held at once.
+func render(ctx context.Context, plan *spc.Plan, got responses, limit int) ([][]rendered, error) {
 	made := make([][]rendered, len(plan.Outputs))
 	values := map[string]any{}
+	var sizes []sized
+	total := 0
+	// count adds files to the response's size (templateOnly files are not
+	// sent).
+	count := func(files []rendered) error {
+		for _, f := range files {
+			sz := sizeOf(f)
+			sizes = append(sizes, sz)
+			if total += sz.size; total > limit {
+				return checkSizes(sizes, limit)
+			}
+		}
+		return nil
+	}
 	for i, out := range plan.Outputs {
 		if out.Kind() == spc.KindTemplate {
 			continue
@@ -321,6 +337,12 @@ func render(ctx context.Context, plan *spc.Plan, got responses) ([][]rendered, e
 		if o.present {
 			values[out.Name] = o.value
 		}
+		if out.TemplateOnly {
+			continue
+		}
+		if err := count(o.files); err != nil {
+			return nil, err
+		}
 	}
 	for i, out := range plan.Outputs {
 		if out.Kind() != spc.KindTemplate {
@@ -331,6 +353,9 @@ func render(ctx context.Context, plan *spc.Plan, got responses) ([][]rendered, e
 			return nil, fmt.Errorf("object %s: %w", out.Label, err)
 		}
 		made[i] = files
+		if err := count(files); err != nil {
+			return nil, err
+		}
 	}
 	return made, nil
 }
@@ -346,16 +371,33 @@ const fileOverhead = 32
 // checkSize fails a result whose response would exceed limit bytes, naming
 // the largest objects and their sizes (never their content).
 func checkSize(res *Result, limit int) error {
-	type sized struct {
-		name string
-		size int
-	}
-	total := 0
 	all := make([]sized, len(res.Files))
 	for i, f := range res.Files {
 		// The path is sent twice: as the file's and as its version's ID.
 		all[i] = sized{f.Path, len(f.Contents) + 2*len(f.Path) + len(f.Version) + fileOverhead}
-		total += all[i].size
+	}
+	return checkSizes(all, limit)
+}
+
+// sized is one file's share of the response.
+type sized struct {
+	name string
+	size int
+}
+
+// versionBytes is the length of a version: SHA-256 in hex.
+const versionBytes = 2 * sha256.Size
+
+// sizeOf is what a rendered file will cost in the response.
+func sizeOf(f rendered) sized {
+	return sized{f.path, len(f.contents) + 2*len(f.path) + versionBytes + fileOverhead}
+}
+
+// checkSizes fails files whose total exceeds limit bytes.
+func checkSizes(all []sized, limit int) error {
+	total := 0
+	for _, f := range all {
+		total += f.size
 	}
 	if total <= limit {
 		return nil

@@ -55,15 +55,6 @@ type Output struct {
 	ID []byte
 }
 
-// Objects returns the objects of the plan, in the class's order.
-func (p *Plan) Objects() []Object {
-	objs := make([]Object, len(p.Outputs))
-	for i, o := range p.Outputs {
-		objs[i] = o.Object
-	}
-	return objs
-}
-
 // buildPlan gathers the objects' requests, one per distinct request.
 func buildPlan(objs []Object, labels []string, lim Limits, probs *problems) *Plan {
 	plan := &Plan{}

@@ -53,17 +53,19 @@ func TestBounds(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			start := time.Now()
-			out, err := render(t, tc.src, map[string]any{}, tc.lim)
+			lim := tc.lim
+			if tc.want == ErrTooLarge {
+				// A size bound is what is tested: a loaded machine (-race,
+				// every package at once) must not turn it into a timeout.
+				lim = lim.withDefaults()
+				lim.Timeout = time.Minute
+			}
+			out, err := render(t, tc.src, map[string]any{}, lim)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
 			if out != "" {
 				t.Errorf("output on error: %d bytes", len(out))
-			}
-			// Generous: these fail in milliseconds; a hang fails the test run.
-			if d := time.Since(start); d > 5*time.Second {
-				t.Errorf("took %v", d)
 			}
 		})
 	}
