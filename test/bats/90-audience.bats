@@ -57,7 +57,7 @@ setup() {
 	# audience custom-aud, which only the TokenRequest API can supply here.
 	run "$ROOT/bin/vault-csi-provider" mount -f "$class" -pod-name a3 -dry-run
 	assert_success
-	assert_line --regexp '^token +0600 +6 +[0-9a-f]{12}$'
+	assert_line --regexp '^token +token +0600 +6 +[0-9a-f]{12}$'
 
 	run "$ROOT/bin/vault-csi-provider" mount -f "$class" -pod-name missing -dry-run
 	assert_failure
