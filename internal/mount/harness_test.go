@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"k8s.io/client-go/kubernetes"
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
@@ -237,4 +240,22 @@ func files(resp *pb.MountResponse) map[string]file {
 type file struct {
 	Content string
 	Mode    int32
+}
+
+// checkStatus asserts err's gRPC code, that its message holds each of want,
+// and that it quotes no test value (they all contain "s3cret").
+func checkStatus(t *testing.T, err error, code codes.Code, want []string) {
+	t.Helper()
+	if got := status.Code(err); got != code {
+		t.Fatalf("code %s (%v), want %s", got, err, code)
+	}
+	msg := status.Convert(err).Message()
+	for _, w := range want {
+		if !strings.Contains(msg, w) {
+			t.Errorf("message lacks %q: %s", w, msg)
+		}
+	}
+	if strings.Contains(msg, "s3cret") {
+		t.Errorf("message quotes a value: %s", msg)
+	}
 }

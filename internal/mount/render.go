@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/hashicorp/vault/api"
 
@@ -201,7 +200,7 @@ func valueAt(root map[string]any, out *spc.Output) (any, error) {
 	v, ok := data[out.Key]
 	if !ok {
 		return nil, fmt.Errorf("%w: key %s is not in the secret at %s (keys there: %s)",
-			ErrKeyNotFound, spc.Quote(out.Key), out.Path, keyList(data))
+			ErrKeyNotFound, spc.Quote(out.Key), out.Path, nested.Keys(data))
 	}
 	return v, nil
 }
@@ -295,7 +294,7 @@ func keysAsFiles(out *spc.Output, s *api.Secret) (outcome, error) {
 			if out.Optional {
 				continue
 			}
-			return outcome{}, fmt.Errorf("%w: key %s is not in the secret at %s (keys there: %s)", ErrKeyNotFound, spc.Quote(k), out.Path, keyList(data))
+			return outcome{}, fmt.Errorf("%w: key %s is not in the secret at %s (keys there: %s)", ErrKeyNotFound, spc.Quote(k), out.Path, nested.Keys(data))
 		}
 		values[k] = v
 		if out.TemplateOnly && !decoded(out) {
@@ -330,31 +329,6 @@ func typeName(v any) string {
 	default:
 		return "number"
 	}
-}
-
-// keyList names the keys (never the values) to help fix a wrong secretKey.
-// It lists at most 20 keys, each shortened.
-func keyList(m map[string]any) string {
-	if len(m) == 0 {
-		return "none"
-	}
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	const listed = 20
-	var b strings.Builder
-	for i, k := range keys[:min(listed, len(keys))] {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteString(spc.Quote(k))
-	}
-	if len(keys) > listed {
-		fmt.Fprintf(&b, " and %d more", len(keys)-listed)
-	}
-	return b.String()
 }
 
 // decode applies the object's encoding: the value in Vault is base64 or hex

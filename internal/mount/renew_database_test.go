@@ -131,6 +131,16 @@ func TestDatabaseLeaseRenewal(t *testing.T) {
 func setupDatabase(t *testing.T, v *vaulttest.Server, pg *vaulttest.Postgres) *vaulttest.JWTIssuer {
 	t.Helper()
 	issuer := setupVault(t, v)
+	configureDatabase(t, v, pg, dbTTL, dbMaxTTL)
+	must(t, v.WritePolicy(context.Background(), "db", `path "`+dbCreds+`" { capabilities = ["read"] }`))
+	must(t, v.WriteJWTRole(context.Background(), "jwt", "db", podNamespace, podSA, time.Hour, "db"))
+	return issuer
+}
+
+// configureDatabase mounts Vault's database engine on pg with the role
+// dbRole, whose credentials last ttl (at most maxTTL).
+func configureDatabase(t *testing.T, v *vaulttest.Server, pg *vaulttest.Postgres, ttl, maxTTL time.Duration) {
+	t.Helper()
 	must(t, v.Mount(context.Background(), "database", "database", nil))
 	write(t, v, "database/config/pg", map[string]any{
 		"plugin_name":    "postgresql-database-plugin",
@@ -142,12 +152,9 @@ func setupDatabase(t *testing.T, v *vaulttest.Server, pg *vaulttest.Postgres) *v
 	write(t, v, "database/roles/"+dbRole, map[string]any{
 		"db_name":             "pg",
 		"creation_statements": []string{`CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`},
-		"default_ttl":         dbTTL.String(),
-		"max_ttl":             dbMaxTTL.String(),
+		"default_ttl":         ttl.String(),
+		"max_ttl":             maxTTL.String(),
 	})
-	must(t, v.WritePolicy(context.Background(), "db", `path "`+dbCreds+`" { capabilities = ["read"] }`))
-	must(t, v.WriteJWTRole(context.Background(), "jwt", "db", podNamespace, podSA, time.Hour, "db"))
-	return issuer
 }
 
 // newLeaseService is the provider with lease reuse and metrics m, called

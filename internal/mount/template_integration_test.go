@@ -5,11 +5,10 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vaulttest"
 )
@@ -159,18 +158,7 @@ func TestTemplateErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			resp, err := h.mount(t, map[string]string{"objects": tt.objects})
-			if got := status.Code(err); got != tt.code {
-				t.Fatalf("code %s (%v), want %s", got, err, tt.code)
-			}
-			msg := status.Convert(err).Message()
-			for _, w := range tt.want {
-				if !strings.Contains(msg, w) {
-					t.Errorf("message lacks %q: %s", w, msg)
-				}
-			}
-			if strings.Contains(msg, "s3cret") {
-				t.Errorf("message quotes a value: %s", msg)
-			}
+			checkStatus(t, err, tt.code, tt.want)
 			var names []string
 			for _, f := range resp.GetFiles() {
 				names = append(names, f.Path)
@@ -186,21 +174,8 @@ func TestTemplateErrors(t *testing.T) {
 // test pod's role read its credentials besides what setupVault allows.
 func addDatabase(t *testing.T, v *vaulttest.Server, pg *vaulttest.Postgres) {
 	t.Helper()
-	ctx := context.Background()
-	must(t, v.Mount(ctx, "database", "database", nil))
-	write(t, v, "database/config/pg", map[string]any{
-		"plugin_name":    "postgresql-database-plugin",
-		"connection_url": pg.ConnectionURL(),
-		"username":       "postgres",
-		"password":       "trust-auth-ignores-this",
-		"allowed_roles":  []string{dbRole},
-	})
-	write(t, v, "database/roles/"+dbRole, map[string]any{
-		"db_name":             "pg",
-		"creation_statements": []string{`CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`},
-		"default_ttl":         "1h",
-	})
-	must(t, v.WritePolicy(ctx, "web", `
+	configureDatabase(t, v, pg, time.Hour, time.Hour)
+	must(t, v.WritePolicy(context.Background(), "web", `
 path "secret/data/*" { capabilities = ["read"] }
 path "kv1/*" { capabilities = ["read"] }
 path "pki/issue/web" { capabilities = ["create", "update"] }

@@ -108,24 +108,16 @@ func (in *interp) eval(n parsing.ASTNode, v any) (any, error) {
 		}
 		return in.project(vals, n.Children[1], nil)
 	case parsing.ASTFilterProjection:
-		left, err := in.eval(n.Children[0], v)
-		if err != nil {
+		l, err := in.evalList(n.Children[0], v)
+		if l == nil || err != nil {
 			return nil, err
-		}
-		l, ok := left.([]any)
-		if !ok {
-			return nil, nil
 		}
 		cond := n.Children[2]
 		return in.project(l, n.Children[1], &cond)
 	case parsing.ASTFlatten:
-		left, err := in.eval(n.Children[0], v)
-		if err != nil {
+		l, err := in.evalList(n.Children[0], v)
+		if l == nil || err != nil {
 			return nil, err
-		}
-		l, ok := left.([]any)
-		if !ok {
-			return nil, nil
 		}
 		out := []any{}
 		for _, e := range l {
@@ -464,4 +456,15 @@ func typeName(v any) string {
 		return "object"
 	}
 	return "unknown"
+}
+
+// evalList evaluates n over v for a projection: its result if it is an
+// array, nil (no projection) otherwise.
+func (in *interp) evalList(n parsing.ASTNode, v any) ([]any, error) {
+	left, err := in.eval(n, v)
+	if err != nil {
+		return nil, err
+	}
+	l, _ := left.([]any)
+	return l, nil
 }

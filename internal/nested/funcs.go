@@ -261,14 +261,23 @@ func less(numbers bool, a, b any) bool {
 	return a.(string) < b.(string)
 }
 
-func fnMinMax(in *interp, name string, a []any) (any, error) {
+// orderedList is the argument of max, min and sort: an array of numbers
+// only, or of strings only; numbers says which.
+func orderedList(name string, a []any) (l []any, numbers bool, err error) {
 	l, ok := a[0].([]any)
 	if !ok {
-		return nil, typeErr(name, 1, a[0], "an array of numbers or of strings")
+		return nil, false, typeErr(name, 1, a[0], "an array of numbers or of strings")
 	}
-	numbers, ok := homogeneous(l)
-	if !ok {
-		return nil, fmt.Errorf("%w: %s argument 1 mixes types, want an array of numbers or of strings", ErrType, name)
+	if numbers, ok = homogeneous(l); !ok {
+		return nil, false, fmt.Errorf("%w: %s argument 1 mixes types, want an array of numbers or of strings", ErrType, name)
+	}
+	return l, numbers, nil
+}
+
+func fnMinMax(in *interp, name string, a []any) (any, error) {
+	l, numbers, err := orderedList(name, a)
+	if err != nil {
+		return nil, err
 	}
 	if err := in.spend(len(l) + 1); err != nil || len(l) == 0 {
 		return nil, err
@@ -283,13 +292,9 @@ func fnMinMax(in *interp, name string, a []any) (any, error) {
 }
 
 func fnSort(in *interp, name string, a []any) (any, error) {
-	l, ok := a[0].([]any)
-	if !ok {
-		return nil, typeErr(name, 1, a[0], "an array of numbers or of strings")
-	}
-	numbers, ok := homogeneous(l)
-	if !ok {
-		return nil, fmt.Errorf("%w: %s argument 1 mixes types, want an array of numbers or of strings", ErrType, name)
+	l, numbers, err := orderedList(name, a)
+	if err != nil {
+		return nil, err
 	}
 	if err := in.spend(sortCost(len(l))); err != nil {
 		return nil, err

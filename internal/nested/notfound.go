@@ -100,10 +100,19 @@ func describe(v any) string {
 	return article(typeName(v)) + " at the top"
 }
 
-// keyList lists the keys of m, sorted, quoted and bounded.
+// keyList names the keys of m for a message.
 func keyList(m map[string]any) string {
 	if len(m) == 0 {
 		return "it has no keys"
+	}
+	return "keys: " + Keys(m)
+}
+
+// Keys lists the keys of m (never its values) for a message: sorted,
+// quoted, each shortened, at most 20 and how many more; "none" if empty.
+func Keys(m map[string]any) string {
+	if len(m) == 0 {
+		return "none"
 	}
 	keys := make([]string, 0, len(m))
 	for k := range m {
@@ -115,7 +124,7 @@ func keyList(m map[string]any) string {
 	for i, k := range shown {
 		q[i] = quoteKey(k)
 	}
-	s := "keys: " + strings.Join(q, ", ")
+	s := strings.Join(q, ", ")
 	if n := len(keys) - len(shown); n > 0 {
 		s += fmt.Sprintf(" and %d more", n)
 	}
