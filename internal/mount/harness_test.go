@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -257,5 +258,22 @@ func checkStatus(t *testing.T, err error, code codes.Code, want []string) {
 	}
 	if strings.Contains(msg, "s3cret") {
 		t.Errorf("message quotes a value: %s", msg)
+	}
+}
+
+// checkFiles asserts the files of resp, and that each has a version whose
+// ID is its path.
+func checkFiles(t *testing.T, resp *pb.MountResponse, want map[string]file) {
+	t.Helper()
+	if diff := cmp.Diff(want, files(resp)); diff != "" {
+		t.Errorf("files (-want +got):\n%s", diff)
+	}
+	if len(resp.ObjectVersion) != len(resp.Files) {
+		t.Fatalf("%d versions for %d files", len(resp.ObjectVersion), len(resp.Files))
+	}
+	for i, v := range resp.ObjectVersion {
+		if v.Id != resp.Files[i].Path || v.Version == "" {
+			t.Errorf("version %d = %v for file %s", i, v, resp.Files[i].Path)
+		}
 	}
 }

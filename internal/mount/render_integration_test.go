@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc/codes"
 )
 
@@ -103,17 +102,7 @@ func TestMountRendering(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.want, files(resp)); diff != "" {
-				t.Errorf("files (-want +got):\n%s", diff)
-			}
-			if len(resp.ObjectVersion) != len(resp.Files) {
-				t.Fatalf("%d versions for %d files", len(resp.ObjectVersion), len(resp.Files))
-			}
-			for i, v := range resp.ObjectVersion {
-				if v.Id != resp.Files[i].Path || v.Version == "" {
-					t.Errorf("version %d = %v for file %s", i, v, resp.Files[i].Path)
-				}
-			}
+			checkFiles(t, resp, tt.want)
 		})
 	}
 }

@@ -60,19 +60,7 @@ func FuzzParseExecute(f *testing.F) {
 }
 
 func BenchmarkExecute(b *testing.B) {
-	src := `production:
-  adapter: postgresql
-  host: {{ .host }}
-  port: {{ .port }}
-  username: {{ .username | quote }}
-  password: {{ .password | quote }}
-  sslmode: {{ ternary "require" "disable" .ssl }}
-  replicas:
-{{- range .replicas }}
-    - {{ . }}
-{{- end }}
-`
-	tp, err := Parse("obj", src, DefaultLimits())
+	tp, err := Parse("obj", databaseYML, DefaultLimits())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -40,15 +40,8 @@ const pkiSecret = `{
   "serial_number": "39:dd"
 }`
 
-func TestRender(t *testing.T) {
-	db := vaultJSON(t, dbSecret)
-	pki := vaultJSON(t, pkiSecret)
-	tests := []struct {
-		name, src string
-		data      any
-		want      string
-	}{
-		{"database.yml", `production:
+// databaseYML is a realistic template over database credentials.
+const databaseYML = `production:
   adapter: postgresql
   host: {{ .host }}
   port: {{ .port }}
@@ -59,7 +52,17 @@ func TestRender(t *testing.T) {
 {{- range .replicas }}
     - {{ . }}
 {{- end }}
-`, db, `production:
+`
+
+func TestRender(t *testing.T) {
+	db := vaultJSON(t, dbSecret)
+	pki := vaultJSON(t, pkiSecret)
+	tests := []struct {
+		name, src string
+		data      any
+		want      string
+	}{
+		{"database.yml", databaseYML, db, `production:
   adapter: postgresql
   host: db.internal
   port: 5432

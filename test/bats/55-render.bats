@@ -152,13 +152,8 @@ setup() {
 	assert_output 'Opaque true'
 	# Owned by the driver's SecretProviderClassPodStatus, which its patcher
 	# sets every 5 s: deleting the pod before then would orphan the Secret.
-	owner_refs() {
-		kubectl -n e2e-render get secret app-files \
-			-o jsonpath='{range .metadata.ownerReferences[*]}{.kind}/{.name}{"\n"}{end}'
-	}
-	has_owner() { [[ -n $(owner_refs) ]]; }
-	wait_until 30 "Secret app-files ownerReferences" has_owner
-	run owner_refs
+	wait_until 30 "Secret app-files ownerReferences" has_owner e2e-render app-files
+	run owner_refs e2e-render app-files
 	assert_output SecretProviderClassPodStatus/files-1-e2e-render-files
 
 	# The pod goes, and with its SecretProviderClassPodStatus the Secret.

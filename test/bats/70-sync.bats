@@ -64,13 +64,8 @@ secret_field() {
 	# Owned by the driver's SecretProviderClassPodStatus for the pod's volume
 	# (the pod has no owner of its own), so the garbage collector deletes it
 	# with that. The driver's patcher sets it every 5 s.
-	owner_refs() {
-		kubectl -n e2e-sync get secret app-credentials \
-			-o jsonpath='{range .metadata.ownerReferences[*]}{.kind}/{.name}{"\n"}{end}'
-	}
-	has_owner() { [[ -n $(owner_refs) ]]; }
-	wait_until 30 "Secret app-credentials ownerReferences" has_owner
-	run owner_refs
+	wait_until 30 "Secret app-credentials ownerReferences" has_owner e2e-sync app-credentials
+	run owner_refs e2e-sync app-credentials
 	assert_success
 	assert_output SecretProviderClassPodStatus/s1-e2e-sync-synced
 
@@ -95,8 +90,8 @@ secret_field() {
 	assert_equal "$(secret_field user)" alice
 	# Deleting the pod now would race the patcher: wait for the owner the
 	# driver guarantees to restore.
-	wait_until 30 "Secret app-credentials ownerReferences after the update" has_owner
-	run owner_refs
+	wait_until 30 "Secret app-credentials ownerReferences after the update" has_owner e2e-sync app-credentials
+	run owner_refs e2e-sync app-credentials
 	assert_output SecretProviderClassPodStatus/s1-e2e-sync-synced
 	owner_back_in_watch() { grep -q "pass=$(printf second | base64) owners=s1-e2e-sync-synced$" "$watch_log"; }
 	wait_until 10 "the watch to see the restored owner" owner_back_in_watch

@@ -159,6 +159,16 @@ version_of() {
 	pod_status "$1" "$2" "$3" "{.status.objects[?(@.id==\"$4\")].version}"
 }
 
+# owner_refs NS SECRET: "kind/name" of each owner of a Secret, one a line.
+owner_refs() {
+	kubectl -n "$1" get secret "$2" \
+		-o jsonpath='{range .metadata.ownerReferences[*]}{.kind}/{.name}{"\n"}{end}'
+}
+
+# has_owner NS SECRET: the Secret has an owner. The driver's patcher sets
+# the synced Secret's owner every 5 s, and a rotation's update drops it.
+has_owner() { [[ -n $(owner_refs "$1" "$2") ]]; }
+
 # restart_provider: stop the provider (SIGTERM: a graceful stop) and start it
 # again with the same flags; in kind, restart its DaemonSet's pod.
 restart_provider() {
