@@ -47,8 +47,6 @@ type Serve struct {
 	// AllowedTLSDirs are where TLS files named by a SecretProviderClass may
 	// be; empty: nowhere (the operator's own -vault-tls-* files always are).
 	AllowedTLSDirs []string
-	// LeaseReuse returns still-valid leased secrets on republish.
-	LeaseReuse bool
 	// RevokeOnPodDelete revokes a deleted pod's Vault tokens and leases.
 	RevokeOnPodDelete bool
 	// NodeName selects the pods to watch; empty: no pod watch.
@@ -90,7 +88,7 @@ func ParseServe(args []string, getenv Getenv, usage io.Writer) (*Serve, error) {
 	var tlsDirs string
 	fs.StringVar(&tlsDirs, "allowed-tls-dirs", "", "comma-separated absolute directories where TLS files named by a SecretProviderClass "+
 		"(vaultCACertPath, vaultCADirectory, vaultTLSClientCertPath, vaultTLSClientKeyPath) may be; empty: none. The -vault-tls-* files are always allowed")
-	fs.BoolVar(&s.LeaseReuse, "lease-reuse", true, "return still-valid leased secrets (database credentials, leased certificates) on republish instead of new ones")
+	leaseReuse := fs.Bool("lease-reuse", true, "return still-valid leased secrets (database credentials, leased certificates) on republish instead of new ones; false turns it off for every class")
 	fs.BoolVar(&s.RevokeOnPodDelete, "revoke-on-pod-delete", true, "revoke the Vault tokens and leases of a pod when it is deleted (needs -node-name and list/watch on pods)")
 	fs.StringVar(&s.NodeName, "node-name", getenv("NODE_NAME"), "this node's name, to watch its pods (env NODE_NAME, from the downward API)")
 	audiences := fs.String("allowed-audiences", "vault", "comma-separated audiences the provider may request through the TokenRequest API "+
@@ -111,6 +109,7 @@ func ParseServe(args []string, getenv Getenv, usage io.Writer) (*Serve, error) {
 		s.LogLevel = "debug"
 	}
 	s.Defaults = *defaults
+	s.Defaults.NoLeaseReuse = !*leaseReuse
 	s.AllowedAudiences = splitList(*audiences)
 	s.AllowedTLSDirs = splitList(tlsDirs)
 	if s.Namespace == "" {

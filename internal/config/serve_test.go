@@ -35,7 +35,6 @@ func TestParseServeDefaults(t *testing.T) {
 		Concurrency:             8,
 		MetricsAddr:             ":8081",
 		MaxVaultRequests:        64,
-		LeaseReuse:              true,
 		RevokeOnPodDelete:       true,
 		NodeName:                "node-1",
 		AllowedAudiences:        []string{"vault"},

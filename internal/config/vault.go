@@ -39,6 +39,16 @@ func vaultFlags(fs *flag.FlagSet, getenv Getenv) (*spc.Defaults, func() error) {
 	fs.StringVar(&d.AuthMount, "vault-mount", "kubernetes", "default Vault auth mount path (kubernetes or jwt auth method)")
 	fs.StringVar(&d.Audience, "audience", "vault", "default audience of the service-account token sent to Vault")
 	validateLimits := limitFlags(fs, &d.Limits)
+	fs.BoolFunc("certificate-reuse", "keep certificates issued without a lease (PKI issue and sign, SSH sign) per pod and return them on "+
+		"republish until they are due (default true; a class's certificateReuse overrides it); false issues one on every mount, as the reference does",
+		func(v string) error {
+			b, err := strconv.ParseBool(v)
+			d.Certificates.Off = !b
+			return err
+		})
+	fs.DurationVar(&d.Certificates.RenewBefore, "renew-before", 0, "issue a kept certificate anew this long before it ends (a class's renewBefore overrides it); 0: see -renew-before-percentage")
+	fs.IntVar(&d.Certificates.RenewBeforePercentage, "renew-before-percentage", 0, "issue a kept certificate anew when this percentage of its validity is left, 1 to 99 "+
+		"(a class's renewBeforePercentage overrides it); 0 with -renew-before 0: a third")
 
 	validate := func() error {
 		var problems []string
@@ -56,6 +66,14 @@ func vaultFlags(fs *flag.FlagSet, getenv Getenv) (*spc.Defaults, func() error) {
 		}
 		if d.Audience == "" {
 			problems = append(problems, "-audience must not be empty")
+		}
+		switch c := d.Certificates; {
+		case c.RenewBefore < 0:
+			problems = append(problems, "-renew-before must not be negative")
+		case c.RenewBeforePercentage < 0 || c.RenewBeforePercentage > 99:
+			problems = append(problems, "-renew-before-percentage must be from 0 to 99")
+		case c.RenewBefore > 0 && c.RenewBeforePercentage > 0:
+			problems = append(problems, "-renew-before and -renew-before-percentage are both set: keep one")
 		}
 		return joinProblems(problems)
 	}

@@ -1,7 +1,8 @@
 // Package lease keeps leased secrets (database credentials, leased
-// certificates) per pod so that a republish returns the same credentials
-// while their lease is valid, instead of minting new ones every rotation
-// interval. Static secrets carry no lease and are never kept.
+// certificates) and certificates issued without a lease per pod, so that a
+// republish returns the same credentials while they are valid, instead of
+// minting new ones every rotation interval. Static secrets carry no lease
+// and no expiry and are never kept.
 package lease
 
 import (
@@ -40,7 +41,7 @@ const (
 	Renew
 )
 
-// Entry is one kept secret.
+// Entry is one kept secret: leased, or a certificate (no lease).
 type Entry struct {
 	Secret *api.Secret
 	// Token created the lease, at Vault; Vault revokes the lease when the
@@ -55,7 +56,14 @@ type Entry struct {
 	// validity is validUntil-obtained as put, kept across renewals: a
 	// renewal must leave a third of it.
 	validity time.Duration
+	// certificate is set for a certificate without a lease, valid from
+	// certStart to validUntil; Vault does not revoke it with its token.
+	certificate bool
+	certStart   time.Time
 }
+
+// Leased reports an entry that holds a lease (revoked with its token).
+func (e *Entry) Leased() bool { return !e.certificate }
 
 // Cache is safe for concurrent use.
 type Cache struct {
@@ -79,8 +87,10 @@ func Kept(s *api.Secret) bool {
 	return s != nil && s.LeaseID != "" && s.LeaseDuration > 0
 }
 
-// Get looks k up. Entries past their validity are dropped.
-func (c *Cache) Get(k Key) (*Entry, State) {
+// Get looks k up for a mount under policy p. Entries past their validity
+// are dropped; a certificate that is due is kept until its replacement is
+// put, so that the replacement counts as reissued, but never returned.
+func (c *Cache) Get(k Key, p Policy) (*Entry, State) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[k]
@@ -88,6 +98,19 @@ func (c *Cache) Get(k Key) (*Entry, State) {
 		return nil, Missing
 	}
 	now := c.now()
+	if e.certificate {
+		switch {
+		case !now.Before(e.validUntil):
+			c.dropLocked(k, "expired")
+		case !p.NoCertificates && now.Before(p.dueAt(e.certStart, e.validUntil)):
+			c.metrics.Certificates.WithLabelValues("reused").Inc()
+			return e, Fresh
+		}
+		return nil, Missing
+	}
+	if p.NoLeases {
+		return nil, Missing
+	}
 	switch {
 	case now.Before(refreshAt(e.obtained, e.validUntil)):
 		c.metrics.Leases.WithLabelValues("reused").Inc()
@@ -115,6 +138,23 @@ func (c *Cache) Put(k Key, s *api.Secret, token string, tokenEnd time.Time) {
 	c.metrics.LeaseCacheSize.Set(float64(len(c.entries)))
 }
 
+// PutCertificate keeps s, a certificate without a lease valid over v, just
+// issued with token.
+func (c *Cache) PutCertificate(k Key, s *api.Secret, v Validity, token string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := c.now()
+	event := "issued"
+	if old, ok := c.entries[k]; ok && old.certificate {
+		event = "reissued"
+	}
+	c.entries[k] = &Entry{Secret: s, Token: token, Vault: k.Vault, obtained: now, validUntil: v.End,
+		validity: v.End.Sub(v.Start), certificate: true, certStart: v.Start}
+	c.metrics.Certificates.WithLabelValues(event).Inc()
+	c.sweepLocked(now)
+	c.metrics.LeaseCacheSize.Set(float64(len(c.entries)))
+}
+
 // Renewed records a renewal of k's lease that granted ttl. It reports
 // whether the entry is worth using: a lease at the end of its max TTL
 // comes back with too little time, and is read anew instead.
@@ -122,7 +162,7 @@ func (c *Cache) Renewed(k Key, ttl time.Duration, renewable bool) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[k]
-	if !ok {
+	if !ok || e.certificate {
 		return false
 	}
 	now := c.now()
@@ -184,9 +224,11 @@ func (c *Cache) Len() int {
 }
 
 func (c *Cache) dropLocked(k Key, event string) {
-	if _, ok := c.entries[k]; ok {
+	if e, ok := c.entries[k]; ok {
 		delete(c.entries, k)
-		c.metrics.Leases.WithLabelValues(event).Inc()
+		if !e.certificate {
+			c.metrics.Leases.WithLabelValues(event).Inc()
+		}
 		c.metrics.LeaseCacheSize.Set(float64(len(c.entries)))
 	}
 }

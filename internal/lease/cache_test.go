@@ -131,7 +131,7 @@ func TestGet(t *testing.T) {
 			checkMetrics(t, m, counts{created: 1, size: 1})
 
 			clk.at(tt.at)
-			e, got := c.Get(k)
+			e, got := c.Get(k, Policy{})
 			if got != tt.want {
 				t.Fatalf("Get at %v = %v, want %v", tt.at, got, tt.want)
 			}
@@ -142,7 +142,7 @@ func TestGet(t *testing.T) {
 				}
 				checkMetrics(t, m, counts{created: 1, expired: 1})
 				// Already dropped: a second look counts nothing more.
-				if _, again := c.Get(k); again != Missing {
+				if _, again := c.Get(k, Policy{}); again != Missing {
 					t.Errorf("second Get = %v, want Missing", again)
 				}
 				checkMetrics(t, m, counts{created: 1, expired: 1})
@@ -164,7 +164,7 @@ func TestGetUnknownKey(t *testing.T) {
 	c, m, _ := newTestCache(t)
 	c.Put(key("pod-1", "a"), leased(90, true), "tok", time.Time{})
 	for _, k := range []Key{key("pod-2", "a"), key("pod-1", "b"), {PodUID: "pod-1", Request: "a"}} {
-		if e, st := c.Get(k); st != Missing || e != nil {
+		if e, st := c.Get(k, Policy{}); st != Missing || e != nil {
 			t.Errorf("Get(%+v) = %+v, %v, want Missing", k, e, st)
 		}
 	}
@@ -180,7 +180,7 @@ func TestPutReplaces(t *testing.T) {
 	c.Put(k, second, "tok-2", time.Time{})
 	// The new entry's validity starts now: Fresh until 80s+60s.
 	clk.at(sec(139))
-	e, st := c.Get(k)
+	e, st := c.Get(k, Policy{})
 	if st != Fresh || e.Secret != second || e.Token != "tok-2" {
 		t.Fatalf("Get = %+v, %v, want the second secret, Fresh", e, st)
 	}
@@ -240,7 +240,7 @@ func TestRenewed(t *testing.T) {
 			}
 			c.Put(k, s, "tok", tokenEnd)
 			clk.at(sec(60))
-			if _, st := c.Get(k); st != Renew {
+			if _, st := c.Get(k, Policy{}); st != Renew {
 				t.Fatalf("Get before renewing = %v, want Renew", st)
 			}
 
@@ -254,7 +254,7 @@ func TestRenewed(t *testing.T) {
 			}
 			for _, l := range tt.looks {
 				clk.at(l.at)
-				if _, st := c.Get(k); st != l.want {
+				if _, st := c.Get(k, Policy{}); st != l.want {
 					t.Errorf("Get at %v = %v, want %v", l.at, st, l.want)
 				}
 			}
@@ -275,7 +275,7 @@ func TestRenewedAgainstOriginalValidity(t *testing.T) {
 		t.Fatal("first renewal (60s of 90s) refused")
 	}
 	clk.at(sec(100)) // two thirds into the renewed 60s
-	if _, st := c.Get(k); st != Renew {
+	if _, st := c.Get(k, Policy{}); st != Renew {
 		t.Fatalf("Get = %v, want Renew", st)
 	}
 	if c.Renewed(k, sec(25), true) {
@@ -319,11 +319,11 @@ func TestForgetPod(t *testing.T) {
 		t.Errorf("ForgetPod returned %q, want %q", tokens, want)
 	}
 	for _, k := range []Key{a1, a2} {
-		if _, st := c.Get(k); st != Missing {
+		if _, st := c.Get(k, Policy{}); st != Missing {
 			t.Errorf("Get(%+v) after ForgetPod = %v, want Missing", k, st)
 		}
 	}
-	if e, st := c.Get(b1); st != Fresh || e.Token != "tok-b1" {
+	if e, st := c.Get(b1, Policy{}); st != Fresh || e.Token != "tok-b1" {
 		t.Errorf("other pod's entry: Get = %+v, %v, want Fresh", e, st)
 	}
 	// Revocation is counted by the caller, not as expiry.
@@ -413,7 +413,7 @@ func TestConcurrent(t *testing.T) {
 				pod := fmt.Sprintf("pod-%d", (w+i)%5)
 				k := key(pod, fmt.Sprintf("r%d", i%3))
 				c.Put(k, leased(3600, true), "tok", time.Now().Add(time.Hour))
-				if e, st := c.Get(k); st == Fresh && e.Secret.LeaseID == "" {
+				if e, st := c.Get(k, Policy{}); st == Fresh && e.Secret.LeaseID == "" {
 					t.Error("fresh entry without a lease id")
 				}
 				c.Renewed(k, time.Hour, true)

@@ -38,6 +38,9 @@ type Metrics struct {
 	// Leases counts leased secrets by event: created, reused, renewed,
 	// revoked, expired.
 	Leases *prometheus.CounterVec
+	// Certificates counts certificates without a lease by event: issued,
+	// reused, reissued.
+	Certificates *prometheus.CounterVec
 	// KubernetesRequests counts calls to the Kubernetes API by operation.
 	KubernetesRequests *prometheus.CounterVec
 }
@@ -76,17 +79,20 @@ func New(reg prometheus.Registerer) *Metrics {
 			Namespace: namespace, Name: "token_cache_misses_total", Help: "Mounts that needed a login.",
 		}),
 		LeaseCacheSize: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "lease_cache_size", Help: "Leased secrets kept for reuse.",
+			Namespace: namespace, Name: "lease_cache_size", Help: "Leased secrets and certificates kept for reuse.",
 		}),
 		Leases: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "leases_total", Help: "Leased secrets by event: created, reused, renewed, revoked, expired.",
+		}, []string{"event"}),
+		Certificates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "certificates_total", Help: "Certificates issued without a lease, by event: issued, reused (kept and returned on republish), reissued (anew once due).",
 		}, []string{"event"}),
 		KubernetesRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "kubernetes_requests_total", Help: "Calls to the Kubernetes API by operation.",
 		}, []string{"operation"}),
 	}
 	reg.MustRegister(m.Mounts, m.MountDuration, m.VaultRequests, m.VaultRequestDuration, m.VaultRequestsInFlight,
-		m.Logins, m.TokenCacheSize, m.TokenCacheHits, m.TokenCacheMisses, m.LeaseCacheSize, m.Leases, m.KubernetesRequests,
+		m.Logins, m.TokenCacheSize, m.TokenCacheHits, m.TokenCacheMisses, m.LeaseCacheSize, m.Leases, m.Certificates, m.KubernetesRequests,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -25,8 +25,11 @@ type fetcher struct {
 	token  auth.Token
 	// login is who the token was issued for; leases are kept per login.
 	login auth.LoginRequest
-	// leases keeps leased secrets for reuse; nil when reuse is off.
+	// leases keeps leased secrets and certificates for reuse; nil when
+	// the node keeps none.
 	leases *lease.Cache
+	// policy is what this mount may reuse.
+	policy lease.Policy
 	limit  int
 }
 
@@ -73,7 +76,8 @@ func (f *fetcher) fetchAll(ctx context.Context, reqs []*spc.Request) (responses,
 }
 
 // fetch returns a kept leased secret while it is valid (renewing it when
-// due) and reads from Vault otherwise.
+// due), or a kept certificate until it is due, and reads from Vault
+// otherwise.
 func (f *fetcher) fetch(ctx context.Context, r *spc.Request) (*api.Secret, error) {
 	var lk lease.Key
 	if f.leases != nil {
@@ -87,14 +91,21 @@ func (f *fetcher) fetch(ctx context.Context, r *spc.Request) (*api.Secret, error
 	if err != nil {
 		return nil, err
 	}
-	if f.leases != nil && lease.Kept(s) {
-		f.leases.Put(lk, s, f.token.Value, f.token.Expires)
+	if f.leases == nil {
+		return s, nil
+	}
+	if lease.Kept(s) {
+		if !f.policy.NoLeases {
+			f.leases.Put(lk, s, f.token.Value, f.token.Expires)
+		}
+	} else if v, ok := lease.CertificateValidity(s, time.Now()); ok && !f.policy.NoCertificates {
+		f.leases.PutCertificate(lk, s, v, f.token.Value)
 	}
 	return s, nil
 }
 
 func (f *fetcher) reuse(ctx context.Context, lk lease.Key) (*api.Secret, bool) {
-	e, state := f.leases.Get(lk)
+	e, state := f.leases.Get(lk, f.policy)
 	switch state {
 	case lease.Fresh:
 		return e.Secret, true

@@ -31,7 +31,9 @@ func (s *Service) ForgetPod(ctx context.Context, uid string) {
 	if s.opts.Leases != nil {
 		for _, e := range s.opts.Leases.ForgetPod(uid) {
 			tokens[auth.Issued{Vault: e.Vault, Token: e.Token}] = true
-			leases++
+			if e.Leased() {
+				leases++
+			}
 		}
 	}
 	if !s.opts.Revoke {

@@ -50,8 +50,8 @@ type Options struct {
 	Version string
 	// Logger receives warnings that do not fail a mount.
 	Logger *slog.Logger
-	// Leases keeps leased secrets for reuse on republish; nil turns reuse
-	// off for the node.
+	// Leases keeps leased secrets and certificates for reuse on republish;
+	// nil turns reuse off for the node.
 	Leases *lease.Cache
 	// Metrics records mounts; nil records nothing anyone scrapes.
 	Metrics *metrics.Metrics
@@ -437,6 +437,16 @@ func (s *Service) versionKey(ctx context.Context) []byte {
 	return key
 }
 
+// reusePolicy is what a class lets its mounts reuse.
+func reusePolicy(p *spc.Params) lease.Policy {
+	return lease.Policy{
+		NoLeases:              !p.LeaseReuse,
+		NoCertificates:        p.Certificates.Off,
+		RenewBefore:           p.Certificates.RenewBefore,
+		RenewBeforePercentage: p.Certificates.RenewBeforePercentage,
+	}
+}
+
 // fetch logs in (or reuses a token) and sends the plan's requests.
 func (s *Service) fetch(ctx context.Context, client *vault.Client, p *spc.Params) (responses, error) {
 	lreq := auth.LoginRequest{
@@ -449,10 +459,8 @@ func (s *Service) fetch(ctx context.Context, client *vault.Client, p *spc.Params
 	defer s.forgetIfGone(ctx, p.Pod.UID)
 	var got responses
 	err := s.opts.Auth.WithToken(ctx, client, lreq, func(tok auth.Token) error {
-		f := &fetcher{client: client, token: tok, login: lreq, limit: s.opts.Concurrency}
-		if p.LeaseReuse {
-			f.leases = s.opts.Leases
-		}
+		f := &fetcher{client: client, token: tok, login: lreq, limit: s.opts.Concurrency, leases: s.opts.Leases,
+			policy: reusePolicy(p)}
 		var err error
 		got, err = f.fetchAll(ctx, p.Plan.Requests)
 		return err

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
@@ -26,6 +27,9 @@ const (
 	keySkipVerify      = "vaultSkipTLSVerify"
 	keyObjects         = "objects"
 	keyLeaseReuse      = "leaseReuse"
+	keyCertReuse       = "certificateReuse"
+	keyRenewBefore     = "renewBefore"
+	keyRenewBeforePct  = "renewBeforePercentage"
 	keyPodName         = "csi.storage.k8s.io/pod.name"
 	keyPodNamespace    = "csi.storage.k8s.io/pod.namespace"
 	keyPodUID          = "csi.storage.k8s.io/pod.uid"
@@ -48,6 +52,25 @@ type Defaults struct {
 	Audience  string // e.g. "vault"
 	// Limits are not defaults a class overrides but bounds it must keep.
 	Limits Limits
+	// NoLeaseReuse (-lease-reuse=false) turns lease reuse off for every
+	// class.
+	NoLeaseReuse bool
+	// Certificates is how certificates issued without a lease are reused
+	// unless a class says otherwise.
+	Certificates Certificates
+}
+
+// Certificates says how certificates issued without a lease (PKI issue and
+// sign, SSH sign) are kept for republish. The zero value keeps each until
+// two thirds of its validity have passed.
+type Certificates struct {
+	// Off issues a new certificate on every mount, as the reference does.
+	Off bool
+	// RenewBefore issues anew this long before the certificate ends.
+	RenewBefore time.Duration
+	// RenewBeforePercentage issues anew when this percentage of the
+	// validity is left (1 to 99); used when RenewBefore is zero.
+	RenewBeforePercentage int
 }
 
 // Params is everything one Mount request asks for, validated.
@@ -65,6 +88,8 @@ type Params struct {
 	// credentials, leased certificates) on republish instead of minting a
 	// new one; leaseReuse: "false" turns it off for the class.
 	LeaseReuse bool
+	// Certificates is the class's reuse of certificates without a lease.
+	Certificates Certificates
 }
 
 // ParamsError lists every problem found in the parameters, so that one
@@ -112,6 +137,7 @@ func (p *problems) err() error {
 var checkedKeys = []string{
 	keyRoleName, keyVaultAddress, keyVaultNamespace, keyAudience, keyAuthMount, keyKubernetesMount,
 	keyCACert, keyCADirectory, keyTLSServerName, keyClientCert, keyClientKey, keySkipVerify, keyLeaseReuse,
+	keyCertReuse, keyRenewBefore, keyRenewBeforePct,
 	keyPodName, keyPodNamespace, keyPodUID, keyServiceAccount,
 }
 
@@ -158,14 +184,8 @@ func ParseParams(attrs map[string]string, d Defaults) (*Params, error) {
 	p.Vault = mergeVault(attrs, d.Vault, &probs)
 	p.AuthMount = authMount(attrs, d.AuthMount, &probs)
 	p.Pod = podInfo(attrs, &probs)
-	p.LeaseReuse = true
-	if s := attrs[keyLeaseReuse]; s != "" {
-		b, err := strconv.ParseBool(s)
-		if err != nil {
-			probs.add("%s %s is not a boolean: use \"true\" or \"false\"", keyLeaseReuse, Quote(s))
-		}
-		p.LeaseReuse = b
-	}
+	p.LeaseReuse = !d.NoLeaseReuse && boolParam(attrs, keyLeaseReuse, true, &probs)
+	p.Certificates = certificates(attrs, d.Certificates, &probs)
 	objs, labels := parseObjects(attrs[keyObjects], lim, &probs)
 	if err := probs.err(); err != nil {
 		return nil, err
@@ -175,6 +195,48 @@ func ParseParams(attrs map[string]string, d Defaults) (*Params, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// boolParam reads a "true"/"false" parameter, def when it is unset.
+func boolParam(attrs map[string]string, key string, def bool, probs *problems) bool {
+	s := attrs[key]
+	if s == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(s)
+	if err != nil {
+		probs.add("%s %s is not a boolean: use \"true\" or \"false\"", key, Quote(s))
+		return def
+	}
+	return b
+}
+
+// certificates reads the class's certificate reuse over the node's d. A
+// class that sets renewBefore or renewBeforePercentage replaces both of
+// the node's.
+func certificates(attrs map[string]string, d Certificates, probs *problems) Certificates {
+	c := d
+	c.Off = !boolParam(attrs, keyCertReuse, !d.Off, probs)
+	before, pct := attrs[keyRenewBefore], attrs[keyRenewBeforePct]
+	switch {
+	case before != "" && pct != "":
+		probs.add("both %s and %s are set: keep one", keyRenewBefore, keyRenewBeforePct)
+	case before != "":
+		dur, err := time.ParseDuration(before)
+		if err != nil || dur <= 0 {
+			probs.add("%s %s is not a positive duration: write it as cert-manager does, e.g. 720h or 30m", keyRenewBefore, Quote(before))
+			break
+		}
+		c.RenewBefore, c.RenewBeforePercentage = dur, 0
+	case pct != "":
+		n, err := strconv.Atoi(pct)
+		if err != nil || n < 1 || n > 99 {
+			probs.add("%s %s is not a whole number from 1 to 99 (the percentage of the validity left when a certificate is issued anew)", keyRenewBeforePct, Quote(pct))
+			break
+		}
+		c.RenewBefore, c.RenewBeforePercentage = 0, n
+	}
+	return c
 }
 
 // pick returns the SecretProviderClass value v, or def when v is empty:
