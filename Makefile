@@ -96,21 +96,43 @@ bench-hostile: build ## attacks by a SecretProviderClass, each on a fresh provid
 
 # End-to-end: a real kube-apiserver (tools/kube), etcd, the Secrets Store CSI
 # driver (tools/csi), Vault and the provider, driven by bats (test/e2e).
-KUBE_APISERVER := $(BIN)/kube-apiserver
-KUBE_CONTROLLER_MANAGER := $(BIN)/kube-controller-manager
+# The Kubernetes release of the e2e control plane: KUBE_VERSION names a directory
+# of tools/kube (MAJOR.MINOR; a full MAJOR.MINOR.PATCH must match the one it pins),
+# e.g. `KUBE_VERSION=1.35 make e2e`. Each release's binaries go to their own
+# bin/kube/VERSION/. tools/kube/new-version.sh writes the directory for another release.
+KUBE_VERSION ?= 1.37
+KUBE_MINOR   := $(word 1,$(subst ., ,$(KUBE_VERSION))).$(word 2,$(subst ., ,$(KUBE_VERSION)))
+KUBE_DIR     := tools/kube/$(KUBE_MINOR)
+KUBE_RELEASE := $(shell sed -n 's|^require k8s.io/kubernetes v||p' $(KUBE_DIR)/go.mod 2>/dev/null)
+ifeq ($(KUBE_RELEASE),)
+$(error KUBE_VERSION=$(KUBE_VERSION): no $(KUBE_DIR)/go.mod; one of: $(notdir $(wildcard tools/kube/1.*)))
+endif
+ifneq ($(word 3,$(subst ., ,$(KUBE_VERSION))),)
+ifneq ($(KUBE_VERSION),$(KUBE_RELEASE))
+$(error KUBE_VERSION=$(KUBE_VERSION): $(KUBE_DIR) pins $(KUBE_RELEASE))
+endif
+endif
+KUBE_BIN     := $(BIN)/kube/$(KUBE_RELEASE)
+KUBE_APISERVER := $(KUBE_BIN)/kube-apiserver
+KUBE_CONTROLLER_MANAGER := $(KUBE_BIN)/kube-controller-manager
 CSI_DRIVER     := $(BIN)/secrets-store-csi-driver
 KUBELET        := $(BIN)/e2e-kubelet
-KUBE_VERSION_LDFLAGS := -X k8s.io/component-base/version.gitVersion=v1.33.13 \
-	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=33
+# As the release's own build: without them `kubectl version` cannot parse the server's version.
+KUBE_VERSION_LDFLAGS := -X k8s.io/component-base/version.gitVersion=v$(KUBE_RELEASE) \
+	-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(word 2,$(subst ., ,$(KUBE_RELEASE)))
 
-$(KUBE_APISERVER): tools/kube/go.mod tools/kube/go.sum
-	$(FETCH) tools/kube
-	cd tools/kube && $(GO) build -ldflags='-s -w $(KUBE_VERSION_LDFLAGS)' -o $(KUBE_APISERVER) k8s.io/kubernetes/cmd/kube-apiserver
+$(KUBE_APISERVER): $(KUBE_DIR)/go.mod $(KUBE_DIR)/go.sum
+	$(FETCH) $(KUBE_DIR)
+	cd $(KUBE_DIR) && $(GO) build -ldflags='-s -w $(KUBE_VERSION_LDFLAGS)' -o $(KUBE_APISERVER) k8s.io/kubernetes/cmd/kube-apiserver
 
 # Only its garbage collector runs (test/e2e/stack.sh).
-$(KUBE_CONTROLLER_MANAGER): tools/kube/go.mod tools/kube/go.sum
-	$(FETCH) tools/kube
-	cd tools/kube && $(GO) build -ldflags='-s -w $(KUBE_VERSION_LDFLAGS)' -o $(KUBE_CONTROLLER_MANAGER) k8s.io/kubernetes/cmd/kube-controller-manager
+$(KUBE_CONTROLLER_MANAGER): $(KUBE_DIR)/go.mod $(KUBE_DIR)/go.sum
+	$(FETCH) $(KUBE_DIR)
+	cd $(KUBE_DIR) && $(GO) build -ldflags='-s -w $(KUBE_VERSION_LDFLAGS)' -o $(KUBE_CONTROLLER_MANAGER) k8s.io/kubernetes/cmd/kube-controller-manager
+
+.PHONY: kube-bin
+kube-bin: ## print the directory of KUBE_VERSION's kube-apiserver and kube-controller-manager
+	@echo $(KUBE_BIN)
 
 $(CSI_DRIVER): tools/csi/go.mod tools/csi/go.sum $(wildcard tools/csi/mlog/*.go)
 	$(FETCH) tools/csi
@@ -125,5 +147,5 @@ $(KUBELET): test/kubelet/go.mod test/kubelet/go.sum $(wildcard test/kubelet/*.go
 .PHONY: e2e-tools e2e
 e2e-tools: $(KUBE_APISERVER) $(KUBE_CONTROLLER_MANAGER) $(CSI_DRIVER) $(KUBELET) ## build kube-apiserver, kube-controller-manager, the CSI driver and the test kubelet
 
-e2e: ## whole chain on real components: etcd, kube-apiserver, kube-controller-manager (GC), CSI driver, Vault, provider; bats cases
+e2e: ## whole chain on real components: etcd, kube-apiserver, kube-controller-manager (GC), CSI driver, Vault, provider; bats cases (KUBE_VERSION=1.35 for another release)
 	test/e2e/run.sh
