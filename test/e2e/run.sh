@@ -5,6 +5,8 @@
 # bats files in test/bats against them, print "N passed, N failed".
 #
 # Usage: test/e2e/run.sh [BATS FILE...]   (default: every test/bats/*.bats)
+# KUBE_VERSION=1.35 runs against another Kubernetes release (a directory of
+# tools/kube; default 1.37), built into bin/kube/VERSION/.
 # E2E_KEEP=1 keeps the temp dir (logs, certificates, kubeconfigs) on success;
 # E2E_HOLD=1 brings the stack up and keeps it until Ctrl-C, to run bats by hand.
 set -euo pipefail
@@ -81,6 +83,9 @@ main() {
 	e2e_log "building what is missing (make e2e-tools build, bin/vault, bin/helm)"
 	# helm: for the server-side dry run of the chart (99-deployment.bats).
 	make e2e-tools build "$ROOT/bin/vault" "$ROOT/bin/helm" >&2
+	# KUBE_VERSION (make's variable, from the environment) picks the release.
+	KUBE_BIN=$(make -s kube-bin)
+	export KUBE_BIN
 	(cd test/kubelet && go test -count=1 ./... >&2)
 
 	E2E_DIR=$(mktemp -d "${TMPDIR:-/tmp}/vault-csi-e2e.XXXXXX")
@@ -102,7 +107,7 @@ main() {
 	local rc=0
 	run_bats "${files[@]}" || rc=$?
 	((rc == 0)) || print_logs
-	e2e_log "total $((SECONDS - start))s"
+	e2e_log "total $((SECONDS - start))s against kube-apiserver $KUBE_SERVER_VERSION"
 	print_summary
 	return "$rc"
 }

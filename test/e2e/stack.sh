@@ -2,7 +2,9 @@
 # stack_up: etcd, kube-apiserver, Vault, the Secrets Store CSI driver and the
 # provider, each on free loopback ports under $E2E_DIR, wired together as on a
 # node. Everything the bats files need is written to $E2E_DIR/env.
-# Needs: ROOT, E2E_DIR, lib.sh sourced, the binaries in $ROOT/bin.
+# Needs: ROOT, E2E_DIR, lib.sh sourced, the binaries in $ROOT/bin, and
+# KUBE_BIN: the directory of the Kubernetes release's kube-apiserver and
+# kube-controller-manager (`make kube-bin`, e.g. $ROOT/bin/kube/1.37.2).
 
 # ports N: N free loopback ports (bound with port 0 and read back).
 ports() { "$ROOT/bin/e2e-kubelet" ports "$1"; }
@@ -61,7 +63,7 @@ start_apiserver() {
 	APISERVER_URL=https://127.0.0.1:$port
 	ADMIN_TOKEN=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 	printf '%s,e2e-admin,e2e-admin,system:masters\n' "$ADMIN_TOKEN" >"$E2E_DIR/pki/tokens.csv"
-	start_bg kube-apiserver "$ROOT/bin/kube-apiserver" \
+	start_bg kube-apiserver "$KUBE_BIN/kube-apiserver" \
 		--etcd-servers "$ETCD_URL" \
 		--bind-address 127.0.0.1 --secure-port "$port" \
 		--cert-dir "$E2E_DIR/pki" \
@@ -79,6 +81,11 @@ start_apiserver() {
 	export KUBECONFIG=$E2E_DIR/admin.kubeconfig
 	wait_until 90 "kube-apiserver /readyz" http_ok "$APISERVER_URL/readyz" \
 		--cacert "$E2E_DIR/pki/ca.crt" -H "Authorization: Bearer $ADMIN_TOKEN"
+	# The API server we test against must be the release asked for.
+	KUBE_SERVER_VERSION=$(kubectl version -o json 2>/dev/null | jq -r .serverVersion.gitVersion)
+	[[ $KUBE_SERVER_VERSION == "v${KUBE_BIN##*/}" ]] ||
+		{ e2e_log "kube-apiserver reports $KUBE_SERVER_VERSION, want v${KUBE_BIN##*/}"; return 1; }
+	e2e_log "kube-apiserver $KUBE_SERVER_VERSION"
 	# RBAC's bootstrap roles are written by a post-start hook; wait for them.
 	wait_until 60 "bootstrap ClusterRoles" kubectl get clusterrole system:auth-delegator
 }
@@ -89,7 +96,7 @@ start_apiserver() {
 start_controller_manager() {
 	local port
 	port=$(ports 1)
-	start_bg kube-controller-manager "$ROOT/bin/kube-controller-manager" \
+	start_bg kube-controller-manager "$KUBE_BIN/kube-controller-manager" \
 		--kubeconfig "$E2E_DIR/admin.kubeconfig" \
 		--authentication-kubeconfig "$E2E_DIR/admin.kubeconfig" \
 		--authorization-kubeconfig "$E2E_DIR/admin.kubeconfig" \
@@ -186,6 +193,7 @@ write_env() {
 	cat >"$E2E_DIR/env" <<-ENV
 	export ROOT=$ROOT E2E_DIR=$E2E_DIR
 	export KUBECONFIG=$E2E_DIR/admin.kubeconfig APISERVER_URL=$APISERVER_URL APISERVER_CA=$E2E_DIR/pki/ca.crt
+	export KUBE_SERVER_VERSION=$KUBE_SERVER_VERSION
 	export VAULT_ADDR=$VAULT_ADDR VAULT_TOKEN=root
 	export CSI_ENDPOINT=$CSI_ENDPOINT NODE_NAME=e2e-node KUBELET_PODS_DIR=$E2E_DIR/pods
 	export PROVIDER_HEALTH_PORT=$PROVIDER_HEALTH_PORT PROVIDER_METRICS_PORT=$PROVIDER_METRICS_PORT
