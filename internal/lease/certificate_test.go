@@ -47,7 +47,9 @@ func sshCert(t *testing.T, after, before uint64) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &ssh.Certificate{Key: signer.PublicKey(), CertType: ssh.UserCert, ValidAfter: after, ValidBefore: before}
+	// Since golang.org/x/crypto v0.59.0 SignCert refuses a certificate without a principal.
+	c := &ssh.Certificate{Key: signer.PublicKey(), CertType: ssh.UserCert, ValidPrincipals: []string{"web"},
+		ValidAfter: after, ValidBefore: before}
 	if err := c.SignCert(rand.Reader, signer); err != nil {
 		t.Fatal(err)
 	}
