@@ -44,10 +44,13 @@ func (c Clientset) GetPod(ctx context.Context, namespace, name string) (*corev1.
 }
 
 // PodsOnNode lists and watches pods with the node's field selector. The
-// fake clientset ignores field selectors, so tests see every pod.
+// fake clientset ignores field selectors, so tests see every pod. It cannot
+// stream a list through a watch (client-go's WatchListClient, on by default
+// since v0.35): wrapped as client-go's own informers do, the reflector
+// learns that from the clientset and lists, then watches.
 func (c Clientset) PodsOnNode(node string) cache.ListerWatcher {
 	selector := fields.OneTermEqualSelector("spec.nodeName", node).String()
-	return &cache.ListWatch{
+	return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			o.FieldSelector = selector
 			return c.CoreV1().Pods(metav1.NamespaceAll).List(ctx, o)
@@ -56,5 +59,5 @@ func (c Clientset) PodsOnNode(node string) cache.ListerWatcher {
 			o.FieldSelector = selector
 			return c.CoreV1().Pods(metav1.NamespaceAll).Watch(ctx, o)
 		},
-	}
+	}, c.Interface)
 }
