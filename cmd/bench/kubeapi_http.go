@@ -53,7 +53,8 @@ func (k *fakeKube) list(w http.ResponseWriter) {
 }
 
 // watch streams the events after the requested resource version (for ""
-// or "0": an ADDED event per existing pod first), one JSON object a line,
+// or "0": an ADDED event per existing pod first, and with sendInitialEvents
+// a bookmark marking their end), one JSON object a line,
 // flushed per event, until the client goes, the bench closes the server or
 // the client's timeoutSeconds pass, as the API server does.
 func (k *fakeKube) watch(w http.ResponseWriter, r *http.Request) {
@@ -71,6 +72,15 @@ func (k *fakeKube) watch(w http.ResponseWriter, r *http.Request) {
 	case "", "0":
 		for _, p := range k.pods {
 			pending = append(pending, watchEvent{typ: "ADDED", pod: p})
+		}
+		// A list streamed through the watch (client-go's WatchListClient,
+		// on by default since v0.35): the initial events end with a bookmark.
+		if q.Get("sendInitialEvents") == "true" {
+			pending = append(pending, watchEvent{typ: "BOOKMARK", pod: &corev1.Pod{
+				TypeMeta: metav1.TypeMeta{Kind: "Pod", APIVersion: "v1"},
+				ObjectMeta: metav1.ObjectMeta{ResourceVersion: strconv.FormatInt(k.rv, 10),
+					Annotations: map[string]string{metav1.InitialEventsAnnotationKey: "true"}},
+			}})
 		}
 	default:
 		from, err := strconv.ParseInt(rv, 10, 64)
