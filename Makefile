@@ -82,9 +82,21 @@ fuzz: ## run each fuzz target in turn for FUZZTIME (default 60s, or e.g. FUZZTIM
 clean: ## remove built binaries
 	rm -rf $(BIN)
 
+# promtool checks and unit-tests the chart's alert rules (deploy-check).
+# remove_all_sd leaves out Prometheus's service discoveries (cloud SDKs,
+# client-go), which rules never use: a cold build of about 6.5 minutes and
+# 1 GiB instead of 16.5 minutes and 3 GiB on two busy cores.
+PROMTOOL := $(BIN)/promtool
+
+$(PROMTOOL): tools/promtool/go.mod tools/promtool/go.sum
+	$(FETCH) tools/promtool
+	cd tools/promtool && v=$$($(GO) list -m -f '{{.Version}}' github.com/prometheus/prometheus) && \
+		$(GO) build -tags remove_all_sd -o $(PROMTOOL) -ldflags="-s -w -X github.com/prometheus/common/version.Version=$$v" \
+			github.com/prometheus/prometheus/cmd/promtool
+
 .PHONY: deploy-check
-deploy-check: $(HELM) ## lint and render the Helm chart and kustomize base, check every document
-	HELM=$(HELM) KUBECTL=$${KUBECTL:-kubectl} GO=$(GO) OUT=$(BIN)/deploy-check deployment/scripts/deploy-check.sh
+deploy-check: $(HELM) $(PROMTOOL) ## lint and render the Helm chart and kustomize base, check every document, test the alert rules
+	HELM=$(HELM) PROMTOOL=$(PROMTOOL) KUBECTL=$${KUBECTL:-kubectl} GO=$(GO) OUT=$(BIN)/deploy-check deployment/scripts/deploy-check.sh
 
 .PHONY: bench-load
 bench-load: $(VAULT) build ## load benchmark: pods mounting through the socket against a real Vault (BENCH_ARGS='-scenario kv1 -pods 10')
