@@ -145,7 +145,7 @@ func writeLayout(dir string, idx v1.ImageIndex, ref string) error {
 	tag, _ := name.NewTag(ref)
 	return p.AppendIndex(idx, layout.WithAnnotations(map[string]string{
 		labelRefName:               tag.TagStr(),
-		"io.containerd.image.name": tag.Name(),
+		"io.containerd.image.name": containerdName(tag),
 	}))
 }
 
