@@ -154,7 +154,7 @@ func printCertificates(label string, phases []phase) {
 			label, p.name, f2(vault), f2(prov), f2(perMount(p.delta(mCertificates, "event", "reused"), p.mounts)))
 	}
 	if differ {
-		printf("the provider's count differs from Vault's: its certificates_total counts only the certificates it keeps")
+		printf("the provider's count differs from Vault's (certificates_total counts every certificate the provider had issued)")
 	}
 }
 
