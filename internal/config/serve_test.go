@@ -345,3 +345,42 @@ func TestLimitFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestReuseFlags: the node's reuse of leases and certificates, which
+// classes start from.
+func TestReuseFlags(t *testing.T) {
+	tests := []struct {
+		args    []string
+		want    spc.Certificates
+		noLease bool
+		problem string
+	}{
+		{args: nil},
+		{args: []string{"-lease-reuse=false"}, noLease: true},
+		{args: []string{"-certificate-reuse=false"}, want: spc.Certificates{Off: true}},
+		{args: []string{"-certificate-reuse"}},
+		{args: []string{"-renew-before=2h"}, want: spc.Certificates{RenewBefore: 2 * time.Hour}},
+		{args: []string{"-renew-before-percentage=25"}, want: spc.Certificates{RenewBeforePercentage: 25}},
+		{args: []string{"-renew-before=2h", "-renew-before-percentage=25"}, problem: "both set"},
+		{args: []string{"-renew-before-percentage=100"}, problem: "from 0 to 99"},
+		{args: []string{"-renew-before=-1s"}, problem: "must not be negative"},
+		{args: []string{"-certificate-reuse=sometimes"}, problem: "invalid boolean"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			got, err := ParseServe(tt.args, env(map[string]string{"POD_NAMESPACE": "csi"}), io.Discard)
+			if tt.problem != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.problem) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.problem)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Defaults.Certificates != tt.want || got.Defaults.NoLeaseReuse != tt.noLease {
+				t.Errorf("certificates %+v, no lease reuse %t; want %+v, %t", got.Defaults.Certificates, got.Defaults.NoLeaseReuse, tt.want, tt.noLease)
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -101,6 +102,39 @@ func TestParseParams(t *testing.T) {
 			want:  func(p *Params) { p.LeaseReuse = false },
 		},
 		{
+			name:     "leaseReuse cannot turn on what the node turned off",
+			attrs:    map[string]string{"leaseReuse": "true"},
+			defaults: func(d *Defaults) { d.NoLeaseReuse = true },
+			want:     func(p *Params) { p.LeaseReuse = false },
+		},
+		{
+			name:     "certificates: the node's defaults",
+			defaults: func(d *Defaults) { d.Certificates = Certificates{RenewBeforePercentage: 20} },
+			want:     func(p *Params) { p.Certificates = Certificates{RenewBeforePercentage: 20} },
+		},
+		{
+			name:     "certificates: the class's renewBefore replaces the node's percentage",
+			attrs:    map[string]string{"renewBefore": "90m"},
+			defaults: func(d *Defaults) { d.Certificates = Certificates{RenewBeforePercentage: 20} },
+			want:     func(p *Params) { p.Certificates = Certificates{RenewBefore: 90 * time.Minute} },
+		},
+		{
+			name:     "certificates: the class's percentage replaces the node's renewBefore",
+			attrs:    map[string]string{"renewBeforePercentage": "50"},
+			defaults: func(d *Defaults) { d.Certificates = Certificates{RenewBefore: time.Hour} },
+			want:     func(p *Params) { p.Certificates = Certificates{RenewBeforePercentage: 50} },
+		},
+		{
+			name:     "certificates: reuse turned off and on",
+			attrs:    map[string]string{"certificateReuse": "true"},
+			defaults: func(d *Defaults) { d.Certificates.Off = true },
+		},
+		{
+			name:  "certificates: reuse turned off",
+			attrs: map[string]string{"certificateReuse": "false"},
+			want:  func(p *Params) { p.Certificates.Off = true },
+		},
+		{
 			name: "empty parameters keep the defaults",
 			attrs: map[string]string{
 				"vaultAddress": "", "vaultNamespace": "", "audience": "", "vaultAuthMountPath": "",
@@ -189,6 +223,22 @@ func TestParseParamsErrors(t *testing.T) {
 			name:  "bad vaultSkipTLSVerify",
 			attrs: map[string]string{"vaultSkipTLSVerify": "yes"},
 			want:  []string{`vaultSkipTLSVerify "yes" is not a boolean`},
+		},
+		{
+			name:  "certificates: bad settings",
+			attrs: map[string]string{"certificateReuse": "maybe", "renewBeforePercentage": "100"},
+			want: []string{`certificateReuse "maybe" is not a boolean`,
+				`renewBeforePercentage "100" is not a whole number from 1 to 99`},
+		},
+		{
+			name:  "certificates: both renewBefore and its percentage",
+			attrs: map[string]string{"renewBefore": "1h", "renewBeforePercentage": "10"},
+			want:  []string{"both renewBefore and renewBeforePercentage are set"},
+		},
+		{
+			name:  "certificates: renewBefore not a duration",
+			attrs: map[string]string{"renewBefore": "2 days"},
+			want:  []string{`renewBefore "2 days" is not a positive duration`},
 		},
 		{
 			name:  "bad leaseReuse",
