@@ -148,6 +148,18 @@ $(IMAGE_TOOL): tools/image/go.mod tools/image/go.sum $(wildcard tools/image/*.go
 	$(FETCH) tools/image
 	cd tools/image && $(GO) build -o $(IMAGE_TOOL) .
 
+# The chart packaged at the version of the tag: vX.Y.Z gives chart version
+# X.Y.Z; between tags, Chart.yaml's version with the commit. Its appVersion
+# is the image's tag, so the chart installs the image `make image` built.
+CHART_DIR     := deployment/helm/vault-csi-provider
+CHART_VERSION ?= $(shell v='$(VERSION)'; \
+	if [[ $$v =~ ^v[0-9]+\.[0-9]+\.[0-9]+$$ ]]; then echo "$${v#v}"; \
+	else echo "$$(sed -n 's/^version: //p' $(CHART_DIR)/Chart.yaml)+$$(git rev-parse --short HEAD 2>/dev/null || echo dev)"; fi)
+
+.PHONY: chart
+chart: $(HELM) ## package the Helm chart at the tag's version into bin/
+	$(HELM) package $(CHART_DIR) --version $(CHART_VERSION) --app-version $(patsubst v%,%,$(VERSION)) -d $(BIN)
+
 .PHONY: image image-test
 image: $(IMAGE_TOOL) ## build the image: bin/image (OCI layout, amd64+arm64) and bin/image.tar (docker load)
 	@rm -rf $(BIN)/image-bin
