@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"sync"
 	"time"
 
@@ -20,10 +21,11 @@ const (
 )
 
 // newRequests builds the MountRequest the driver sends for each of n pods
-// named prefix-NNNN: the class's parameters, the pod keys, and a signed
-// service-account token for the audience "vault". Each pod has its own
-// UID and service account; the same request is sent again on republish.
-func newRequests(issuer *vaulttest.JWTIssuer, vaultAddr, prefix, objects string, n int) ([]*pb.MountRequest, error) {
+// named prefix-NNNN: the class's parameters (objects, and params over the
+// bench's own), the pod keys, and a signed service-account token for the
+// audience "vault". Each pod has its own UID and service account; the same
+// request is sent again on republish.
+func newRequests(issuer *vaulttest.JWTIssuer, vaultAddr, prefix, objects string, params map[string]string, n int) ([]*pb.MountRequest, error) {
 	reqs := make([]*pb.MountRequest, n)
 	h := fnv.New32a()
 	h.Write([]byte(prefix))
@@ -41,7 +43,7 @@ func newRequests(issuer *vaulttest.JWTIssuer, vaultAddr, prefix, objects string,
 		if err != nil {
 			return nil, err
 		}
-		attrs, err := json.Marshal(map[string]string{
+		attrs := map[string]string{
 			"roleName":                                 benchRole,
 			"vaultAddress":                             vaultAddr,
 			"vaultAuthMountPath":                       "jwt",
@@ -53,11 +55,13 @@ func newRequests(issuer *vaulttest.JWTIssuer, vaultAddr, prefix, objects string,
 			"csi.storage.k8s.io/serviceAccount.tokens": string(tokens),
 			"csi.storage.k8s.io/ephemeral":             "false",
 			"secretProviderClass":                      prefix,
-		})
+		}
+		maps.Copy(attrs, params)
+		js, err := json.Marshal(attrs)
 		if err != nil {
 			return nil, err
 		}
-		reqs[i] = &pb.MountRequest{Attributes: string(attrs), Secrets: "null", Permission: "420",
+		reqs[i] = &pb.MountRequest{Attributes: string(js), Secrets: "null", Permission: "420",
 			TargetPath: "/var/lib/kubelet/pods/" + uid + "/volumes/kubernetes.io~csi/secrets/mount"}
 	}
 	return reqs, nil

@@ -53,7 +53,7 @@ func parseFlags(args []string) (*options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	o := &options{set: map[string]bool{}}
 	fs.StringVar(&o.provider, "provider", "bin/vault-csi-provider", "provider binary")
-	fs.StringVar(&o.scenario, "scenario", "all", "scenario: all, kv1, kv20, dynamic, burst200 or scale1000; or hostile (attacks by a class, not part of all)")
+	fs.StringVar(&o.scenario, "scenario", "all", "scenario: all, kv1, kv20, dynamic, pki, burst200 or scale1000; or hostile (attacks by a class, not part of all)")
 	fs.IntVar(&o.pods, "pods", 0, "pods per scenario (default: the scenario's)")
 	fs.IntVar(&o.rounds, "rounds", 0, "republish rounds after the start (default: the scenario's)")
 	fs.IntVar(&o.concurrency, "concurrency", 0, "mounts in flight, 0 = all pods at once (default: the scenario's)")

@@ -18,6 +18,7 @@ const (
 	mVaultRequests = "vault_csi_provider_vault_requests_total"
 	mLogins        = "vault_csi_provider_logins_total"
 	mLeases        = "vault_csi_provider_leases_total"
+	mCertificates  = "vault_csi_provider_certificates_total"
 	mMounts        = "vault_csi_provider_mounts_total"
 	mInFlight      = "vault_csi_provider_vault_requests_in_flight"
 	mTokenCache    = "vault_csi_provider_token_cache_size"

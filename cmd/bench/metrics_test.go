@@ -23,6 +23,9 @@ func TestScrapeProviderMetrics(t *testing.T) {
 	m.Logins.WithLabelValues("ok").Inc()
 	m.Leases.WithLabelValues("created").Add(2)
 	m.Leases.WithLabelValues("reused").Add(5)
+	m.Certificates.WithLabelValues("issued").Add(4)
+	m.Certificates.WithLabelValues("reissued").Inc()
+	m.Certificates.WithLabelValues("reused").Add(6)
 	m.VaultRequestsInFlight.Set(7)
 	srv := httptest.NewServer(metrics.Handler(reg))
 	defer srv.Close()
@@ -37,6 +40,9 @@ func TestScrapeProviderMetrics(t *testing.T) {
 		{mVaultRequests, []string{"operation", "read"}, 3},
 		{mLogins, nil, 1},
 		{mLeases, []string{"event", "created"}, 2},
+		{mCertificates, []string{"event", "issued"}, 4},
+		{mCertificates, []string{"event", "reissued"}, 1},
+		{mCertificates, []string{"event", "reused"}, 6},
 		{mInFlight, nil, 7},
 		{mMounts, nil, 0},
 	} {

@@ -84,7 +84,7 @@ func deletePods(ctx context.Context, s *session, r *scenarioResult) error {
 		printMemory(points)
 		return nil
 	}
-	vaultBefore, err := countLeases(ctx, s.env.root)
+	vaultBefore, err := countVault(ctx, s.env.root)
 	if err != nil {
 		return err
 	}
@@ -100,7 +100,7 @@ func deletePods(ctx context.Context, s *session, r *scenarioResult) error {
 	}
 	after := s.prov.metrics.scrape(ctx)
 	rss := rssOrNaN(s.prov.pid())
-	vaultAfter, err := countLeases(ctx, s.env.root)
+	vaultAfter, err := countVault(ctx, s.env.root)
 	if err != nil {
 		return err
 	}

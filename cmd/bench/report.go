@@ -51,7 +51,7 @@ func printRow(p *phase) {
 	printCells([]string{
 		p.name,
 		fmt.Sprint(p.mounts),
-		f1(float64(p.mounts-len(p.failures)) / p.elapsed.Seconds()),
+		f1(p.rate()),
 		f2(p.lat.pct(50)), f2(p.lat.pct(90)), f2(p.lat.pct(99)),
 		f2(perMount(p.delta(mVaultRequests), p.mounts)),
 		f2(perMount(p.delta(mLogins), p.mounts)),
@@ -89,7 +89,7 @@ func printFailures(s *session, p *phase) {
 			fmt.Fprintf(os.Stderr, "    … and %d more\n", len(p.failures)-i)
 			break
 		}
-		fmt.Fprintf(os.Stderr, "    pod bench-%s-%04d: %v\n", s.sc.name, f.pod, f.err)
+		fmt.Fprintf(os.Stderr, "    pod %s-%04d: %v\n", s.prefix, f.pod, f.err)
 	}
 	if tail := s.prov.logTail(); tail != "" {
 		fmt.Fprintf(os.Stderr, "  provider log (end):\n%s\n", tail)

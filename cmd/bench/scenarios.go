@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 )
 
@@ -27,6 +28,8 @@ var scenarios = []scenario{
 		objects: kvObjects(kvSecrets), extra: sequentialExtra},
 	{name: "dynamic", about: "leased PKI cert+key from one issue call, and database credentials", pods: 20, rounds: 5, concurrency: 16,
 		objects: dynamicObjects, extra: leasesExtra},
+	{name: "pki", about: "PKI cert+key from one issue call of a role without generate_lease, kept until due; then certificateReuse \"false\" as the reference",
+		pods: 20, rounds: 5, concurrency: 16, objects: pkiObjects, extra: certificatesExtra},
 	{name: "burst200", about: "200 pods starting at once", pods: 200, rounds: 0, concurrency: 0, sample: true,
 		objects: kvObjects(1), extra: burstExtra},
 	{name: "scale1000", about: "1,000 pods, republished (10,000 mounts in all), then deleted", pods: 1000, rounds: 9, concurrency: 16,
@@ -84,6 +87,75 @@ func dynamicObjects(e *env) (string, int, []string) {
   secretKey: password
 `
 	return yaml, 4, []string{"database credentials: PostgreSQL " + e.pg.Version + " on 127.0.0.1:" + fmt.Sprint(e.pg.Port)}
+}
+
+// pkiObjects takes a certificate and its key from one pki/issue call of
+// certRole, which issues and stores a new certificate on every call.
+func pkiObjects(*env) (string, int, []string) {
+	yaml := fmt.Sprintf(`- objectName: tls.crt
+  secretPath: pki/issue/%[1]s
+  method: PUT
+  secretArgs: {common_name: app.bench.test, ttl: 1h}
+  secretKey: certificate
+- objectName: tls.key
+  secretPath: pki/issue/%[1]s
+  method: PUT
+  secretArgs: {common_name: app.bench.test, ttl: 1h}
+  secretKey: private_key
+`, certRole)
+	return yaml, 2, []string{"role " + certRole + " without generate_lease: a new certificate on every issue call, none leased; ttl 1h, so a kept one is due after 40 min"}
+}
+
+// referenceParams is the pki class's switch to the reference's behaviour:
+// a new certificate on every mount.
+var referenceParams = map[string]string{"certificateReuse": "false"}
+
+// certificatesExtra reports the certificates each phase issued, counted in
+// Vault's pki/certs and by the provider, then runs the same class with
+// certificateReuse "false" on as many new pods of a fresh provider.
+func certificatesExtra(ctx context.Context, s *session, r *scenarioResult) error {
+	printCertificates("kept until due", r.phases)
+	objects, _, _ := s.sc.objects(s.env)
+	ref, stop, err := startSession(ctx, s.env, s.sc, s.opts, s.files, s.prefix+"-ref", objects, referenceParams)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	printf("the same class with certificateReuse \"false\" (the reference's behaviour), pods %s-NNNN on a fresh provider:", ref.prefix)
+	phases, err := ref.runPhases(ctx)
+	if err != nil {
+		return err
+	}
+	printCertificates(`certificateReuse "false"`, phases)
+	if len(phases) > 1 {
+		kept, off := &r.phases[1], &phases[1]
+		printf("%s, kept until due vs certificateReuse \"false\": new certificates per pod and republish %s vs %s (Vault's count); %s vs %s mounts/s, p50 %s vs %s ms, p99 %s vs %s ms",
+			kept.name, f2(newCertificates(kept)), f2(newCertificates(off)),
+			f1(kept.rate()), f1(off.rate()), f2(kept.lat.pct(50)), f2(off.lat.pct(50)), f2(kept.lat.pct(99)), f2(off.lat.pct(99)))
+	}
+	return nil
+}
+
+// newCertificates is Vault's count of certificates issued per mount.
+func newCertificates(p *phase) float64 {
+	return perMount(float64(p.vaultDelta(vaultCertificates)), p.mounts)
+}
+
+// printCertificates prints, per phase, the new certificates per mount (per
+// pod in the start, per pod and round in the republish) from Vault's
+// pki/certs and the provider's metrics, and the certificates reused.
+func printCertificates(label string, phases []phase) {
+	differ := false
+	for _, p := range phases {
+		vault := newCertificates(&p)
+		prov := perMount(p.delta(mCertificates, "event", "issued")+p.delta(mCertificates, "event", "reissued"), p.mounts)
+		differ = differ || vault != prov && !math.IsNaN(prov)
+		printf("%s, %s: new certificates per mount %s (Vault's pki/certs), %s (provider: issued+reissued); reused per mount %s",
+			label, p.name, f2(vault), f2(prov), f2(perMount(p.delta(mCertificates, "event", "reused"), p.mounts)))
+	}
+	if differ {
+		printf("the provider's count differs from Vault's (certificates_total counts every certificate the provider had issued)")
+	}
 }
 
 // floorExtra measures, in turn, a bare KV read with Vault's api client, a

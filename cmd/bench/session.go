@@ -18,13 +18,15 @@ var errMountsFailed = errors.New("mounts failed")
 
 // session is one scenario run: a fresh provider and its pods' requests.
 type session struct {
-	env   *env
-	opts  *options
-	sc    scenario
-	prov  *provider
-	kube  *fakeKube // nil when the provider cannot use Kubernetes
-	reqs  []*pb.MountRequest
-	files int
+	env  *env
+	opts *options
+	sc   scenario
+	prov *provider
+	kube *fakeKube // nil when the provider cannot use Kubernetes
+	// prefix names the pods, prefix-NNNN, and their class.
+	prefix string
+	reqs   []*pb.MountRequest
+	files  int
 }
 
 // phase is what one phase measured; before/after are metric scrapes.
@@ -34,7 +36,7 @@ type phase struct {
 	elapsed                 time.Duration
 	lat                     latencies
 	before, after           snapshot
-	vaultBefore, vaultAfter leaseCounts
+	vaultBefore, vaultAfter vaultCounts
 	rss                     float64 // MiB after the phase, NaN if unknown
 	inFlightMax             float64
 	samples                 int
@@ -46,7 +48,12 @@ func (p *phase) delta(name string, match ...string) float64 {
 	return p.after.sum(name, match...) - p.before.sum(name, match...)
 }
 
-// vaultDelta is the change of Vault's lease count under a prefix.
+// rate is the phase's successful mounts per second.
+func (p *phase) rate() float64 {
+	return float64(p.mounts-len(p.failures)) / p.elapsed.Seconds()
+}
+
+// vaultDelta is the change of one of Vault's counts (see vaultCounts).
 func (p *phase) vaultDelta(name string) int { return p.vaultAfter[name] - p.vaultBefore[name] }
 
 type scenarioResult struct {
@@ -63,61 +70,94 @@ func runScenario(ctx context.Context, e *env, sc scenario, o *options) error {
 	sc = o.override(sc)
 	objects, files, notes := sc.objects(e)
 	printHeader(sc, files, notes)
-	dir, err := os.MkdirTemp(o.dir, sc.name+"-")
+	s, stop, err := startSession(ctx, e, sc, o, files, "bench-"+sc.name, objects, nil)
 	if err != nil {
 		return err
+	}
+	defer stop()
+	r := &scenarioResult{initial: s.prov.metrics.scrape(ctx), initialRSS: rssOrNaN(s.prov.pid())}
+	if r.phases, err = s.runPhases(ctx); err != nil {
+		return err
+	}
+	printVaultCounts(r)
+	return sc.extra(ctx, s, r)
+}
+
+// startSession starts a provider (and a fake API server) of its own for
+// sc.pods pods named prefix-NNNN, whose class has objects and params over
+// the bench's own, and registers the pods. stop stops what it started.
+func startSession(ctx context.Context, e *env, sc scenario, o *options, files int, prefix, objects string, params map[string]string) (s *session, stop func(), err error) {
+	var stops []func()
+	stopAll := func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			stopAll()
+		}
+	}()
+	dir, err := os.MkdirTemp(o.dir, prefix+"-")
+	if err != nil {
+		return nil, nil, err
 	}
 	kube, kubeArgs, err := startKube(o, dir)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if kube != nil {
-		defer kube.close() // after the provider stopped
+		stops = append(stops, kube.close) // after the provider stopped
 	}
 	prov, err := startProvider(ctx, o.provider, dir, e.vault.Addr, o.metrics, kubeArgs...)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer prov.stop()
-	reqs, err := newRequests(e.issuer, e.vault.Addr, "bench-"+sc.name, objects, sc.pods)
+	stops = append(stops, prov.stop)
+	reqs, err := newRequests(e.issuer, e.vault.Addr, prefix, objects, params, sc.pods)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	s := &session{env: e, opts: o, sc: sc, prov: prov, kube: kube, reqs: reqs, files: files}
+	s = &session{env: e, opts: o, sc: sc, prov: prov, kube: kube, prefix: prefix, reqs: reqs, files: files}
 	if err := s.registerPods(ctx); err != nil {
-		return err
+		return nil, nil, err
 	}
-	r := &scenarioResult{initial: prov.metrics.scrape(ctx), initialRSS: rssOrNaN(prov.pid())}
+	return s, stopAll, nil
+}
+
+// runPhases prints the table of the start and the republish rounds of the
+// session's pods, and returns their phases.
+func (s *session) runPhases(ctx context.Context) ([]phase, error) {
 	printTableHeader()
 	type step struct {
 		name   string
 		rounds int
 	}
 	plan := []step{{"start", 1}}
-	if sc.rounds > 0 {
-		plan = append(plan, step{fmt.Sprintf("republish x%d", sc.rounds), sc.rounds})
+	if s.sc.rounds > 0 {
+		plan = append(plan, step{fmt.Sprintf("republish x%d", s.sc.rounds), s.sc.rounds})
 	}
+	var phases []phase
 	for _, step := range plan {
-		p, err := s.phase(ctx, step.name, step.rounds, sc.sample && step.name == "start")
+		p, err := s.phase(ctx, step.name, step.rounds, s.sc.sample && step.name == "start")
 		if err != nil {
-			return err
+			return nil, err
 		}
 		printRow(p)
 		if len(p.failures) > 0 {
 			printFailures(s, p)
-			return fmt.Errorf("%s: %w", sc.name, errMountsFailed)
+			return nil, fmt.Errorf("%s: %w", s.sc.name, errMountsFailed)
 		}
-		r.phases = append(r.phases, *p)
+		phases = append(phases, *p)
 	}
-	printVaultCounts(r)
-	return sc.extra(ctx, s, r)
+	return phases, nil
 }
 
 // phase mounts every pod rounds times, one round after another.
 func (s *session) phase(ctx context.Context, name string, rounds int, sample bool) (*phase, error) {
 	p := &phase{name: name, inFlightMax: math.NaN()}
 	var err error
-	if p.vaultBefore, err = countLeases(ctx, s.env.root); err != nil {
+	if p.vaultBefore, err = countVault(ctx, s.env.root); err != nil {
 		return nil, err
 	}
 	p.before = s.prov.metrics.scrape(ctx)
@@ -144,7 +184,7 @@ func (s *session) phase(ctx context.Context, name string, rounds int, sample boo
 	if p.rss, err = rssMiB(s.prov.pid()); err != nil {
 		p.rss = math.NaN()
 	}
-	if p.vaultAfter, err = countLeases(ctx, s.env.root); err != nil {
+	if p.vaultAfter, err = countVault(ctx, s.env.root); err != nil {
 		return nil, err
 	}
 	return p, ctx.Err()

@@ -68,7 +68,8 @@ func (e *env) close() {
 }
 
 // seed writes the KV secrets, a policy, a jwt role for every service
-// account of the namespace "bench", and a PKI role with leases.
+// account of the namespace "bench", and two PKI roles: one with leases,
+// one without.
 func (e *env) seed(ctx context.Context) error {
 	for i := range kvSecrets {
 		path := fmt.Sprintf("secret/data/bench/s%02d", i)
@@ -82,6 +83,7 @@ func (e *env) seed(ctx context.Context) error {
 	if err := e.vault.WritePolicy(ctx, benchRole, `
 path "secret/data/bench/*" { capabilities = ["read"] }
 path "pki/issue/bench" { capabilities = ["create", "update"] }
+path "pki/issue/`+certRole+`" { capabilities = ["create", "update"] }
 path "database/creds/bench" { capabilities = ["read"] }
 `); err != nil {
 		return err
@@ -129,8 +131,13 @@ func (e *env) checkRole(ctx context.Context) error {
 	return nil
 }
 
+// certRole is the PKI role without generate_lease: Vault issues (and
+// stores in pki/certs) a new certificate on every issue call.
+const certRole = "bench-certs"
+
 // seedPKI mounts a PKI engine with an EC root (fast issuance keeps the
-// figures about the provider) and a role whose certificates are leased.
+// figures about the provider), a role whose certificates are leased and
+// certRole, whose certificates are not.
 func (e *env) seedPKI(ctx context.Context) error {
 	if err := e.vault.Mount(ctx, "pki", "pki", nil); err != nil {
 		return err
@@ -143,12 +150,16 @@ func (e *env) seedPKI(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	_, err := e.vault.Write(ctx, "pki/roles/"+benchRole, map[string]any{
-		"allowed_domains": "bench.test", "allow_subdomains": true,
-		"key_type": "ec", "key_bits": 256, "ttl": "1h", "max_ttl": "1h",
-		"generate_lease": true,
-	})
-	return err
+	for role, leased := range map[string]bool{benchRole: true, certRole: false} {
+		if _, err := e.vault.Write(ctx, "pki/roles/"+role, map[string]any{
+			"allowed_domains": "bench.test", "allow_subdomains": true,
+			"key_type": "ec", "key_bits": 256, "ttl": "1h", "max_ttl": "1h",
+			"generate_lease": leased,
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // seedDatabase points Vault's database engine at the throwaway cluster

@@ -73,22 +73,39 @@ func readAll(ctx context.Context, c *api.Client, paths []string, conc int) error
 	return g.Wait()
 }
 
-// leaseCounts is the number of leases under each of leasePrefixes.
-type leaseCounts map[string]int
+// vaultCounts is the number of leases under each of leasePrefixes, and
+// under "certificates" the number of certificates the PKI mount stored.
+type vaultCounts map[string]int
 
-// countLeases lists Vault's leases with the root client.
-func countLeases(ctx context.Context, root *api.Client) (leaseCounts, error) {
-	counts := leaseCounts{}
+// vaultCertificates is the key of vaultCounts that counts pki/certs: every
+// certificate issued, with or without a lease, and the CA's own.
+const vaultCertificates = "certificates"
+
+// countVault lists Vault's leases and issued certificates with the root
+// client.
+func countVault(ctx context.Context, root *api.Client) (vaultCounts, error) {
+	counts := vaultCounts{}
 	for name, prefix := range leasePrefixes {
-		s, err := root.Logical().ListWithContext(ctx, "sys/leases/lookup/"+prefix)
+		n, err := countList(ctx, root, "sys/leases/lookup/"+prefix)
 		if err != nil {
 			return nil, fmt.Errorf("listing leases under %s: %w", prefix, err)
 		}
-		if s != nil {
-			if keys, ok := s.Data["keys"].([]any); ok {
-				counts[name] = len(keys)
-			}
-		}
+		counts[name] = n
 	}
+	n, err := countList(ctx, root, "pki/certs")
+	if err != nil {
+		return nil, fmt.Errorf("listing issued certificates: %w", err)
+	}
+	counts[vaultCertificates] = n
 	return counts, nil
+}
+
+// countList is the number of keys a LIST of path returns (0 for none).
+func countList(ctx context.Context, root *api.Client, path string) (int, error) {
+	s, err := root.Logical().ListWithContext(ctx, path)
+	if err != nil || s == nil {
+		return 0, err
+	}
+	keys, _ := s.Data["keys"].([]any)
+	return len(keys), nil
 }

@@ -3,14 +3,16 @@
 # rendered document, without a cluster. Run by `make deploy-check`, which
 # builds helm first.
 #
-# Environment: HELM (helm binary), KUBECTL (default kubectl), GO (default go),
-# OUT (directory for the rendered manifests, emptied first).
+# Environment: HELM (helm binary), PROMTOOL (promtool binary), KUBECTL
+# (default kubectl), GO (default go), OUT (directory for the rendered
+# manifests, emptied first).
 # With DEPLOY_CHECK_KUBECONFIG set, the rendered manifests are also sent to
 # that cluster's API server as a server-side dry run (server-dry-run.sh).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 helm=${HELM:?set HELM to the helm binary}
+promtool=${PROMTOOL:?set PROMTOOL to the promtool binary}
 kubectl=${KUBECTL:-kubectl}
 go=${GO:-go}
 out=${OUT:?set OUT to a scratch directory}
@@ -21,15 +23,18 @@ rm -rf "$out"
 mkdir -p "$out"
 
 # The value sets rendered, each with a name: default values; TLS to Vault
-# and Prometheus Operator monitoring; everything optional off.
+# and Prometheus Operator monitoring; everything optional off (monitoring
+# asked for without metrics); the dashboard and alert rules with another cap
+# of Vault requests.
 declare -A sets=(
 	[helm-default]=""
 	[helm-tls-monitoring]="metrics.serviceMonitor.enabled=true,metrics.serviceMonitor.labels.release=prometheus,vault.tls.caCert.secretName=vault-ca,vault.tls.caCert.key=ca.pem,vault.tls.serverName=vault.vault.svc,vault.namespace=team-a,logFormat=json,extraArgs[0]=-cache-size=2000"
-	[helm-minimal]="metrics.enabled=false,rbac.create=false,serviceAccount.create=false,serviceAccount.name=existing-sa,priorityClassName="
+	[helm-minimal]="metrics.enabled=false,rbac.create=false,serviceAccount.create=false,serviceAccount.name=existing-sa,priorityClassName=,monitoring.dashboard.enabled=true,monitoring.prometheusRule.enabled=true"
 	[helm-driver-tokens-only]="serviceAccountTokens.driverTokensOnly=true"
+	[helm-dashboards-alerts]="monitoring.dashboard.enabled=true,monitoring.dashboard.namespace=monitoring,monitoring.dashboard.annotations.grafana_folder=Vault,monitoring.prometheusRule.enabled=true,monitoring.prometheusRule.labels.release=prometheus,maxVaultRequests=128"
 )
 
-for name in helm-default helm-tls-monitoring helm-minimal helm-driver-tokens-only; do
+for name in helm-default helm-tls-monitoring helm-minimal helm-driver-tokens-only helm-dashboards-alerts; do
 	args=()
 	if [[ -n ${sets[$name]} ]]; then
 		args=(--set "${sets[$name]}")
@@ -69,8 +74,34 @@ expect helm-default.yaml 'serviceaccounts/token' "the TokenRequest rule"
 expect helm-driver-tokens-only.yaml '- -driver-tokens-only$' "-driver-tokens-only"
 reject helm-driver-tokens-only.yaml 'serviceaccounts/token' "the TokenRequest rule"
 reject helm-driver-tokens-only.yaml '-allowed-audiences' "-allowed-audiences"
+expect helm-default.yaml '- -max-vault-requests=64$' "-max-vault-requests"
+reject helm-default.yaml '^kind: (PrometheusRule|ConfigMap)$' "PrometheusRule or dashboard ConfigMap"
+reject helm-minimal.yaml '^kind: (PrometheusRule|ConfigMap)$' "PrometheusRule or dashboard ConfigMap without metrics"
+expect helm-dashboards-alerts.yaml '^kind: PrometheusRule$' "PrometheusRule"
+expect helm-dashboards-alerts.yaml '^    release: prometheus$' "PrometheusRule label"
+expect helm-dashboards-alerts.yaml '>= 0\.9 \* 128 # -max-vault-requests$' "maxVaultRequests in the slots alert"
+expect helm-dashboards-alerts.yaml '- -max-vault-requests=128$' "-max-vault-requests=128"
+expect helm-dashboards-alerts.yaml '^kind: ConfigMap$' "dashboard ConfigMap"
+expect helm-dashboards-alerts.yaml '^    grafana_dashboard: "1"$' "the Grafana sidecar's label"
+expect helm-dashboards-alerts.yaml '^  namespace: monitoring$' "the dashboard's namespace"
+expect helm-dashboards-alerts.yaml '^  vault-csi-provider\.json: \|-$' "dashboard JSON"
 expect kustomize-base.yaml '^kind: DaemonSet$' "DaemonSet"
 expect kustomize-base.yaml 'resourceNames:' "resourceNames on the Secret rule"
+
+# The alert rules: the file as the chart ships it, its unit tests, and the
+# rules as rendered into the PrometheusRule (with another cap).
+echo "== promtool check rules"
+"$promtool" check rules "$chart/files/alerts.yaml"
+echo "== promtool test rules"
+"$promtool" test rules "$root/deployment/monitoring/alerts.test.yaml"
+echo "== promtool check rules (rendered PrometheusRule, maxVaultRequests=0 and 128)"
+mkdir -p "$out/rules"
+for cap in 0 128; do
+	"$helm" template vault-csi-provider "$chart" --namespace "$ns" --show-only templates/prometheusrule.yaml \
+		--set "monitoring.prometheusRule.enabled=true,maxVaultRequests=$cap" |
+		sed -n '/^spec:$/,$p' | sed '1d; s/^  //' >"$out/rules/alerts-$cap.yaml"
+	"$promtool" check rules "$out/rules/alerts-$cap.yaml"
+done
 
 # kubectl apply --dry-run=client needs an API server (discovery), so the
 # documents are checked by a small parser instead: apiVersion, kind and

@@ -155,6 +155,12 @@ func (c *Cache) PutCertificate(k Key, s *api.Secret, v Validity, token string) {
 	c.metrics.LeaseCacheSize.Set(float64(len(c.entries)))
 }
 
+// NotKept counts a certificate issued for a mount whose policy keeps none,
+// so certificates_total shows every certificate the provider had issued.
+func (c *Cache) NotKept() {
+	c.metrics.Certificates.WithLabelValues("issued").Inc()
+}
+
 // Renewed records a renewal of k's lease that granted ttl. It reports
 // whether the entry is worth using: a lease at the end of its max TTL
 // comes back with too little time, and is read anew instead.

@@ -43,6 +43,9 @@ type Metrics struct {
 	Certificates *prometheus.CounterVec
 	// KubernetesRequests counts calls to the Kubernetes API by operation.
 	KubernetesRequests *prometheus.CounterVec
+	// HMACKeyAvailable is 1 while the HMAC key that versions objects is
+	// readable, 0 while mounts use the in-memory fallback key.
+	HMACKeyAvailable prometheus.Gauge
 }
 
 // New creates the collectors and registers them, with the Go and process
@@ -90,9 +93,12 @@ func New(reg prometheus.Registerer) *Metrics {
 		KubernetesRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "kubernetes_requests_total", Help: "Calls to the Kubernetes API by operation.",
 		}, []string{"operation"}),
+		HMACKeyAvailable: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "hmac_key_available", Help: "1 while the HMAC key Secret is readable, 0 while object versions use an in-memory fallback key.",
+		}),
 	}
 	reg.MustRegister(m.Mounts, m.MountDuration, m.VaultRequests, m.VaultRequestDuration, m.VaultRequestsInFlight,
-		m.Logins, m.TokenCacheSize, m.TokenCacheHits, m.TokenCacheMisses, m.LeaseCacheSize, m.Leases, m.Certificates, m.KubernetesRequests,
+		m.Logins, m.TokenCacheSize, m.TokenCacheHits, m.TokenCacheMisses, m.LeaseCacheSize, m.Leases, m.Certificates, m.KubernetesRequests, m.HMACKeyAvailable,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -98,8 +98,12 @@ func (f *fetcher) fetch(ctx context.Context, r *spc.Request) (*api.Secret, error
 		if !f.policy.NoLeases {
 			f.leases.Put(lk, s, f.token.Value, f.token.Expires)
 		}
-	} else if v, ok := lease.CertificateValidity(s, time.Now()); ok && !f.policy.NoCertificates {
-		f.leases.PutCertificate(lk, s, v, f.token.Value)
+	} else if v, ok := lease.CertificateValidity(s, time.Now()); ok {
+		if f.policy.NoCertificates {
+			f.leases.NotKept()
+		} else {
+			f.leases.PutCertificate(lk, s, v, f.token.Value)
+		}
 	}
 	return s, nil
 }

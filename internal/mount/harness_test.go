@@ -22,6 +22,7 @@ import (
 	"github.com/vault-csi-provider/vault-csi-provider/internal/hmackey"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/lease"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/logging"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/metrics"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/mount"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/server"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
@@ -47,6 +48,8 @@ type harness struct {
 	client pb.CSIDriverProviderClient
 	logs   *syncBuffer
 	svc    *mount.Service
+	// metrics are the service's, on a registry of its own.
+	metrics *metrics.Metrics
 }
 
 type syncBuffer struct {
@@ -127,6 +130,7 @@ func serve(t testing.TB, v *vaulttest.Server, issuer *vaulttest.JWTIssuer, keys 
 	if err != nil {
 		t.Fatal(err)
 	}
+	m := metrics.NewUnregistered()
 	svc, err := mount.NewService(mount.Options{
 		Defaults:    spc.Defaults{Vault: nodeVault, AuthMount: "jwt", Audience: "vault"},
 		Clients:     clients,
@@ -136,6 +140,7 @@ func serve(t testing.TB, v *vaulttest.Server, issuer *vaulttest.JWTIssuer, keys 
 		Version:     "test",
 		Logger:      log,
 		Leases:      lease.New(nil),
+		Metrics:     m,
 		Revoke:      true,
 	})
 	if err != nil {
@@ -155,7 +160,7 @@ func serve(t testing.TB, v *vaulttest.Server, issuer *vaulttest.JWTIssuer, keys 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &harness{vault: v, issuer: issuer, client: pb.NewCSIDriverProviderClient(conn), logs: logs, svc: svc}
+	return &harness{vault: v, issuer: issuer, client: pb.NewCSIDriverProviderClient(conn), logs: logs, svc: svc, metrics: m}
 }
 
 func must(t testing.TB, err error) {

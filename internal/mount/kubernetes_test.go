@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -35,11 +36,19 @@ func (f *flakyKeys) Key(context.Context) ([]byte, error) {
 
 // TestMountSurvivesHMACKeyOutage: secrets are delivered with stable
 // versions while the key Secret cannot be read, every mount tries the key
-// again, and the outage is logged once when it starts and once when it ends.
+// again, the outage is logged once when it starts and once when it ends,
+// and vault_csi_provider_hmac_key_available follows it.
 func TestMountSurvivesHMACKeyOutage(t *testing.T) {
 	keys := &flakyKeys{}
 	keys.down.Store(true)
 	h := newHarnessWith(t, keys, nil)
+	keyAvailable := func(want float64) {
+		t.Helper()
+		if got := testutil.ToFloat64(h.metrics.HMACKeyAvailable); got != want {
+			t.Errorf("hmac_key_available = %v, want %v", got, want)
+		}
+	}
+	keyAvailable(1) // before any mount: assumed readable
 	write(t, h.vault, "secret/data/app", map[string]any{"data": map[string]any{"k": "v"}})
 	params := map[string]string{"objects": "- {objectName: k, secretPath: secret/data/app, secretKey: k}"}
 	mountVersion := func() string {
@@ -60,6 +69,7 @@ func TestMountSurvivesHMACKeyOutage(t *testing.T) {
 	if n := strings.Count(h.logs.String(), "HMAC key unavailable"); n != 1 {
 		t.Errorf("%d warnings over three mounts of one outage, want 1", n)
 	}
+	keyAvailable(0)
 
 	keys.down.Store(false)
 	if v := mountVersion(); v == versions[0] {
@@ -69,6 +79,7 @@ func TestMountSurvivesHMACKeyOutage(t *testing.T) {
 	if n := strings.Count(h.logs.String(), "HMAC key readable again"); n != 1 {
 		t.Errorf("%d recovery lines over two mounts, want 1", n)
 	}
+	keyAvailable(1)
 }
 
 // TestEqualContentGivesDifferentVersions: two objects holding the same value

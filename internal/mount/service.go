@@ -120,6 +120,9 @@ func NewService(o Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Assumed readable until a mount fails to read it, so an idle node
+	// raises no alert.
+	o.Metrics.HMACKeyAvailable.Set(1)
 	// Resolved once here, not on every mount.
 	o.Defaults.Limits = o.Defaults.Limits.OrDefault()
 	parsing := semaphore.NewWeighted(int64(o.Defaults.Limits.AttributesBytes))
@@ -425,12 +428,15 @@ func checkSizes(all []sized, held, limit int) error {
 func (s *Service) versionKey(ctx context.Context) []byte {
 	key, err := s.opts.Keys.Key(ctx)
 	if err != nil {
-		// Once per outage, not once per mount.
+		// Set on every mount, so the gauge follows the last read whatever
+		// the order of concurrent mounts; logged once per outage.
+		s.opts.Metrics.HMACKeyAvailable.Set(0)
 		if !s.keyDown.Swap(true) {
 			s.opts.Logger.WarnContext(ctx, "HMAC key unavailable: object versions use an in-memory key until it can be read", "error", err)
 		}
 		return s.fallbackKey
 	}
+	s.opts.Metrics.HMACKeyAvailable.Set(1)
 	if s.keyDown.Swap(false) {
 		s.opts.Logger.InfoContext(ctx, "HMAC key readable again: object versions use it")
 	}

@@ -33,12 +33,9 @@ need() {
 
 build() {
 	make e2e-tools "$ROOT/bin/vault" "$HELM" >&2
-	mkdir -p "$E2E_DIR/image"
-	# Static, for a scratch image.
-	CGO_ENABLED=0 go build -trimpath -o "$E2E_DIR/image/vault-csi-provider" ./cmd/provider
-	printf 'FROM scratch\nCOPY vault-csi-provider /vault-csi-provider\nENTRYPOINT ["/vault-csi-provider"]\n' \
-		>"$E2E_DIR/image/Dockerfile"
-	docker build -q -t "$IMAGE" "$E2E_DIR/image" >/dev/null
+	# The release image (tools/image), for this machine's platform only, as
+	# the docker-save tarball bin/image.tar tagged $IMAGE.
+	make image IMAGE_REF="$IMAGE" IMAGE_PLATFORMS="linux/$(go env GOARCH)" >&2
 }
 
 create_cluster() {
@@ -60,7 +57,7 @@ create_cluster() {
 	YAML
 	kind create cluster --name "$CLUSTER" --config "$E2E_DIR/kind.yaml" --kubeconfig "$E2E_DIR/admin.kubeconfig" --wait 120s
 	export KUBECONFIG=$E2E_DIR/admin.kubeconfig
-	kind load docker-image "$IMAGE" --name "$CLUSTER"
+	kind load image-archive "$ROOT/bin/image.tar" --name "$CLUSTER"
 	APISERVER_URL=$(kubectl config view --raw -o jsonpath='{.clusters[0].cluster.server}')
 	kubectl config view --raw -o jsonpath='{.clusters[0].cluster.certificate-authority-data}' | base64 -d >"$E2E_DIR/pki/ca.crt"
 	SA_ISSUER=$(kubectl get --raw /.well-known/openid-configuration | jq -r .issuer)

@@ -85,6 +85,7 @@ provider directory, and the provider's name is vault: not a value.
 {{- else }}
 {{- $args = append $args (printf "-allowed-audiences=%s" (join "," .Values.serviceAccountTokens.allowedAudiences)) -}}
 {{- end }}
+{{- $args = append $args (printf "-max-vault-requests=%v" (int .Values.maxVaultRequests)) -}}
 {{- range .Values.extraArgs }}
 {{- $args = append $args (toString .) -}}
 {{- end }}
