@@ -1,16 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"math"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // Provider metric names the bench reads.
@@ -127,79 +127,38 @@ func (s *scraper) sampleMax(ctx context.Context, name string, interval time.Dura
 	}
 }
 
-// parseText reads the Prometheus text exposition format: comment lines
-// are skipped, and each sample is `name{k="v",…} value [timestamp]`.
+// parseText reads the Prometheus text exposition format with
+// prometheus/common's parser. Counters, gauges and untyped samples keep
+// their names; histograms and summaries give their _sum and _count.
 func parseText(r io.Reader) (snapshot, error) {
-	snap := snapshot{}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		x, err := parseSample(line)
-		if err != nil {
-			return nil, err
-		}
-		snap = append(snap, x)
-	}
-	return snap, sc.Err()
-}
-
-func parseSample(line string) (series, error) {
-	x := series{labels: map[string]string{}}
-	rest := line
-	if i := strings.IndexAny(line, "{ "); i < 0 {
-		return x, fmt.Errorf("metrics: no value in %q", line)
-	} else {
-		x.name, rest = line[:i], line[i:]
-	}
-	if strings.HasPrefix(rest, "{") {
-		var err error
-		if rest, err = parseLabels(rest[1:], x.labels); err != nil {
-			return x, fmt.Errorf("metrics: %q: %w", line, err)
-		}
-	}
-	fields := strings.Fields(rest)
-	if len(fields) == 0 {
-		return x, fmt.Errorf("metrics: no value in %q", line)
-	}
-	v, err := strconv.ParseFloat(fields[0], 64)
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(r)
 	if err != nil {
-		return x, fmt.Errorf("metrics: %q: %w", line, err)
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	x.value = v
-	return x, nil
-}
-
-// parseLabels reads `k="v",…}` into labels and returns what follows '}'.
-func parseLabels(s string, labels map[string]string) (string, error) {
-	for {
-		s = strings.TrimLeft(s, " ,")
-		if strings.HasPrefix(s, "}") {
-			return s[1:], nil
-		}
-		key, after, ok := strings.Cut(s, "=\"")
-		if !ok {
-			return "", fmt.Errorf("bad label list")
-		}
-		var val strings.Builder
-		i := 0
-		for ; i < len(after) && after[i] != '"'; i++ {
-			if after[i] == '\\' && i+1 < len(after) {
-				i++
-				if after[i] == 'n' {
-					val.WriteByte('\n')
-					continue
-				}
+	snap := snapshot{}
+	for name, f := range families {
+		for _, m := range f.GetMetric() {
+			labels := make(map[string]string, len(m.GetLabel()))
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
 			}
-			val.WriteByte(after[i])
+			add := func(n string, v float64) { snap = append(snap, series{name: n, labels: labels, value: v}) }
+			switch {
+			case m.Counter != nil:
+				add(name, m.GetCounter().GetValue())
+			case m.Gauge != nil:
+				add(name, m.GetGauge().GetValue())
+			case m.Untyped != nil:
+				add(name, m.GetUntyped().GetValue())
+			case m.Histogram != nil:
+				add(name+"_sum", m.GetHistogram().GetSampleSum())
+				add(name+"_count", float64(m.GetHistogram().GetSampleCount()))
+			case m.Summary != nil:
+				add(name+"_sum", m.GetSummary().GetSampleSum())
+				add(name+"_count", float64(m.GetSummary().GetSampleCount()))
+			}
 		}
-		if i == len(after) {
-			return "", fmt.Errorf("unterminated label value")
-		}
-		labels[strings.TrimSpace(key)] = val.String()
-		s = after[i+1:]
 	}
+	return snap, nil
 }
