@@ -47,7 +47,7 @@ func init() {
 		"ends_with":   {2, 2, fnAffix},
 		"to_string":   {1, 1, fnToString},
 		"to_number":   {1, 1, fnToNumber},
-		"type":        {1, 1, func(_ *interp, _ string, a []any) (any, error) { return typeName(a[0]), nil }},
+		"type":        {1, 1, func(_ *interp, _ string, a []any) (any, error) { return TypeName(a[0]), nil }},
 		"max":         {1, 1, fnMinMax},
 		"min":         {1, 1, fnMinMax},
 		"sort":        {1, 1, fnSort},
@@ -68,7 +68,7 @@ func functionNames() string {
 
 // typeErr names the function, argument and types involved, never a value.
 func typeErr(name string, arg int, got any, want string) error {
-	return fmt.Errorf("%w: %s argument %d is %s, want %s", ErrType, name, arg, article(typeName(got)), want)
+	return fmt.Errorf("%w: %s argument %d is %s, want %s", ErrType, name, arg, article(TypeName(got)), want)
 }
 
 func article(t string) string {
@@ -174,7 +174,7 @@ func fnToString(in *interp, _ string, a []any) (any, error) {
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(a[0]); err != nil {
 		// Only an invalid json.Number can get here; name no value.
-		return nil, fmt.Errorf("%w: to_string: cannot encode %s", ErrType, article(typeName(a[0])))
+		return nil, fmt.Errorf("%w: to_string: cannot encode %s", ErrType, article(TypeName(a[0])))
 	}
 	return strings.TrimSuffix(buf.String(), "\n"), nil
 }
@@ -338,7 +338,7 @@ func fnJoin(in *interp, name string, a []any) (any, error) {
 	for _, e := range l {
 		s, ok := e.(string)
 		if !ok {
-			return nil, fmt.Errorf("%w: %s argument 2 holds %s, want an array of strings", ErrType, name, article(typeName(e)))
+			return nil, fmt.Errorf("%w: %s argument 2 holds %s, want an array of strings", ErrType, name, article(TypeName(e)))
 		}
 		size += len(s) + len(sep)
 		if size > MaxBuiltBytes {

@@ -52,7 +52,7 @@ func (e *Expr) notFound(v any) error {
 		if s.isIdx {
 			l, ok := v.([]any)
 			if !ok {
-				return fmt.Errorf("%w: %s: %s is %s, not an array", ErrNotFound, quoteExpr(e.src), at, article(typeName(v)))
+				return fmt.Errorf("%w: %s: %s is %s, not an array", ErrNotFound, quoteExpr(e.src), at, article(TypeName(v)))
 			}
 			i := s.index
 			if i < 0 {
@@ -66,7 +66,7 @@ func (e *Expr) notFound(v any) error {
 		} else {
 			m, ok := v.(map[string]any)
 			if !ok {
-				return fmt.Errorf("%w: %s: %s is %s, not an object", ErrNotFound, quoteExpr(e.src), at, article(typeName(v)))
+				return fmt.Errorf("%w: %s: %s is %s, not an object", ErrNotFound, quoteExpr(e.src), at, article(TypeName(v)))
 			}
 			next, present := m[s.field]
 			if next == nil {
@@ -97,7 +97,7 @@ func describe(v any) string {
 	if l, ok := v.([]any); ok {
 		return fmt.Sprintf("an array of %d elements at the top", len(l))
 	}
-	return article(typeName(v)) + " at the top"
+	return article(TypeName(v)) + " at the top"
 }
 
 // keyList names the keys of m for a message.
