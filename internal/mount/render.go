@@ -46,6 +46,62 @@ type outcome struct {
 	held int
 }
 
+// render makes the files of each of the plan's outputs, in its order:
+// first the objects that read secrets, then the templates over their values.
+// It stops as soon as the files made exceed limit bytes: a class can make
+// many large files of one secret, and they must not all be held at once.
+func render(ctx context.Context, plan *spc.Plan, got responses, limit int) ([][]rendered, error) {
+	made := make([][]rendered, len(plan.Outputs))
+	values := map[string]any{}
+	var sizes []sized
+	total, held := 0, 0
+	// count adds files to the response's size, and bytes held for
+	// templates alone.
+	count := func(files []rendered, heldNow int) error {
+		held += heldNow
+		total += heldNow
+		for _, f := range files {
+			sz := sizeOf(f)
+			sizes = append(sizes, sz)
+			total += sz.size
+		}
+		if total > limit {
+			return checkSizes(sizes, held, limit)
+		}
+		return nil
+	}
+	for i, out := range plan.Outputs {
+		if out.Kind() == spc.KindTemplate {
+			continue
+		}
+		o, err := renderOutput(out, got, plan.Templates)
+		if err != nil {
+			return nil, fmt.Errorf("object %s: %w", out.Label, err)
+		}
+		made[i] = o.files
+		if o.present {
+			values[out.Name] = o.value
+		}
+		if err := count(o.files, o.held); err != nil {
+			return nil, err
+		}
+	}
+	for i, out := range plan.Outputs {
+		if out.Kind() != spc.KindTemplate {
+			continue
+		}
+		files, err := renderTemplate(ctx, out, values)
+		if err != nil {
+			return nil, fmt.Errorf("object %s: %w", out.Label, err)
+		}
+		made[i] = files
+		if err := count(files, 0); err != nil {
+			return nil, err
+		}
+	}
+	return made, nil
+}
+
 // renderOutput makes out's files from its secret. A missing secret or key
 // of an optional object gives nothing.
 // Templates see values only when the plan has templates (withValues).
@@ -102,6 +158,7 @@ func renderSecret(out *spc.Output, s *api.Secret, withValues bool) (outcome, err
 			return outcome{}, err
 		}
 		o.keep(out, rendered{out.Name, b})
+		o.value = templateValue(out, v, b)
 		return o, nil
 	}
 }
@@ -112,16 +169,22 @@ func decoded(out *spc.Output) bool {
 }
 
 // keep adds file f to o, or for a templateOnly object only counts its
-// bytes; templates see decoded values as text.
+// bytes.
 func (o *outcome) keep(out *spc.Output, f rendered) {
 	if out.TemplateOnly {
 		o.held += len(f.contents)
 	} else {
 		o.files = append(o.files, f)
 	}
+}
+
+// templateValue is what templates see of a value: as selected, or the
+// decoded bytes as text when the object has an encoding.
+func templateValue(out *spc.Output, v any, file []byte) any {
 	if decoded(out) {
-		o.value = string(f.contents)
+		return string(file)
 	}
+	return v
 }
 
 // responseValue is what templates see of a whole secret: the structure of
@@ -165,7 +228,7 @@ func responseValue(s *api.Secret, shape spc.Shape) any {
 func renderTemplate(ctx context.Context, out *spc.Output, values map[string]any) ([]rendered, error) {
 	b, err := out.Tmpl.Execute(ctx, values)
 	if err != nil {
-		if out.Optional && errors.Is(err, tmpl.ErrMissing) {
+		if out.Optional && missing(err) {
 			return nil, nil
 		}
 		return nil, err
@@ -272,7 +335,7 @@ func keysAsFiles(out *spc.Output, s *api.Secret) (outcome, error) {
 	}
 	data, ok := v.(map[string]any)
 	if !ok {
-		return outcome{}, fmt.Errorf("%w: keysAsFiles needs a map, but the value selected at %s is a %s", ErrDecode, out.Path, typeName(v))
+		return outcome{}, fmt.Errorf("%w: keysAsFiles needs a map (a JSON object), but the value selected at %s is of type %s", ErrDecode, out.Path, nested.TypeName(v))
 	}
 	keys := out.Keys
 	if keys == nil {
@@ -305,30 +368,10 @@ func keysAsFiles(out *spc.Output, s *api.Secret) (outcome, error) {
 			return outcome{}, err
 		}
 		o.keep(out, rendered{out.Name + "/" + k, b})
-		if decoded(out) {
-			values[k] = o.value
-		}
+		values[k] = templateValue(out, v, b)
 	}
 	o.value = values
 	return o, nil
-}
-
-// typeName names a decoded JSON value's type, never the value.
-func typeName(v any) string {
-	switch v.(type) {
-	case map[string]any:
-		return "map"
-	case []any:
-		return "list"
-	case string:
-		return "string"
-	case nil:
-		return "null"
-	case bool:
-		return "boolean"
-	default:
-		return "number"
-	}
 }
 
 // decode applies the object's encoding: the value in Vault is base64 or hex
@@ -350,26 +393,4 @@ func decode(out *spc.Output, raw []byte, what string) ([]byte, error) {
 	default:
 		return raw, nil
 	}
-}
-
-// checkFiles catches files that collide once the keys of keysAsFiles
-// objects are known: the same path twice, or a file where another needs a
-// directory. Known names were checked when the class was parsed.
-func checkFiles(files []File) error {
-	byPath := make(map[string]bool, len(files))
-	for _, f := range files {
-		if byPath[f.Path] {
-			return fmt.Errorf("%w: two objects write %s: rename one of them", ErrFileConflict, spc.Quote(f.Path))
-		}
-		byPath[f.Path] = true
-	}
-	for _, f := range files {
-		for i := 0; i < len(f.Path); i++ {
-			if f.Path[i] == '/' && byPath[f.Path[:i]] {
-				return fmt.Errorf("%w: file %s needs %s to be a directory, but another object writes a file there: rename one of them",
-					ErrFileConflict, spc.Quote(f.Path), spc.Quote(f.Path[:i]))
-			}
-		}
-	}
-	return nil
 }

@@ -1,7 +1,6 @@
 package mount
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -9,8 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -285,8 +282,12 @@ func (s *Service) mountParams(ctx context.Context, p *spc.Params, defaultMode in
 		case out.TemplateOnly:
 			res.Unwritten = append(res.Unwritten, Unwritten{out.Name, "templateOnly: read for templates"})
 			continue
-		case len(made[i]) == 0:
+		case len(made[i]) == 0 && out.Optional:
 			res.Unwritten = append(res.Unwritten, Unwritten{out.Name, "optional: missing in Vault, left out"})
+			continue
+		case len(made[i]) == 0:
+			// keysAsFiles of an empty map.
+			res.Unwritten = append(res.Unwritten, Unwritten{out.Name, "no keys in the secret"})
 			continue
 		}
 		mode := defaultMode
@@ -305,122 +306,6 @@ func (s *Service) mountParams(ctx context.Context, p *spc.Params, defaultMode in
 		return nil, err
 	}
 	return res, nil
-}
-
-// render makes the files of each of the plan's outputs, in its order:
-// first the objects that read secrets, then the templates over their values.
-// It stops as soon as the files made exceed limit bytes: a class can make
-// many large files of one secret, and they must not all be held at once.
-func render(ctx context.Context, plan *spc.Plan, got responses, limit int) ([][]rendered, error) {
-	made := make([][]rendered, len(plan.Outputs))
-	values := map[string]any{}
-	var sizes []sized
-	total, held := 0, 0
-	// count adds files to the response's size, and bytes held for
-	// templates alone.
-	count := func(files []rendered, heldNow int) error {
-		held += heldNow
-		total += heldNow
-		for _, f := range files {
-			sz := sizeOf(f)
-			sizes = append(sizes, sz)
-			total += sz.size
-		}
-		if total > limit {
-			return checkSizes(sizes, held, limit)
-		}
-		return nil
-	}
-	for i, out := range plan.Outputs {
-		if out.Kind() == spc.KindTemplate {
-			continue
-		}
-		o, err := renderOutput(out, got, plan.Templates)
-		if err != nil {
-			return nil, fmt.Errorf("object %s: %w", out.Label, err)
-		}
-		made[i] = o.files
-		if o.present {
-			values[out.Name] = o.value
-		}
-		if err := count(o.files, o.held); err != nil {
-			return nil, err
-		}
-	}
-	for i, out := range plan.Outputs {
-		if out.Kind() != spc.KindTemplate {
-			continue
-		}
-		files, err := renderTemplate(ctx, out, values)
-		if err != nil {
-			return nil, fmt.Errorf("object %s: %w", out.Label, err)
-		}
-		made[i] = files
-		if err := count(files, 0); err != nil {
-			return nil, err
-		}
-	}
-	return made, nil
-}
-
-// ErrMountTooLarge: the files of one mount exceed -max-mount-bytes, which
-// keeps the response within what the driver's gRPC client accepts.
-var ErrMountTooLarge = errors.New("mount too large")
-
-// fileOverhead is what the response spends on one file besides its bytes:
-// the mode and the protobuf tags and lengths of the file and its version.
-const fileOverhead = 32
-
-// checkSize fails a result whose response would exceed limit bytes, naming
-// the largest objects and their sizes (never their content).
-func checkSize(res *Result, limit int) error {
-	all := make([]sized, len(res.Files))
-	for i, f := range res.Files {
-		// The path is sent twice: as the file's and as its version's ID.
-		all[i] = sized{f.Path, len(f.Contents) + 2*len(f.Path) + len(f.Version) + fileOverhead}
-	}
-	return checkSizes(all, 0, limit)
-}
-
-// sized is one file's share of the response.
-type sized struct {
-	name string
-	size int
-}
-
-// versionBytes is the length of a version: SHA-256 in hex.
-const versionBytes = 2 * sha256.Size
-
-// sizeOf is what a rendered file will cost in the response.
-func sizeOf(f rendered) sized {
-	return sized{f.path, len(f.contents) + 2*len(f.path) + versionBytes + fileOverhead}
-}
-
-// checkSizes fails files whose total, with held bytes decoded for
-// templates alone, exceeds limit bytes.
-func checkSizes(all []sized, held, limit int) error {
-	total := held
-	for _, f := range all {
-		total += f.size
-	}
-	if total <= limit {
-		return nil
-	}
-	slices.SortStableFunc(all, func(a, b sized) int { return cmp.Compare(b.size, a.size) })
-	const listed = 5
-	var names []string
-	for _, o := range all[:min(listed, len(all))] {
-		names = append(names, fmt.Sprintf("%s (%d bytes)", spc.Quote(o.name), o.size))
-	}
-	if len(all) > listed {
-		names = append(names, fmt.Sprintf("and %d more", len(all)-listed))
-	}
-	if held > 0 {
-		names = append(names, fmt.Sprintf("and %d bytes decoded for templates", held))
-	}
-	return fmt.Errorf("%w: the files total %d bytes, above the limit of %d bytes (%s; the driver accepts 4 MiB unless its "+
-		"--max-call-recv-msg-size is raised); largest objects: %s: mount fewer or smaller objects per volume",
-		ErrMountTooLarge, total, limit, spc.FlagMaxMountBytes, strings.Join(names, ", "))
 }
 
 // versionKey is the node's HMAC key, or the in-memory fallback while the
