@@ -98,7 +98,7 @@ func buildPlan(objs []Object, labels []string, lim Limits, probs *problems) *Pla
 		r.Optional = r.Optional && o.Optional
 		out.Request = r
 		out.ID = LengthPrefixed(fmt.Sprint(o.Kind()), o.Name, o.Key, o.JMESPath, string(o.Encoding), string(o.Shape),
-			strings.Join(o.Keys, "\x00"), key)
+			string(LengthPrefixed(o.Keys...)), key)
 	}
 	return plan
 }
