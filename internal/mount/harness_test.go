@@ -266,10 +266,14 @@ func checkStatus(t *testing.T, err error, code codes.Code, want []string) {
 	}
 }
 
-// checkFiles asserts the files of resp, and that each has a version whose
-// ID is its path.
-func checkFiles(t *testing.T, resp *pb.MountResponse, want map[string]file) {
+// mountFiles mounts objects and asserts the files, and that each has a
+// version whose ID is its path.
+func (h *harness) mountFiles(t *testing.T, objects string, want map[string]file) {
 	t.Helper()
+	resp, err := h.mount(t, map[string]string{"objects": objects})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if diff := cmp.Diff(want, files(resp)); diff != "" {
 		t.Errorf("files (-want +got):\n%s", diff)
 	}

@@ -98,11 +98,7 @@ func TestMountRendering(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, err := h.mount(t, map[string]string{"objects": tt.objects})
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkFiles(t, resp, tt.want)
+			h.mountFiles(t, tt.objects, tt.want)
 		})
 	}
 }

@@ -30,15 +30,7 @@ func TestLayerTarIsCanonical(t *testing.T) {
 		t.Error("the order of the files changed the tar")
 	}
 	var names []string
-	tr := tar.NewReader(bytes.NewReader(ta))
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	eachEntry(t, bytes.NewReader(ta), func(h *tar.Header, _ io.Reader) {
 		names = append(names, h.Name)
 		if h.Uid != 0 || h.Gid != 0 || h.Uname != "" || h.Gname != "" || !h.ModTime.Equal(epoch) {
 			t.Errorf("%s: uid %d gid %d %q %q mtime %v", h.Name, h.Uid, h.Gid, h.Uname, h.Gname, h.ModTime)
@@ -46,7 +38,7 @@ func TestLayerTarIsCanonical(t *testing.T) {
 		if h.Typeflag == tar.TypeDir && h.Mode != 0o755 {
 			t.Errorf("%s: mode %o", h.Name, h.Mode)
 		}
-	}
+	})
 	if got, want := strings.Join(names, " "), "a/ a/y/ a/y/z b/ b/x"; got != want {
 		t.Errorf("entries %q, want %q", got, want)
 	}
@@ -190,5 +182,21 @@ func TestParseFlagsReportsEveryProblem(t *testing.T) {
 		"-version", "1", "-revision", "r", "-source", "s"})
 	if err == nil || !strings.Contains(err.Error(), "no -binary for it") {
 		t.Errorf("tar platform without binary: %v", err)
+	}
+}
+
+// eachEntry calls fn with each entry of the tar stream r and its content.
+func eachEntry(t *testing.T, r io.Reader, fn func(h *tar.Header, content io.Reader)) {
+	t.Helper()
+	tr := tar.NewReader(r)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn(h, tr)
 	}
 }

@@ -109,16 +109,8 @@ func unpack(t *testing.T, img v1.Image, root string) []string {
 	t.Helper()
 	rc := mutate.Extract(img)
 	defer rc.Close()
-	tr := tar.NewReader(rc)
 	var names []string
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
+	eachEntry(t, rc, func(h *tar.Header, content io.Reader) {
 		names = append(names, h.Name)
 		if h.Uid != 0 || h.Gid != 0 || h.Mode&0o022 != 0 {
 			t.Errorf("%s: owner %d:%d mode %o", h.Name, h.Uid, h.Gid, h.Mode)
@@ -133,7 +125,7 @@ func unpack(t *testing.T, img v1.Image, root string) []string {
 				t.Fatal(err)
 			}
 		case tar.TypeReg:
-			data, err := io.ReadAll(tr)
+			data, err := io.ReadAll(content)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -143,7 +135,7 @@ func unpack(t *testing.T, img v1.Image, root string) []string {
 		default:
 			t.Errorf("%s: type %q, want files and directories only", h.Name, h.Typeflag)
 		}
-	}
+	})
 	slices.Sort(names)
 	return names
 }
