@@ -112,18 +112,18 @@ func FuzzParseParams(f *testing.F) {
 	f.Add("app", "https://[::1", "jwt", "csi.storage.k8s.io/pod.labels", strings.Repeat("l", 5000), oneObject)
 	f.Fuzz(func(t *testing.T, role, addr, authMount, key, value, objects string) {
 		attrs := validAttrs()
-		attrs[keyRoleName] = role
-		attrs[keyVaultAddress] = addr
-		attrs[keyAuthMount] = authMount
+		attrs[KeyRoleName] = role
+		attrs[KeyVaultAddress] = addr
+		attrs[KeyAuthMount] = authMount
 		attrs[key] = value
-		attrs[keyObjects] = objects
+		attrs[KeyObjects] = objects
 		d := testDefaults()
 		d.Limits = fuzzLimits
 		p, err := ParseParams(attrs, d)
 		if err == nil && attrsSize(attrs) > fuzzLimits.AttributesBytes {
 			t.Fatalf("accepted %d bytes of attributes", attrsSize(attrs))
 		}
-		checkParsed(t, p, err, fuzzLimits, attrs[keyObjects])
+		checkParsed(t, p, err, fuzzLimits, attrs[KeyObjects])
 		if err != nil {
 			// A long value is never quoted whole.
 			for _, v := range []string{role, addr, authMount, value} {

@@ -11,30 +11,31 @@ import (
 )
 
 // SecretProviderClass parameter keys, as hashicorp/vault-csi-provider names
-// them, and the pod keys the driver adds.
+// them, and the pod keys the driver adds. Exported so that tools and tests
+// build the driver's Mount request with the keys the provider reads.
 const (
-	keyRoleName        = "roleName"
-	keyVaultAddress    = "vaultAddress"
-	keyVaultNamespace  = "vaultNamespace"
-	keyAudience        = "audience"
-	keyAuthMount       = "vaultAuthMountPath"
-	keyKubernetesMount = "vaultKubernetesMountPath"
-	keyCACert          = "vaultCACertPath"
-	keyCADirectory     = "vaultCADirectory"
-	keyTLSServerName   = "vaultTLSServerName"
-	keyClientCert      = "vaultTLSClientCertPath"
-	keyClientKey       = "vaultTLSClientKeyPath"
-	keySkipVerify      = "vaultSkipTLSVerify"
-	keyObjects         = "objects"
-	keyLeaseReuse      = "leaseReuse"
-	keyCertReuse       = "certificateReuse"
-	keyRenewBefore     = "renewBefore"
-	keyRenewBeforePct  = "renewBeforePercentage"
-	keyPodName         = "csi.storage.k8s.io/pod.name"
-	keyPodNamespace    = "csi.storage.k8s.io/pod.namespace"
-	keyPodUID          = "csi.storage.k8s.io/pod.uid"
-	keyServiceAccount  = "csi.storage.k8s.io/serviceAccount.name"
-	keyDriverTokens    = "csi.storage.k8s.io/serviceAccount.tokens"
+	KeyRoleName        = "roleName"
+	KeyVaultAddress    = "vaultAddress"
+	KeyVaultNamespace  = "vaultNamespace"
+	KeyAudience        = "audience"
+	KeyAuthMount       = "vaultAuthMountPath"
+	KeyKubernetesMount = "vaultKubernetesMountPath"
+	KeyCACert          = "vaultCACertPath"
+	KeyCADirectory     = "vaultCADirectory"
+	KeyTLSServerName   = "vaultTLSServerName"
+	KeyClientCert      = "vaultTLSClientCertPath"
+	KeyClientKey       = "vaultTLSClientKeyPath"
+	KeySkipVerify      = "vaultSkipTLSVerify"
+	KeyObjects         = "objects"
+	KeyLeaseReuse      = "leaseReuse"
+	KeyCertReuse       = "certificateReuse"
+	KeyRenewBefore     = "renewBefore"
+	KeyRenewBeforePct  = "renewBeforePercentage"
+	KeyPodName         = "csi.storage.k8s.io/pod.name"
+	KeyPodNamespace    = "csi.storage.k8s.io/pod.namespace"
+	KeyPodUID          = "csi.storage.k8s.io/pod.uid"
+	KeyServiceAccount  = "csi.storage.k8s.io/serviceAccount.name"
+	KeyDriverTokens    = "csi.storage.k8s.io/serviceAccount.tokens"
 )
 
 const (
@@ -135,10 +136,10 @@ func (p *problems) err() error {
 // control character (objects is YAML, and the tokens are JSON that
 // auth.ParseDriverTokens reads strictly).
 var checkedKeys = []string{
-	keyRoleName, keyVaultAddress, keyVaultNamespace, keyAudience, keyAuthMount, keyKubernetesMount,
-	keyCACert, keyCADirectory, keyTLSServerName, keyClientCert, keyClientKey, keySkipVerify, keyLeaseReuse,
-	keyCertReuse, keyRenewBefore, keyRenewBeforePct,
-	keyPodName, keyPodNamespace, keyPodUID, keyServiceAccount,
+	KeyRoleName, KeyVaultAddress, KeyVaultNamespace, KeyAudience, KeyAuthMount, KeyKubernetesMount,
+	KeyCACert, KeyCADirectory, KeyTLSServerName, KeyClientCert, KeyClientKey, KeySkipVerify, KeyLeaseReuse,
+	KeyCertReuse, KeyRenewBefore, KeyRenewBeforePct,
+	KeyPodName, KeyPodNamespace, KeyPodUID, KeyServiceAccount,
 }
 
 // attrsSize is the bytes of the attributes' keys and values, a lower bound
@@ -174,9 +175,9 @@ func ParseParams(attrs map[string]string, d Defaults) (*Params, error) {
 		}
 	}
 	p := &Params{
-		RoleName:     attrs[keyRoleName],
-		Audience:     pick(attrs[keyAudience], d.Audience),
-		DriverTokens: attrs[keyDriverTokens],
+		RoleName:     attrs[KeyRoleName],
+		Audience:     pick(attrs[KeyAudience], d.Audience),
+		DriverTokens: attrs[KeyDriverTokens],
 	}
 	if p.RoleName == "" {
 		probs.add("roleName is required: set it to the Vault role the pod logs in with")
@@ -184,9 +185,9 @@ func ParseParams(attrs map[string]string, d Defaults) (*Params, error) {
 	p.Vault = mergeVault(attrs, d.Vault, &probs)
 	p.AuthMount = authMount(attrs, d.AuthMount, &probs)
 	p.Pod = podInfo(attrs, &probs)
-	p.LeaseReuse = !d.NoLeaseReuse && boolParam(attrs, keyLeaseReuse, true, &probs)
+	p.LeaseReuse = !d.NoLeaseReuse && boolParam(attrs, KeyLeaseReuse, true, &probs)
 	p.Certificates = certificates(attrs, d.Certificates, &probs)
-	objs, labels := parseObjects(attrs[keyObjects], lim, &probs)
+	objs, labels := parseObjects(attrs[KeyObjects], lim, &probs)
 	if err := probs.err(); err != nil {
 		return nil, err
 	}
@@ -216,22 +217,22 @@ func boolParam(attrs map[string]string, key string, def bool, probs *problems) b
 // the node's.
 func certificates(attrs map[string]string, d Certificates, probs *problems) Certificates {
 	c := d
-	c.Off = !boolParam(attrs, keyCertReuse, !d.Off, probs)
-	before, pct := attrs[keyRenewBefore], attrs[keyRenewBeforePct]
+	c.Off = !boolParam(attrs, KeyCertReuse, !d.Off, probs)
+	before, pct := attrs[KeyRenewBefore], attrs[KeyRenewBeforePct]
 	switch {
 	case before != "" && pct != "":
-		probs.add("both %s and %s are set: keep one", keyRenewBefore, keyRenewBeforePct)
+		probs.add("both %s and %s are set: keep one", KeyRenewBefore, KeyRenewBeforePct)
 	case before != "":
 		dur, err := time.ParseDuration(before)
 		if err != nil || dur <= 0 {
-			probs.add("%s %s is not a positive duration: write it as cert-manager does, e.g. 720h or 30m", keyRenewBefore, Quote(before))
+			probs.add("%s %s is not a positive duration: write it as cert-manager does, e.g. 720h or 30m", KeyRenewBefore, Quote(before))
 			break
 		}
 		c.RenewBefore, c.RenewBeforePercentage = dur, 0
 	case pct != "":
 		n, err := strconv.Atoi(pct)
 		if err != nil || n < 1 || n > 99 {
-			probs.add("%s %s is not a whole number from 1 to 99 (the percentage of the validity left when a certificate is issued anew)", keyRenewBeforePct, Quote(pct))
+			probs.add("%s %s is not a whole number from 1 to 99 (the percentage of the validity left when a certificate is issued anew)", KeyRenewBeforePct, Quote(pct))
 			break
 		}
 		c.RenewBefore, c.RenewBeforePercentage = 0, n
@@ -250,29 +251,29 @@ func pick(v, def string) string {
 
 func mergeVault(attrs map[string]string, d vault.Config, probs *problems) vault.Config {
 	c := vault.Config{
-		Address:       pick(attrs[keyVaultAddress], d.Address),
-		Namespace:     pick(attrs[keyVaultNamespace], d.Namespace),
-		CACert:        pick(attrs[keyCACert], d.CACert),
-		CADirectory:   pick(attrs[keyCADirectory], d.CADirectory),
-		TLSServerName: pick(attrs[keyTLSServerName], d.TLSServerName),
-		ClientCert:    pick(attrs[keyClientCert], d.ClientCert),
-		ClientKey:     pick(attrs[keyClientKey], d.ClientKey),
+		Address:       pick(attrs[KeyVaultAddress], d.Address),
+		Namespace:     pick(attrs[KeyVaultNamespace], d.Namespace),
+		CACert:        pick(attrs[KeyCACert], d.CACert),
+		CADirectory:   pick(attrs[KeyCADirectory], d.CADirectory),
+		TLSServerName: pick(attrs[KeyTLSServerName], d.TLSServerName),
+		ClientCert:    pick(attrs[KeyClientCert], d.ClientCert),
+		ClientKey:     pick(attrs[KeyClientKey], d.ClientKey),
 		SkipVerify:    d.SkipVerify,
 	}
-	if s := attrs[keySkipVerify]; s != "" {
+	if s := attrs[KeySkipVerify]; s != "" {
 		b, err := strconv.ParseBool(s)
 		if err != nil {
-			probs.add("%s %s is not a boolean: use \"true\" or \"false\"", keySkipVerify, Quote(s))
+			probs.add("%s %s is not a boolean: use \"true\" or \"false\"", KeySkipVerify, Quote(s))
 		}
 		c.SkipVerify = b
 	}
-	source := keyVaultAddress
-	if attrs[keyVaultAddress] == "" {
+	source := KeyVaultAddress
+	if attrs[KeyVaultAddress] == "" {
 		source = "the provider's default Vault address (-vault-addr flag or VAULT_ADDR)"
 	}
 	switch {
 	case c.Address == "":
-		probs.add("no Vault address: set %s in the SecretProviderClass, or the provider's -vault-addr flag or VAULT_ADDR", keyVaultAddress)
+		probs.add("no Vault address: set %s in the SecretProviderClass, or the provider's -vault-addr flag or VAULT_ADDR", KeyVaultAddress)
 	default:
 		if err := vault.CheckAddress(c.Address); err != nil {
 			probs.add("%s %s %v", source, Quote(c.Address), err)
@@ -285,14 +286,14 @@ func mergeVault(attrs map[string]string, d vault.Config, probs *problems) vault.
 // vaultKubernetesMountPath, or the default) and cleans it, so that
 // "auth/jwt/" and "jwt" both log in at auth/jwt/login.
 func authMount(attrs map[string]string, def string, probs *problems) string {
-	src, raw := keyAuthMount, attrs[keyAuthMount]
-	switch old := attrs[keyKubernetesMount]; {
+	src, raw := KeyAuthMount, attrs[KeyAuthMount]
+	switch old := attrs[KeyKubernetesMount]; {
 	case raw != "" && old != "":
 		probs.add("both %s and %s are set: keep only %s (%s is its older name)",
-			keyAuthMount, keyKubernetesMount, keyAuthMount, keyKubernetesMount)
+			KeyAuthMount, KeyKubernetesMount, KeyAuthMount, KeyKubernetesMount)
 		return ""
 	case old != "":
-		src, raw = keyKubernetesMount, old
+		src, raw = KeyKubernetesMount, old
 	case raw == "":
 		src, raw = defaultAuthMountSrc, def
 	}
@@ -327,17 +328,17 @@ func cleanAuthMount(raw string) (string, error) {
 // podInfoOnMount: true; without them there is no identity to log in with.
 func podInfo(attrs map[string]string, probs *problems) auth.Pod {
 	pod := auth.Pod{
-		Name:           attrs[keyPodName],
-		Namespace:      attrs[keyPodNamespace],
-		UID:            attrs[keyPodUID],
-		ServiceAccount: attrs[keyServiceAccount],
+		Name:           attrs[KeyPodName],
+		Namespace:      attrs[KeyPodNamespace],
+		UID:            attrs[KeyPodUID],
+		ServiceAccount: attrs[KeyServiceAccount],
 	}
 	var missing []string
 	for _, kv := range [][2]string{
-		{keyPodName, pod.Name},
-		{keyPodNamespace, pod.Namespace},
-		{keyPodUID, pod.UID},
-		{keyServiceAccount, pod.ServiceAccount},
+		{KeyPodName, pod.Name},
+		{KeyPodNamespace, pod.Namespace},
+		{KeyPodUID, pod.UID},
+		{KeyServiceAccount, pod.ServiceAccount},
 	} {
 		if kv[1] == "" {
 			missing = append(missing, kv[0])
