@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"maps"
@@ -11,6 +10,8 @@ import (
 
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
+	"github.com/vault-csi-provider/vault-csi-provider/internal/csitest"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vaulttest"
 )
 
@@ -30,39 +31,28 @@ func newRequests(issuer *vaulttest.JWTIssuer, vaultAddr, prefix, objects string,
 	h := fnv.New32a()
 	h.Write([]byte(prefix))
 	tag := h.Sum32() // keeps UIDs of different scenarios apart
-	exp := time.Now().Add(tokenTTL).UTC().Format(time.RFC3339)
+	exp := time.Now().Add(tokenTTL)
 	for i := range reqs {
 		name := fmt.Sprintf("%s-%04d", prefix, i)
-		uid := fmt.Sprintf("%08x-0000-4000-8000-%012d", tag, i)
-		sa := "sa-" + name
-		jwt, err := issuer.ServiceAccountToken(benchNamespace, sa, name, uid, "vault", tokenTTL)
-		if err != nil {
-			return nil, err
-		}
-		tokens, err := json.Marshal(map[string]any{"vault": map[string]string{"token": jwt, "expirationTimestamp": exp}})
+		pod := csitest.Pod{Name: name, Namespace: benchNamespace, UID: fmt.Sprintf("%08x-0000-4000-8000-%012d", tag, i), ServiceAccount: "sa-" + name}
+		jwt, err := issuer.ServiceAccountToken(pod.Namespace, pod.ServiceAccount, name, pod.UID, "vault", tokenTTL)
 		if err != nil {
 			return nil, err
 		}
 		attrs := map[string]string{
-			"roleName":                                 benchRole,
-			"vaultAddress":                             vaultAddr,
-			"vaultAuthMountPath":                       "jwt",
-			"objects":                                  objects,
-			"csi.storage.k8s.io/pod.name":              name,
-			"csi.storage.k8s.io/pod.namespace":         benchNamespace,
-			"csi.storage.k8s.io/pod.uid":               uid,
-			"csi.storage.k8s.io/serviceAccount.name":   sa,
-			"csi.storage.k8s.io/serviceAccount.tokens": string(tokens),
-			"csi.storage.k8s.io/ephemeral":             "false",
-			"secretProviderClass":                      prefix,
+			spc.KeyRoleName:                benchRole,
+			spc.KeyVaultAddress:            vaultAddr,
+			spc.KeyAuthMount:               "jwt",
+			spc.KeyObjects:                 objects,
+			"csi.storage.k8s.io/ephemeral": "false",
+			"secretProviderClass":          prefix,
 		}
 		maps.Copy(attrs, params)
-		js, err := json.Marshal(attrs)
+		reqs[i], err = csitest.Request{Pod: pod, Params: attrs,
+			Tokens: map[string]csitest.Token{"vault": {Token: jwt, Expiration: exp}}}.Build()
 		if err != nil {
 			return nil, err
 		}
-		reqs[i] = &pb.MountRequest{Attributes: string(js), Secrets: "null", Permission: "420",
-			TargetPath: "/var/lib/kubelet/pods/" + uid + "/volumes/kubernetes.io~csi/secrets/mount"}
 	}
 	return reqs, nil
 }

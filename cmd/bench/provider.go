@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/csitest"
 )
 
 // provider is the provider binary running as a subprocess on a temporary
@@ -53,7 +55,7 @@ func startProvider(ctx context.Context, bin, dir, vaultAddr string, withMetrics 
 	args = append(args, extra...)
 	metricsURL := ""
 	if withMetrics {
-		port, err := freePort()
+		port, err := csitest.FreePort()
 		if err != nil {
 			return nil, err
 		}
@@ -152,14 +154,4 @@ func (p *provider) logTail() string {
 		}
 	}
 	return strings.TrimRight(string(b), "\n")
-}
-
-// freePort asks the kernel for a free loopback port.
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("picking a port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -7,8 +7,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -23,6 +21,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
+	"github.com/vault-csi-provider/vault-csi-provider/internal/csitest"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vaulttest"
 )
 
@@ -97,7 +97,7 @@ func run(ctx context.Context) error {
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
 	}()
-	if err := waitForSocket(ctx, sock, cmd); err != nil {
+	if err := waitForSocket(ctx, sock); err != nil {
 		return err
 	}
 
@@ -151,22 +151,14 @@ func run(ctx context.Context) error {
 
 func step(msg string) { fmt.Println("==> " + msg) }
 
-func waitForSocket(ctx context.Context, sock string, cmd *exec.Cmd) error {
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if fi, err := os.Stat(sock); err == nil && fi.Mode().Type() == os.ModeSocket {
-			return nil
-		}
-		if cmd.ProcessState != nil {
-			return errors.New("provider exited; see its log")
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("provider socket %s did not appear", sock)
+// waitForSocket waits up to 15 s for the provider's socket.
+func waitForSocket(ctx context.Context, sock string) error {
+	ctx, cancel := context.WithTimeoutCause(ctx, 15*time.Second, fmt.Errorf("provider socket %s did not appear; see its log", sock))
+	defer cancel()
+	return csitest.WaitFor(ctx, 50*time.Millisecond, func() (bool, error) {
+		fi, err := os.Stat(sock)
+		return err == nil && fi.Mode().Type() == os.ModeSocket, nil
+	})
 }
 
 // objectsYAML is the objects parameter of the demo's SecretProviderClass.
@@ -182,27 +174,18 @@ const objectsYAML = `- objectName: db/username
 `
 
 func mountRequest(addr, jwt string) (*pb.MountRequest, error) {
-	tokens, err := json.Marshal(map[string]any{"vault": map[string]string{
-		"token": jwt, "expirationTimestamp": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}})
-	if err != nil {
-		return nil, err
-	}
-	attrs, err := json.Marshal(map[string]string{
-		"roleName":                                 role,
-		"vaultAddress":                             addr,
-		"vaultAuthMountPath":                       "jwt",
-		"objects":                                  objectsYAML,
-		"csi.storage.k8s.io/pod.name":              podName,
-		"csi.storage.k8s.io/pod.namespace":         namespace,
-		"csi.storage.k8s.io/pod.uid":               podUID,
-		"csi.storage.k8s.io/serviceAccount.name":   serviceAccount,
-		"csi.storage.k8s.io/serviceAccount.tokens": string(tokens),
-		"secretProviderClass":                      "demo-db",
-	})
-	if err != nil {
-		return nil, err
-	}
-	return &pb.MountRequest{Attributes: string(attrs), Secrets: "null", Permission: "420", TargetPath: "/var/lib/kubelet/pods/" + podUID + "/volumes/demo"}, nil
+	return csitest.Request{
+		Pod: csitest.Pod{Name: podName, Namespace: namespace, UID: podUID, ServiceAccount: serviceAccount},
+		Params: map[string]string{
+			spc.KeyRoleName:       role,
+			spc.KeyVaultAddress:   addr,
+			spc.KeyAuthMount:      "jwt",
+			spc.KeyObjects:        objectsYAML,
+			"secretProviderClass": "demo-db",
+		},
+		Tokens:     map[string]csitest.Token{"vault": {Token: jwt, Expiration: time.Now().Add(time.Hour)}},
+		TargetPath: "/var/lib/kubelet/pods/" + podUID + "/volumes/demo",
+	}.Build()
 }
 
 func mountAndPrint(ctx context.Context, client pb.CSIDriverProviderClient, req *pb.MountRequest) (*pb.MountResponse, error) {
