@@ -96,15 +96,7 @@ path "database/creds/bench" { capabilities = ["read"] }
 		return err
 	}
 	// One role for all service accounts of the namespace: a glob on sub.
-	if _, err := e.vault.Write(ctx, "auth/jwt/role/"+benchRole, map[string]any{
-		"role_type":         "jwt",
-		"bound_audiences":   []string{"vault"},
-		"bound_claims_type": "glob",
-		"bound_claims":      map[string]any{"sub": "system:serviceaccount:" + benchNamespace + ":*"},
-		"user_claim":        "sub",
-		"token_policies":    []string{benchRole},
-		"token_ttl":         "1h",
-	}); err != nil {
+	if err := e.vault.WriteJWTNamespaceRole(ctx, "jwt", benchRole, benchNamespace, time.Hour, benchRole); err != nil {
 		return err
 	}
 	if err := e.checkRole(ctx); err != nil {
@@ -139,23 +131,11 @@ const certRole = "bench-certs"
 // figures about the provider), a role whose certificates are leased and
 // certRole, whose certificates are not.
 func (e *env) seedPKI(ctx context.Context) error {
-	if err := e.vault.Mount(ctx, "pki", "pki", nil); err != nil {
-		return err
-	}
-	if _, err := e.vault.Write(ctx, "sys/mounts/pki/tune", map[string]any{"max_lease_ttl": "48h"}); err != nil {
-		return err
-	}
-	if _, err := e.vault.Write(ctx, "pki/root/generate/internal", map[string]any{
-		"common_name": "bench.test", "ttl": "48h", "key_type": "ec", "key_bits": 256,
-	}); err != nil {
+	if _, err := e.vault.MountPKI(ctx, "pki", "bench.test"); err != nil {
 		return err
 	}
 	for role, leased := range map[string]bool{benchRole: true, certRole: false} {
-		if _, err := e.vault.Write(ctx, "pki/roles/"+role, map[string]any{
-			"allowed_domains": "bench.test", "allow_subdomains": true,
-			"key_type": "ec", "key_bits": 256, "ttl": "1h", "max_ttl": "1h",
-			"generate_lease": leased,
-		}); err != nil {
+		if err := e.vault.WritePKIRole(ctx, "pki", role, "bench.test", leased); err != nil {
 			return err
 		}
 	}
@@ -165,25 +145,7 @@ func (e *env) seedPKI(ctx context.Context) error {
 // seedDatabase points Vault's database engine at the throwaway cluster
 // with a role that creates a login role per lease.
 func (e *env) seedDatabase(ctx context.Context) error {
-	if err := e.vault.Mount(ctx, "database", "database", nil); err != nil {
-		return err
-	}
-	if _, err := e.vault.Write(ctx, "database/config/"+benchRole, map[string]any{
-		"plugin_name":    "postgresql-database-plugin",
-		"connection_url": e.pg.ConnectionURL(),
-		"username":       "postgres",
-		"password":       "trust-auth-ignores-this",
-		"allowed_roles":  []string{benchRole},
-	}); err != nil {
-		return err
-	}
-	_, err := e.vault.Write(ctx, "database/roles/"+benchRole, map[string]any{
-		"db_name":             benchRole,
-		"creation_statements": []string{`CREATE ROLE "{{name}}" WITH LOGIN PASSWORD '{{password}}' VALID UNTIL '{{expiration}}';`},
-		"default_ttl":         "1h",
-		"max_ttl":             "24h",
-	})
-	return err
+	return e.vault.ConfigureDatabase(ctx, "database", benchRole, benchRole, e.pg)
 }
 
 func randomHex(n int) string {

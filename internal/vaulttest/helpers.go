@@ -45,8 +45,8 @@ func binaryT(t testing.TB) string {
 }
 
 // Write writes data at path with the root token.
-func (s *Server) Write(ctx context.Context, path string, data map[string]any) (*api.Secret, error) {
-	secret, err := s.client.Logical().WriteWithContext(ctx, path, data)
+func (a *Admin) Write(ctx context.Context, path string, data map[string]any) (*api.Secret, error) {
+	secret, err := a.client.Logical().WriteWithContext(ctx, path, data)
 	if err != nil {
 		return nil, fmt.Errorf("vaulttest: write %s: %w", path, err)
 	}
@@ -55,8 +55,8 @@ func (s *Server) Write(ctx context.Context, path string, data map[string]any) (*
 
 // Mount enables a secrets engine of type typ at path, with options such as
 // {"version": "1"} for KV version 1.
-func (s *Server) Mount(ctx context.Context, path, typ string, options map[string]string) error {
-	err := s.client.Sys().MountWithContext(ctx, path, &api.MountInput{Type: typ, Options: options})
+func (a *Admin) Mount(ctx context.Context, path, typ string, options map[string]string) error {
+	err := a.client.Sys().MountWithContext(ctx, path, &api.MountInput{Type: typ, Options: options})
 	if err != nil {
 		return fmt.Errorf("vaulttest: mount %s at %s: %w", typ, path, err)
 	}
@@ -64,8 +64,8 @@ func (s *Server) Mount(ctx context.Context, path, typ string, options map[string
 }
 
 // EnableAuth enables an auth method of type typ at path.
-func (s *Server) EnableAuth(ctx context.Context, path, typ string) error {
-	err := s.client.Sys().EnableAuthWithOptionsWithContext(ctx, path, &api.EnableAuthOptions{Type: typ})
+func (a *Admin) EnableAuth(ctx context.Context, path, typ string) error {
+	err := a.client.Sys().EnableAuthWithOptionsWithContext(ctx, path, &api.EnableAuthOptions{Type: typ})
 	if err != nil {
 		return fmt.Errorf("vaulttest: enable %s auth at %s: %w", typ, path, err)
 	}
@@ -73,8 +73,8 @@ func (s *Server) EnableAuth(ctx context.Context, path, typ string) error {
 }
 
 // WritePolicy creates or replaces the ACL policy name.
-func (s *Server) WritePolicy(ctx context.Context, name, hcl string) error {
-	if err := s.client.Sys().PutPolicyWithContext(ctx, name, hcl); err != nil {
+func (a *Admin) WritePolicy(ctx context.Context, name, hcl string) error {
+	if err := a.client.Sys().PutPolicyWithContext(ctx, name, hcl); err != nil {
 		return fmt.Errorf("vaulttest: policy %s: %w", name, err)
 	}
 	return nil
@@ -82,14 +82,14 @@ func (s *Server) WritePolicy(ctx context.Context, name, hcl string) error {
 
 // ConfigureJWTAuth enables jwt auth at mount and makes it trust tokens
 // signed by issuer.
-func (s *Server) ConfigureJWTAuth(ctx context.Context, mount string, issuer *JWTIssuer) error {
+func (a *Admin) ConfigureJWTAuth(ctx context.Context, mount string, issuer *JWTIssuer) error {
 	if issuer == nil {
 		return errors.New("vaulttest: ConfigureJWTAuth: nil issuer")
 	}
-	if err := s.EnableAuth(ctx, mount, "jwt"); err != nil {
+	if err := a.EnableAuth(ctx, mount, "jwt"); err != nil {
 		return err
 	}
-	_, err := s.Write(ctx, "auth/"+mount+"/config", map[string]any{
+	_, err := a.Write(ctx, "auth/"+mount+"/config", map[string]any{
 		"jwt_validation_pubkeys": []string{issuer.PublicKeyPEM()},
 		"bound_issuer":           issuer.Issuer,
 	})
@@ -100,7 +100,7 @@ func (s *Server) ConfigureJWTAuth(ctx context.Context, mount string, issuer *JWT
 // service account: tokens for the audience "vault" whose subject is
 // system:serviceaccount:namespace:serviceAccount log in, and get Vault tokens
 // valid for ttl with policies.
-func (s *Server) WriteJWTRole(ctx context.Context, mount, role, namespace, serviceAccount string, ttl time.Duration, policies ...string) error {
+func (a *Admin) WriteJWTRole(ctx context.Context, mount, role, namespace, serviceAccount string, ttl time.Duration, policies ...string) error {
 	data := map[string]any{
 		"role_type":       "jwt",
 		"bound_audiences": []string{"vault"},
@@ -111,6 +111,6 @@ func (s *Server) WriteJWTRole(ctx context.Context, mount, role, namespace, servi
 	if len(policies) > 0 {
 		data["token_policies"] = policies
 	}
-	_, err := s.Write(ctx, "auth/"+mount+"/role/"+role, data)
+	_, err := a.Write(ctx, "auth/"+mount+"/role/"+role, data)
 	return err
 }

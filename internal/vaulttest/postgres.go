@@ -26,7 +26,7 @@ const postgresGlob = "/usr/lib/postgresql/*/bin/postgres"
 var ErrNoPostgres = errors.New("no PostgreSQL server (install the Debian package postgresql)")
 
 // Postgres is a throwaway PostgreSQL cluster on a free loopback port, with
-// trust authentication, for Vault's database secrets engine. Stop ends it
+// trust authentication for the superuser and passwords for other roles, for Vault's database secrets engine. Stop ends it
 // by PID and deletes it.
 type Postgres struct {
 	Port    int
@@ -146,6 +146,27 @@ func (pg *Postgres) initdb(ctx context.Context, cred *syscall.Credential) error 
 		return fmt.Errorf("vaulttest: postgres --version: %w", err)
 	}
 	pg.Version = strings.TrimPrefix(strings.TrimSpace(string(out)), "postgres (PostgreSQL) ")
+	return pg.writeHBA(cred)
+}
+
+// hba trusts the superuser (Vault's connection has no real password) and
+// checks every other role's password, so that credentials Vault creates
+// can be proven to log in.
+const hba = `local all all trust
+host all postgres 127.0.0.1/32 trust
+host all all 127.0.0.1/32 scram-sha-256
+`
+
+func (pg *Postgres) writeHBA(cred *syscall.Credential) error {
+	path := filepath.Join(pg.dir, "data", "pg_hba.conf")
+	if err := os.WriteFile(path, []byte(hba), 0o600); err != nil {
+		return fmt.Errorf("vaulttest: %w", err)
+	}
+	if cred != nil {
+		if err := os.Chown(path, int(cred.Uid), int(cred.Gid)); err != nil {
+			return fmt.Errorf("vaulttest: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -223,6 +244,18 @@ func (pg *Postgres) Query(ctx context.Context, sql string) (string, error) {
 		return "", fmt.Errorf("vaulttest: psql %q: %w: %s", sql, err, stderr.Bytes())
 	}
 	return strings.TrimSpace(string(out)), nil
+}
+
+// Login connects as user with password over TCP, where every role but the
+// superuser needs its password, and runs SELECT 1.
+func (pg *Postgres) Login(ctx context.Context, user, password string) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(pg.bin, "psql"), "-X", "-A", "-t", "-w",
+		"-h", "127.0.0.1", "-p", strconv.Itoa(pg.Port), "-U", user, "-d", "postgres", "-c", "SELECT 1")
+	cmd.Env = append(pg.env(), "PGPASSWORD="+password)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("vaulttest: login as %s: %w: %s", user, err, bytes.TrimSpace(out))
+	}
+	return nil
 }
 
 // Stop sends SIGINT (fast shutdown) to the server's PID, SIGKILL after

@@ -46,6 +46,18 @@ func TestPostgresStartStop(t *testing.T) {
 	if got, err := pg.Query(ctx, "SHOW port"); err != nil || got != strconv.Itoa(pg.Port) {
 		t.Errorf("port = %q, %v; want %d", got, err, pg.Port)
 	}
+	// Other roles need their password.
+	if _, err := pg.Query(ctx, `CREATE ROLE app WITH LOGIN PASSWORD 'right'`); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		password string
+		ok       bool
+	}{{"right", true}, {"wrong", false}, {"", false}} {
+		if err := pg.Login(ctx, "app", tc.password); (err == nil) != tc.ok {
+			t.Errorf("Login(app, %q) = %v, want success %v", tc.password, err, tc.ok)
+		}
+	}
 
 	if err := pg.Stop(); err != nil {
 		t.Fatal(err)

@@ -62,7 +62,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 		if _, err := client.Auth().Token().LookupSelfWithContext(ctx); err != nil {
 			return fmt.Errorf("vaulttest: root token rejected by %s: %w", s.Addr, err)
 		}
-		s.client = client
+		s.Admin = &Admin{client: client}
 		return nil
 	}
 }
@@ -128,6 +128,3 @@ func newRootClient(addr, token, caCert string) (*api.Client, error) {
 	client.SetWrappingLookupFunc(func(string, string) string { return "" })
 	return client, nil
 }
-
-// API returns a client authenticated with the root token.
-func (s *Server) API() *api.Client { return s.client }

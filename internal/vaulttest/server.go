@@ -24,8 +24,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/hashicorp/vault/api"
 )
 
 const (
@@ -96,14 +94,15 @@ type Server struct {
 	// CACert is the PEM file of the CA that signed the server's certificate
 	// ("" without TLS). Vault deletes it on Stop: copy it to keep it.
 	CACert string
+	// Admin configures the server with the root token.
+	*Admin
 
 	cmd     *exec.Cmd
 	logFile *os.File
 	exited  chan struct{} // closed when the process has been reaped
 	waitErr error         // set before exited is closed
-	client  *api.Client
-	certDir string // "" without TLS
-	tempDir string // certDir when StartTLS created it; removed by Stop
+	certDir string        // "" without TLS
+	tempDir string        // certDir when StartTLS created it; removed by Stop
 	stop    sync.Once
 	stopErr error
 }
