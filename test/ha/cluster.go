@@ -118,7 +118,7 @@ path "transit/decrypt/`+transitKey+`" { capabilities = ["update"] }
 // cluster is three raft nodes with transit auto-unseal.
 type cluster struct {
 	nodes  []*node
-	root   string            // root token from the initialisation
+	root   string             // root token from the initialisation
 	admins []*vaulttest.Admin // a root client per node
 }
 
