@@ -60,6 +60,12 @@ packages: ## install the Debian packages the tests need (postgresql) if missing
 test: packages $(VAULT) build ## run every test with -race against a real Vault and PostgreSQL
 	$(GO) test -race -count=1 ./...
 
+# A 3-node raft cluster auto-unsealed by a transit Vault, taps and a front on
+# loopback; PostgreSQL for the database credentials (test/ha).
+.PHONY: ha
+ha: packages $(VAULT) build ## HA: pods mount while the active Vault node is killed, sealed, cut off; through a front, then an address list
+	$(GO) run ./test/ha -provider $(PROVIDER)
+
 demo: $(VAULT) build ## start a dev Vault and the provider, mount through the socket, print the files
 	$(GO) run ./test/demo -provider $(PROVIDER)
 
