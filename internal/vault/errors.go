@@ -74,6 +74,15 @@ func newError(kind, cause error, op, detail string, secrets ...string) error {
 	}
 }
 
+// withNote appends note, when there is one, to err's message.
+func withNote(err error, note string) error {
+	var oe *opError
+	if note != "" && errors.As(err, &oe) {
+		oe.msg += " (" + note + ")"
+	}
+	return err
+}
+
 // configError reports an invalid setting; it wraps ErrConfig.
 func configError(cause error, format string, args ...any) error {
 	return &opError{msg: "vault: " + fmt.Sprintf(format, args...), kind: ErrConfig, cause: cause}
