@@ -64,9 +64,9 @@ func (b *budget) take(p Budget, now time.Time) bool {
 type verdict int
 
 const (
-	answered verdict = iota // final: a success or an error no retry can fix
-	nextNode                // this address cannot serve now: try the next one at once
-	throttled               // 429: the cluster asks every client to slow down
+	answered  verdict = iota // final: a success or an error no retry can fix
+	nextNode                 // this address cannot serve now: try the next one at once
+	throttled                // 429: the cluster asks every client to slow down
 )
 
 // judge classifies one try. A standby that has lost its active node answers
