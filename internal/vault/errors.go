@@ -32,6 +32,9 @@ var (
 	// ErrBadResponse reports a 2xx answer that cannot be used: empty or
 	// non-JSON body, no data, a login without an auth block.
 	ErrBadResponse = errors.New("bad response from Vault")
+	// ErrResponsesTooLarge reports responses beyond their caller's
+	// ResponseBudget.
+	ErrResponsesTooLarge = errors.New("vault responses too large")
 )
 
 // maxErrorText bounds how much of a non-JSON error body (often an HTML page

@@ -143,6 +143,9 @@ func parseSecret(ctx context.Context, kind callKind, op string, resp *api.Respon
 	if err != nil {
 		return nil, classify(ctx, kind, op, fmt.Errorf("reading response: %w", err), secrets...)
 	}
+	if err := charge(ctx, op, len(raw)); err != nil {
+		return nil, err
+	}
 	status := fmt.Sprintf("HTTP %d", resp.StatusCode)
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, newError(ErrBadResponse, nil, op, status+": empty response body", secrets...)
