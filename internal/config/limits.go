@@ -25,6 +25,7 @@ func limitFlags(fs *flag.FlagSet, l *spc.Limits) func() error {
 		{&l.SecretArgsBytes, spc.FlagMaxSecretArgsBytes, d.SecretArgsBytes, "bytes of one object's secretArgs, encoded as JSON"},
 		{&l.MountBytes, spc.FlagMaxMountBytes, d.MountBytes, "bytes of one mount's files (contents and names); keep it below the driver's gRPC limit (4 MiB unless its --max-call-recv-msg-size is raised)"},
 		{&l.TemplateBytes, spc.FlagMaxTemplateBytes, d.TemplateBytes, "bytes of one object's template source"},
+		{&l.ResponseBytes, spc.FlagMaxResponseBytes, d.ResponseBytes, "bytes of the Vault responses one mount holds at once (each response is also cut at 8 MiB)"},
 	}
 	for _, f := range flags {
 		fs.IntVar(f.v, strings.TrimPrefix(f.name, "-"), f.def, f.usage)

@@ -23,7 +23,7 @@ func vaultFlags(fs *flag.FlagSet, getenv Getenv) (*spc.Defaults, func() error) {
 		}
 		return def
 	}
-	fs.StringVar(&d.Vault.Address, "vault-addr", envOr("VAULT_ADDR", "https://127.0.0.1:8200"), "default Vault address (env VAULT_ADDR); unix:///path for a Vault Agent socket")
+	fs.StringVar(&d.Vault.Address, "vault-addr", envOr("VAULT_ADDR", "https://127.0.0.1:8200"), "default Vault address (env VAULT_ADDR): https://host:8200, several addresses of one cluster separated by commas, or unix:///path for a Vault Agent socket")
 	fs.StringVar(&d.Vault.Namespace, "vault-namespace", getenv("VAULT_NAMESPACE"), "default Vault namespace (env VAULT_NAMESPACE)")
 	fs.StringVar(&d.Vault.CACert, "vault-tls-ca-cert", getenv("VAULT_CACERT"), "PEM CA certificate file to trust for Vault (env VAULT_CACERT)")
 	fs.StringVar(&d.Vault.CADirectory, "vault-tls-ca-directory", getenv("VAULT_CAPATH"), "directory of PEM CA certificates to trust for Vault (env VAULT_CAPATH)")

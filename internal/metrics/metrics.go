@@ -24,6 +24,11 @@ type Metrics struct {
 	VaultRequests *prometheus.CounterVec
 	// VaultRequestDuration observes Vault call latency by operation.
 	VaultRequestDuration *prometheus.HistogramVec
+	// VaultRetries counts the tries of a Vault call after its first, by
+	// event: next_node (another address of the cluster, at once), wait
+	// (after a backoff), budget_spent (a try not made because its node's
+	// retry budget was spent).
+	VaultRetries *prometheus.CounterVec
 	// VaultRequestsInFlight is the number of Vault calls under way.
 	VaultRequestsInFlight prometheus.Gauge
 	// Logins counts Vault logins by result (ok, error).
@@ -66,6 +71,9 @@ func New(reg prometheus.Registerer) *Metrics {
 			Namespace: namespace, Name: "vault_request_duration_seconds", Help: "Latency of calls to Vault by operation, retries included.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"operation"}),
+		VaultRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "vault_retries_total", Help: "Tries of a Vault call after its first, by event: next_node (another address, at once), wait (after a backoff), budget_spent (not made: the node's retry budget was spent).",
+		}, []string{"event"}),
 		VaultRequestsInFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "vault_requests_in_flight", Help: "Calls to Vault under way.",
 		}),
@@ -97,7 +105,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Namespace: namespace, Name: "hmac_key_available", Help: "1 while the HMAC key Secret is readable, 0 while object versions use an in-memory fallback key.",
 		}),
 	}
-	reg.MustRegister(m.Mounts, m.MountDuration, m.VaultRequests, m.VaultRequestDuration, m.VaultRequestsInFlight,
+	reg.MustRegister(m.Mounts, m.MountDuration, m.VaultRequests, m.VaultRequestDuration, m.VaultRetries, m.VaultRequestsInFlight,
 		m.Logins, m.TokenCacheSize, m.TokenCacheHits, m.TokenCacheMisses, m.LeaseCacheSize, m.Leases, m.Certificates, m.KubernetesRequests, m.HMACKeyAvailable,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -43,7 +43,8 @@ func Code(ctx context.Context, err error) codes.Code {
 		return codes.FailedPrecondition
 	// What gRPC itself reports for a message over its size limit, which
 	// this error stands for.
-	case errors.Is(err, ErrMountTooLarge), errors.Is(err, tmpl.ErrTooLarge), errors.Is(err, tmpl.ErrTimeout):
+	case errors.Is(err, ErrMountTooLarge), errors.Is(err, tmpl.ErrTooLarge), errors.Is(err, tmpl.ErrTimeout),
+		errors.Is(err, vault.ErrResponsesTooLarge):
 		return codes.ResourceExhausted
 	case errors.As(err, &apiStatus):
 		return kubernetesCode(err)

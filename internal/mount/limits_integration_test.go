@@ -17,6 +17,11 @@ func TestMountLimits(t *testing.T) {
 	h := newHarness(t)
 	big := func(c byte) string { return strings.Repeat(string(c), 2<<20) }
 	write(t, h.vault, "secret/data/big", map[string]any{"data": map[string]any{"a": big('a'), "b": big('b'), "small": "s3cret-small"}})
+	// Ten distinct 4 MiB secrets: their files are small, but the mount
+	// would hold 40 MiB of responses.
+	for i := range 10 {
+		write(t, h.vault, fmt.Sprintf("secret/data/big%d", i), map[string]any{"data": map[string]any{"a": big('a'), "b": big('b'), "small": "s3cret-small"}})
+	}
 	tests := []struct {
 		name     string
 		params   map[string]string
@@ -49,6 +54,12 @@ func TestMountLimits(t *testing.T) {
 			params: map[string]string{"objects": copies(100, "- {objectName: w%d, secretPath: secret/data/big, templateOnly: true}\n") +
 				"- {objectName: small, template: '{{ len .w99.data.data.a }}'}\n"},
 			wantCode: codes.OK,
+		},
+		{
+			name:     "responses over their budget",
+			params:   map[string]string{"objects": copies(10, "- {objectName: s%[1]d, secretPath: secret/data/big%[1]d, secretKey: small}\n")},
+			wantCode: codes.ResourceExhausted,
+			want:     []string{"the mount's Vault responses exceed 33554432 bytes (-max-response-bytes)"},
 		},
 		{
 			name:     "attributes over their size",

@@ -352,8 +352,10 @@ func (s *Service) fetch(ctx context.Context, client *vault.Client, p *spc.Params
 	err := s.opts.Auth.WithToken(ctx, client, lreq, func(tok auth.Token) error {
 		f := &fetcher{client: client, token: tok, login: lreq, limit: s.opts.Concurrency, leases: s.opts.Leases,
 			policy: reusePolicy(p)}
+		// Every response is held until the files are made.
+		budget := vault.NewResponseBudget(int64(s.opts.Defaults.Limits.ResponseBytes), spc.FlagMaxResponseBytes)
 		var err error
-		got, err = f.fetchAll(ctx, p.Plan.Requests)
+		got, err = f.fetchAll(vault.WithResponseBudget(ctx, budget), p.Plan.Requests)
 		return err
 	})
 	return got, err

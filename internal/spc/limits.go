@@ -32,6 +32,9 @@ type Limits struct {
 	MountBytes int
 	// TemplateBytes bounds one template's source.
 	TemplateBytes int
+	// ResponseBytes bounds the Vault responses one mount holds at once,
+	// counted as their bodies' bytes.
+	ResponseBytes int
 }
 
 // Flag names, for messages that tell the operator what to raise.
@@ -42,6 +45,7 @@ const (
 	FlagMaxSecretArgsBytes = "-max-secret-args-bytes"
 	FlagMaxMountBytes      = "-max-mount-bytes"
 	FlagMaxTemplateBytes   = "-max-template-bytes"
+	FlagMaxResponseBytes   = "-max-response-bytes"
 )
 
 // DefaultLimits are generous for real classes and keep a hostile one far
@@ -64,6 +68,9 @@ func DefaultLimits() Limits {
 		MountBytes: 3584 << 10,
 		// A config file of a few hundred lines.
 		TemplateBytes: 64 << 10,
+		// Real mounts read kilobytes; this still lets a few secrets of
+		// several MiB through (each response is cut at 8 MiB anyway).
+		ResponseBytes: 32 << 20,
 	}
 }
 
@@ -77,6 +84,7 @@ func (l Limits) OrDefault() Limits {
 		{&l.SecretArgsBytes, &d.SecretArgsBytes},
 		{&l.MountBytes, &d.MountBytes},
 		{&l.TemplateBytes, &d.TemplateBytes},
+		{&l.ResponseBytes, &d.ResponseBytes},
 	} {
 		if *f.v <= 0 {
 			*f.v = *f.def

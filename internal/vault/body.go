@@ -1,9 +1,11 @@
 package vault
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"sync/atomic"
 )
 
 const (
@@ -78,3 +80,40 @@ func (b *limitedBody) Read(p []byte) (int, error) {
 }
 
 func (b *limitedBody) Close() error { return b.rc.Close() }
+
+// ResponseBudget bounds the bytes of the Vault responses that one caller
+// (a mount) holds at once: every response is also cut at 8 MiB, but a class
+// of 256 distinct reads would otherwise hold 2 GiB.
+type ResponseBudget struct {
+	limit int64
+	flag  string // the setting that raises limit, for the message
+	used  atomic.Int64
+}
+
+// NewResponseBudget returns a budget of limit bytes; flag names the
+// setting that raises it.
+func NewResponseBudget(limit int64, flag string) *ResponseBudget {
+	return &ResponseBudget{limit: limit, flag: flag}
+}
+
+type responseBudgetKey struct{}
+
+// WithResponseBudget returns ctx whose reads charge their response bodies
+// to b. A read shared with other callers (see Client.Read) charges the
+// budget of the caller that started it.
+func WithResponseBudget(ctx context.Context, b *ResponseBudget) context.Context {
+	return context.WithValue(ctx, responseBudgetKey{}, b)
+}
+
+// charge counts n bytes against ctx's budget, if any.
+func charge(ctx context.Context, op string, n int) error {
+	b, ok := ctx.Value(responseBudgetKey{}).(*ResponseBudget)
+	if !ok || b == nil {
+		return nil
+	}
+	if used := b.used.Add(int64(n)); used > b.limit {
+		return newError(ErrResponsesTooLarge, nil, op, fmt.Sprintf(
+			"the mount's Vault responses exceed %d bytes (%s): read fewer or smaller secrets", b.limit, b.flag))
+	}
+	return nil
+}

@@ -70,3 +70,22 @@ func TestHugeBodiesAreCutOff(t *testing.T) {
 		})
 	}
 }
+
+func TestResponseBudget(t *testing.T) {
+	_, srv := fakeVault(t, status(200, okSecret))
+	c := testClient(t, Config{Address: srv.URL}, fastRetry)
+	// Room for one response of okSecret's size, not two.
+	ctx := WithResponseBudget(testContext(t), NewResponseBudget(int64(len(okSecret))+10, "-max-response-bytes"))
+	if _, err := c.Read(ctx, testToken, Request{Method: "GET", Path: "secret/data/one"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := c.Read(ctx, testToken, Request{Method: "GET", Path: "secret/data/two"})
+	checkSentinel(t, err, ErrResponsesTooLarge)
+	if want := "GET secret/data/two: the mount's Vault responses exceed"; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q should contain %q", err, want)
+	}
+	// Without a budget nothing is counted.
+	if _, err := c.Read(testContext(t), testToken, Request{Method: "GET", Path: "secret/data/two"}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync/atomic"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/hashicorp/vault/api"
@@ -64,24 +65,30 @@ func (c *Clients) Get(ctx context.Context, cfg Config) (*Client, error) {
 	return client, err
 }
 
-// Client reads from and logs in to one Vault server. It holds no token of
+// Client reads from and logs in to one Vault server, or one cluster listed
+// by several addresses: tokens belong to the cluster, so any address serves
+// any call. It holds no token of
 // its own: each call carries the caller's token, so one Client is safe for
 // concurrent use by many mounts with different tokens.
 type Client struct {
 	cfg    Config
-	api    *api.Client
+	nodes  []node // one per address, in the order given
 	http   *http.Client
+	retry  RetryPolicy
 	shared *shared
+	// preferred is the index in nodes of the address that last answered,
+	// where the next call starts.
+	preferred atomic.Int32
 	// reads coalesces identical concurrent reads made with the same token.
 	reads coalesce.Group[readKey, *api.Secret]
 }
 
 func newClient(ctx context.Context, cfg Config, retry RetryPolicy, s *shared) (*Client, error) {
-	ac, hc, err := newAPIClient(ctx, cfg, retry, s)
+	nodes, hc, err := newNodes(ctx, cfg, s)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{cfg: cfg, api: ac, http: hc, shared: s}, nil
+	return &Client{cfg: cfg, nodes: nodes, http: hc, retry: retry, shared: s}, nil
 }
 
 // Config returns the configuration the client was built from.

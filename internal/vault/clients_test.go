@@ -136,35 +136,38 @@ func TestNewClientsValidation(t *testing.T) {
 
 func TestBackoff(t *testing.T) {
 	p := DefaultRetryPolicy()
-	for attempt := range 10 {
-		upper := min(p.MinWait<<attempt, p.MaxWait)
+	for round := range 10 {
+		upper := min(p.MinWait<<round, p.MaxWait)
 		for range 20 {
-			got := p.backoff(0, 0, attempt, nil)
-			if got < upper/2 || got > upper {
-				t.Fatalf("attempt %d: wait %s outside [%s, %s]", attempt, got, upper/2, upper)
+			if got := p.backoff(round); got < upper/2 || got > upper {
+				t.Fatalf("round %d: wait %s outside [%s, %s]", round, got, upper/2, upper)
 			}
 		}
 	}
-	retryAfter := func(code int, value string) *http.Response {
-		return &http.Response{StatusCode: code, Header: http.Header{"Retry-After": {value}}}
+	if got := (RetryPolicy{}).backoff(3); got != 0 {
+		t.Errorf("zero policy waits %s", got)
 	}
+}
+
+func TestRetryAfter(t *testing.T) {
 	tests := []struct {
-		name string
-		resp *http.Response
-		want time.Duration
+		code   int
+		value  string
+		want   time.Duration
+		wantOK bool
 	}{
-		{name: "Retry-After on 429", resp: retryAfter(429, "1"), want: time.Second},
-		{name: "Retry-After capped at MaxWait", resp: retryAfter(503, "60"), want: p.MaxWait},
-		{name: "Retry-After raised to MinWait", resp: retryAfter(429, "0"), want: p.MinWait},
+		{429, "1", time.Second, true},
+		{503, "60", time.Minute, true},
+		{429, "0", 0, true},
+		{500, "5", 0, false},
+		{429, "soon", 0, false},
+		{429, "-1", 0, false},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := p.backoff(0, 0, 0, tt.resp); got != tt.want {
-				t.Errorf("backoff = %s, want %s", got, tt.want)
-			}
-		})
-	}
-	if got := (RetryPolicy{}).backoff(0, 0, 3, nil); got != 0 {
-		t.Errorf("zero policy waits %s", got)
+		resp := &http.Response{StatusCode: tt.code, Header: http.Header{"Retry-After": {tt.value}}}
+		got, ok := retryAfter(resp)
+		if got != tt.want || ok != tt.wantOK {
+			t.Errorf("%d Retry-After %q: %s, %t; want %s, %t", tt.code, tt.value, got, ok, tt.want, tt.wantOK)
+		}
 	}
 }

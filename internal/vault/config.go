@@ -14,9 +14,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/vault/api"
 )
@@ -24,7 +26,9 @@ import (
 // Config says how to reach one Vault server. It is comparable and used as
 // a cache key.
 type Config struct {
-	Address       string // http(s)://host:port or unix:///path/to/agent.sock
+	// Address is http(s)://host:port, unix:///path/to/agent.sock, or
+	// several http(s) addresses of one cluster separated by commas.
+	Address       string
 	Namespace     string // X-Vault-Namespace, "" for none
 	CACert        string // PEM file path; takes precedence over CADirectory
 	CADirectory   string // directory of PEM files
@@ -50,15 +54,26 @@ func (c Config) validate() error {
 	return nil
 }
 
+// dialTimeout bounds a TCP connect to one Vault address.
+const dialTimeout = 5 * time.Second
+
 // addressHint lists the address forms the client can dial.
 const addressHint = "http://, https:// or unix:// (e.g. https://vault.vault.svc:8200 or unix:///run/vault/agent.sock)"
 
 // CheckAddress accepts the Vault address forms the client can dial:
 // http:// or https:// with a host, or unix:// with a socket path (the
-// client dials what follows unix://, so a relative path works as well).
+// client dials what follows unix://, so a relative path works as well),
+// or several http(s) addresses of one cluster separated by commas.
 // It is the one check for -vault-addr, vaultAddress and Config. Its message
 // completes a sentence that starts with the address.
 func CheckAddress(addr string) error {
+	if strings.Contains(addr, ",") {
+		return checkAddresses(addr)
+	}
+	return checkOneAddress(addr)
+}
+
+func checkOneAddress(addr string) error {
 	if rest, ok := strings.CutPrefix(addr, "unix://"); ok {
 		if rest == "" {
 			return errors.New("names no socket: use unix:///path/to/agent.sock")
@@ -92,10 +107,11 @@ func CheckAddress(addr string) error {
 	}
 }
 
-// newAPIClient builds an api.Client for cfg that takes nothing from the
-// process environment: api.DefaultConfig and api.NewClient both read VAULT_*
-// variables, so every setting they may have picked up is overwritten here.
-func newAPIClient(ctx context.Context, cfg Config, retry RetryPolicy, s *shared) (*api.Client, *http.Client, error) {
+// newNodes builds an api.Client for each address of cfg, all on one
+// http.Client, that take nothing from the process environment:
+// api.DefaultConfig and api.NewClient both read VAULT_* variables, so every
+// setting they may have picked up is overwritten here.
+func newNodes(ctx context.Context, cfg Config, s *shared) ([]node, *http.Client, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, nil, err
 	}
@@ -121,6 +137,10 @@ func newAPIClient(ctx context.Context, cfg Config, retry RetryPolicy, s *shared)
 	tc.RootCAs, tc.InsecureSkipVerify, tc.ServerName = nil, false, ""
 	tc.Certificates, tc.GetClientCertificate = nil, nil
 	transport.Proxy = http.ProxyFromEnvironment
+	// An address whose host is gone (a node's IP after its pod died) drops
+	// the handshake instead of refusing it: give up on it well before the
+	// mount's deadline, so that the other addresses get their turn.
+	transport.DialContext = (&net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}).DialContext
 	// The pooled transport keeps GOMAXPROCS+1 idle connections: after a
 	// burst of concurrent reads the rest were closed, and the next burst
 	// paid a TCP (and TLS) handshake per extra connection again.
@@ -132,34 +152,41 @@ func newAPIClient(ctx context.Context, cfg Config, retry RetryPolicy, s *shared)
 		cert := &material.certs[0]
 		tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
 	}
+	hc := ac.HttpClient
 
-	ac.Address = cfg.Address
-	ac.AgentAddress = ""
-	ac.Limiter = nil
-	ac.SRVLookup = false
-	ac.DisableRedirects = false
-	ac.Timeout = 0 // the caller's context bounds each call, see withDefaultTimeout
-	ac.MaxRetries = retry.MaxRetries
-	ac.MinRetryWait = retry.MinWait
-	ac.MaxRetryWait = retry.MaxWait
-	ac.Backoff = retry.backoff
-	ac.CheckRetry = api.DefaultRetryPolicy
-
-	client, err := api.NewClient(ac)
-	if err != nil {
-		return nil, nil, configError(err, "Address %q: %v", cfg.Address, err)
-	}
-	// Drop VAULT_TOKEN, VAULT_NAMESPACE, VAULT_HEADERS and VAULT_WRAP_TTL.
-	client.ClearToken()
 	headers := http.Header{}
 	headers.Set(api.RequestHeaderName, "true") // SSRF protection header expected by Vault Agent
 	if cfg.Namespace != "" {
 		headers.Set(api.NamespaceHeaderName, cfg.Namespace)
 	}
-	client.SetHeaders(headers)
-	client.SetWrappingLookupFunc(func(string, string) string { return "" })
-	// Wrapped only now: NewClient needs the *http.Transport to dial a unix
-	// socket. The client keeps a pointer to ac.HttpClient, so this applies.
-	ac.HttpClient.Transport = limitBodies{base: transport}
-	return client, ac.HttpClient, nil
+	addrs := Addresses(cfg.Address)
+	nodes := make([]node, len(addrs))
+	for i, addr := range addrs {
+		if i > 0 {
+			ac = api.DefaultConfig()
+			ac.HttpClient = hc
+		}
+		ac.Address = addr
+		ac.AgentAddress = ""
+		ac.Limiter = nil
+		ac.SRVLookup = false
+		ac.DisableRedirects = false
+		ac.Timeout = 0 // the caller's context bounds each call, see withDefaultTimeout
+		// Client.send retries, across the cluster's addresses.
+		ac.MaxRetries = 0
+		// NewClient sets the dialer of a unix:// address on hc's transport,
+		// which is why it is wrapped only afterwards.
+		client, err := api.NewClient(ac)
+		if err != nil {
+			return nil, nil, configError(err, "Address %q: %v", addr, err)
+		}
+		// Drop VAULT_TOKEN, VAULT_NAMESPACE, VAULT_HEADERS and VAULT_WRAP_TTL.
+		client.ClearToken()
+		client.SetHeaders(headers.Clone())
+		client.SetWrappingLookupFunc(func(string, string) string { return "" })
+		nodes[i] = node{addr: addr, api: client, budget: s.budget(addr)}
+	}
+	// Every client keeps a pointer to hc, so this applies to all of them.
+	hc.Transport = limitBodies{base: transport}
+	return nodes, hc, nil
 }

@@ -32,6 +32,9 @@ var (
 	// ErrBadResponse reports a 2xx answer that cannot be used: empty or
 	// non-JSON body, no data, a login without an auth block.
 	ErrBadResponse = errors.New("bad response from Vault")
+	// ErrResponsesTooLarge reports responses beyond their caller's
+	// ResponseBudget.
+	ErrResponsesTooLarge = errors.New("vault responses too large")
 )
 
 // maxErrorText bounds how much of a non-JSON error body (often an HTML page
@@ -72,6 +75,15 @@ func newError(kind, cause error, op, detail string, secrets ...string) error {
 		kind:  kind,
 		cause: cause,
 	}
+}
+
+// withNote appends note, when there is one, to err's message.
+func withNote(err error, note string) error {
+	var oe *opError
+	if note != "" && errors.As(err, &oe) {
+		oe.msg += " (" + note + ")"
+	}
+	return err
 }
 
 // configError reports an invalid setting; it wraps ErrConfig.

@@ -117,12 +117,31 @@ func TestCanceledDuringBackoff(t *testing.T) {
 	_, srv := fakeVault(t, status(503, `{"errors":["Vault is sealed"]}`))
 	slow := RetryPolicy{MaxRetries: 5, MinWait: time.Minute, MaxWait: time.Minute}
 	c := testClient(t, Config{Address: srv.URL}, slow)
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	time.AfterFunc(100*time.Millisecond, cancel)
+	_, err := c.Read(ctx, testToken, Request{Method: "GET", Path: "secret/data/x"})
+	checkSentinel(t, err, ErrUnavailable)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("errors.Is(%q, context.Canceled) = false", err)
+	}
+}
+
+// A wait that would end past the caller's deadline is not started: the
+// caller hears Vault's answer at once rather than a timeout later.
+func TestNoWaitPastTheDeadline(t *testing.T) {
+	_, srv := fakeVault(t, status(503, `{"errors":["Vault is sealed"]}`))
+	slow := RetryPolicy{MaxRetries: 5, MinWait: time.Minute, MaxWait: time.Minute}
+	c := testClient(t, Config{Address: srv.URL}, slow)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	_, err := c.Read(ctx, testToken, Request{Method: "GET", Path: "secret/data/x"})
 	checkSentinel(t, err, ErrUnavailable)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("errors.Is(%q, context.DeadlineExceeded) = false", err)
+	if want := "HTTP 503: Vault is sealed (not retried: the next try, in "; !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q should contain %q", err, want)
+	}
+	if ctx.Err() != nil {
+		t.Error("the read returned only at the deadline")
 	}
 }
 

@@ -29,7 +29,7 @@ var fastRetry = RetryPolicy{MaxRetries: 3, MinWait: time.Millisecond, MaxWait: 5
 const testToken = "hvs.CAESIJtestTOKENvalueNeverLogged0123456789"
 
 // allSentinels lists the sentinels for "wraps exactly this one" checks.
-var allSentinels = []error{ErrConfig, ErrPermissionDenied, ErrNotFound, ErrUnavailable, ErrBadRequest, ErrBadResponse}
+var allSentinels = []error{ErrConfig, ErrPermissionDenied, ErrNotFound, ErrUnavailable, ErrBadRequest, ErrBadResponse, ErrResponsesTooLarge}
 
 func testClient(t *testing.T, cfg Config, retry RetryPolicy) *Client {
 	t.Helper()

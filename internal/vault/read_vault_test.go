@@ -229,3 +229,30 @@ func keys(m map[string]any) []string {
 	}
 	return out
 }
+
+// A cluster listed by address, of which one refuses connections and one
+// is a real sealed Vault: the read moves past both.
+func TestSeveralAddressesAgainstVault(t *testing.T) {
+	f := newReadFixture(t)
+	sealed := vaulttest.StartT(t)
+	ctx := testContext(t)
+	if err := sealed.API().Sys().SealWithContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	addrs := strings.Join([]string{refusedAddress(t), sealed.Addr, f.server.Addr}, ",")
+	c := testClient(t, Config{Address: addrs}, slowRetry)
+	for range 2 {
+		secret, err := c.Read(ctx, f.readerToken, Request{Method: "GET", Path: "secret/data/db"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantKV2(map[string]any{"password": "two"})(t, secret.Data)
+	}
+	// With only the sealed one left, Vault's own answer is the error.
+	c = testClient(t, Config{Address: sealed.Addr}, fastRetry)
+	_, err := c.Read(ctx, f.readerToken, Request{Method: "GET", Path: "secret/data/db"})
+	checkSentinel(t, err, ErrUnavailable)
+	if !strings.Contains(err.Error(), "HTTP 503: Vault is sealed") {
+		t.Errorf("error %q should say Vault is sealed", err)
+	}
+}

@@ -51,7 +51,7 @@ func (c *Client) Read(ctx context.Context, token string, req Request) (*api.Secr
 	if err != nil {
 		return nil, newError(nil, nil, req.Method+" "+req.Path, "request body cannot be encoded as JSON", token)
 	}
-	secret, err := c.reads.Do(ctx, key, func(ctx context.Context) (*api.Secret, error) {
+	secret, err := c.reads.Do(withHorizon(ctx), key, func(ctx context.Context) (*api.Secret, error) {
 		return c.call(ctx, callRead, token, req, token)
 	})
 	if gaveUp := waiterGaveUp(ctx, err, req.Method+" "+req.Path); gaveUp != nil {
@@ -95,36 +95,35 @@ func (c *Client) call(ctx context.Context, kind callKind, token string, req Requ
 		query[k] = append([]string(nil), v...)
 	}
 
-	// The callback runs on a shallow copy of the shared client, so the token
-	// and query stay per call and the shared client is never mutated. It
-	// also sets the method, body and wrap TTL that the Logical helpers
-	// would otherwise choose.
-	client := c.api.WithRequestCallbacks(func(r *api.Request) {
-		r.Method = req.Method
-		r.ClientToken = token
-		r.Params = query
-		r.BodyBytes = body
-		r.WrapTTL = ""
-	})
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
 	end, err := c.shared.begin(ctx, kind, op)
 	if err != nil {
 		return nil, err
 	}
-
-	var resp *api.Response
-	if req.Method == http.MethodGet {
-		resp, err = client.Logical().ReadRawWithDataWithContext(ctx, req.Path, nil)
-	} else {
-		resp, err = client.Logical().WriteRawWithContext(ctx, req.Path, body)
-	}
+	resp, note, err := c.send(ctx, func(ctx context.Context, ac *api.Client) (*api.Response, error) {
+		// The callback runs on a shallow copy of the shared client, so the
+		// token and query stay per call and the shared client is never
+		// mutated. It also sets the method, body and wrap TTL that the
+		// Logical helpers would otherwise choose.
+		client := ac.WithRequestCallbacks(func(r *api.Request) {
+			r.Method = req.Method
+			r.ClientToken = token
+			r.Params = query
+			r.BodyBytes = body
+			r.WrapTTL = ""
+		})
+		if req.Method == http.MethodGet {
+			return client.Logical().ReadRawWithDataWithContext(ctx, req.Path, nil)
+		}
+		return client.Logical().WriteRawWithContext(ctx, req.Path, body)
+	})
 	end(statusOf(resp))
 	if resp != nil && resp.Body != nil {
 		defer resp.Body.Close()
 	}
 	if err != nil {
-		return nil, classify(ctx, kind, op, err, secrets...)
+		return nil, withNote(classify(ctx, kind, op, err, secrets...), note)
 	}
 	return parseSecret(ctx, kind, op, resp, secrets...)
 }
@@ -143,6 +142,9 @@ func parseSecret(ctx context.Context, kind callKind, op string, resp *api.Respon
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, classify(ctx, kind, op, fmt.Errorf("reading response: %w", err), secrets...)
+	}
+	if err := charge(ctx, op, len(raw)); err != nil {
+		return nil, err
 	}
 	status := fmt.Sprintf("HTTP %d", resp.StatusCode)
 	if len(bytes.TrimSpace(raw)) == 0 {

@@ -9,50 +9,74 @@ import (
 )
 
 // RetryPolicy bounds the retries of one call to Vault. Connection errors,
-// 429, 412 and 5xx (except 501) are retried; other statuses are not. The
-// caller's context deadline always wins over the policy.
+// 412 and 5xx (except 501) move on to the cluster's next address at once;
+// once every address has failed, the call waits (backoff with jitter, or
+// longer if Vault sent Retry-After) and tries again. A 429 is a throttle of
+// the whole cluster, so the call waits instead of moving on. Other statuses
+// are not retried. The caller's context deadline always wins: a wait that
+// would end past it is not started.
 type RetryPolicy struct {
-	MaxRetries int // retries after the first attempt
+	// MaxRetries is the rounds of tries after the first (a round tries
+	// each address once).
+	MaxRetries int
 	MinWait    time.Duration
 	MaxWait    time.Duration
+	// Budget bounds the retries each Vault address receives; the zero
+	// Budget does not.
+	Budget Budget
 }
 
-// DefaultRetryPolicy returns 4 retries with exponential backoff and jitter
-// between 100ms and 2s: at most 1.5s of waiting (8s if Vault sends
-// Retry-After), well inside the kubelet's 2 minute mount deadline.
+// Budget is a token bucket of retries per Vault address, shared by every
+// call of the process: Ratio of the calls' first tries plus PerSecond,
+// holding at most Burst. When a Vault outage fails every call, retries
+// stay at PerSecond per address instead of multiplying the mounts' own
+// demand, so that the cluster coming back is not met by a storm.
+type Budget struct {
+	PerSecond float64
+	Ratio     float64
+	Burst     float64
+}
+
+// DefaultRetryPolicy returns 4 rounds of retries with exponential backoff
+// and jitter between 100ms and 2s (at most 1.5s of waiting unless Vault
+// sends Retry-After), well inside the kubelet's 2 minute mount deadline,
+// and a budget of 10 retries per second per address plus a fifth of the
+// calls' first tries.
 func DefaultRetryPolicy() RetryPolicy {
-	return RetryPolicy{MaxRetries: 4, MinWait: 100 * time.Millisecond, MaxWait: 2 * time.Second}
+	return RetryPolicy{
+		MaxRetries: 4, MinWait: 100 * time.Millisecond, MaxWait: 2 * time.Second,
+		Budget: Budget{PerSecond: 10, Ratio: 0.2, Burst: 20},
+	}
 }
 
 func (p RetryPolicy) validate() error {
-	switch {
+	switch b := p.Budget; {
 	case p.MaxRetries < 0:
 		return fmt.Errorf("retry policy: MaxRetries %d is negative", p.MaxRetries)
 	case p.MinWait < 0 || p.MaxWait < 0:
 		return fmt.Errorf("retry policy: negative wait (MinWait %s, MaxWait %s)", p.MinWait, p.MaxWait)
 	case p.MinWait > p.MaxWait:
 		return fmt.Errorf("retry policy: MinWait %s is above MaxWait %s", p.MinWait, p.MaxWait)
+	case b.PerSecond < 0 || b.Ratio < 0 || b.Burst < 0:
+		return fmt.Errorf("retry policy: negative budget %+v", b)
+	case b != (Budget{}) && b.Burst < 1:
+		return fmt.Errorf("retry policy: budget burst %g below 1 allows no retry", b.Burst)
 	}
 	return nil
 }
 
-// backoff has the signature of retryablehttp.Backoff. It ignores the min and
-// max it is given because the api client replaces a zero minimum with its
-// own 1s default; the policy's values are the ones that count.
-func (p RetryPolicy) backoff(_, _ time.Duration, attempt int, resp *http.Response) time.Duration {
-	if wait, ok := retryAfter(resp); ok {
-		return min(max(wait, p.MinWait), p.MaxWait)
-	}
+// backoff is the wait before round+1: exponential from MinWait, capped at
+// MaxWait, with jitter in [wait/2, wait] so that the mounts failed by one
+// Vault hiccup do not come back in lockstep.
+func (p RetryPolicy) backoff(round int) time.Duration {
 	wait := p.MinWait
-	for i := 0; i < attempt && wait < p.MaxWait; i++ {
+	for i := 0; i < round && wait < p.MaxWait; i++ {
 		wait *= 2
 	}
 	wait = min(wait, p.MaxWait)
 	if wait <= 0 {
 		return 0
 	}
-	// Jitter in [wait/2, wait] so that many mounts retrying after one Vault
-	// hiccup do not arrive in lockstep.
 	half := wait / 2
 	return half + rand.N(wait-half+1)
 }

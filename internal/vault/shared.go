@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/hashicorp/vault/api"
 	"golang.org/x/sync/semaphore"
 
@@ -82,13 +83,36 @@ type shared struct {
 	idleConns int
 	// files says which TLS files a Config may name; nil: any.
 	files *filePolicy
+	// budgets are the retry budgets by Vault address, shared by every
+	// client that lists the address; bounded, as classes name addresses.
+	budgets *lru.Cache[string, *budget]
+}
+
+// maxBudgets bounds the addresses whose retry budgets are remembered; a
+// forgotten one starts full again.
+const maxBudgets = 1024
+
+// budget returns addr's retry budget.
+func (s *shared) budget(addr string) *budget {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b, ok := s.budgets.Get(addr); ok {
+		return b
+	}
+	b := &budget{}
+	s.budgets.Add(addr, b)
+	return b
 }
 
 // defaultIdleConns applies without a cap on in-flight calls.
 const defaultIdleConns = 64
 
 func newShared(opts []Option) *shared {
-	s := &shared{idleConns: defaultIdleConns}
+	budgets, err := lru.New[string, *budget](maxBudgets)
+	if err != nil {
+		panic(err) // only for a size below 1
+	}
+	s := &shared{idleConns: defaultIdleConns, budgets: budgets}
 	for _, o := range opts {
 		o(s)
 	}

@@ -145,6 +145,12 @@ func TestCheckAddress(t *testing.T) {
 		{"vault:8200", "must start with"},
 		{"ftp://vault", "must start with"},
 		{"http://[::1", "is not a valid URL"},
+		{"http://10.0.0.1:8200,http://10.0.0.2:8200, https://vault-2:8200", ""},
+		{"http://a:8200,", "empty address at position 2"},
+		{"http://a:8200,unix:///agent.sock", "Vault Agent socket cannot be one of several"},
+		{"http://a:8200,http://a:8200", "twice"},
+		{"http://a:8200,vault:8200", `lists "vault:8200", which must start with`},
+		{strings.Repeat("http://a:8200,", 9) + "http://b", "lists 10 addresses"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.addr, func(t *testing.T) {

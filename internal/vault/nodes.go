@@ -1,0 +1,262 @@
+package vault
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/vault/api"
+)
+
+// maxAddresses bounds the addresses a Config may list: a cluster has three
+// or five nodes, and each address costs a try per round.
+const maxAddresses = 9
+
+// node is one address of the cluster a Client talks to.
+type node struct {
+	addr   string
+	api    *api.Client
+	budget *budget // shared by every client of this address
+}
+
+// budget is one address's token bucket of retries (see Budget).
+type budget struct {
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time
+}
+
+// deposit credits a call's first try.
+func (b *budget) deposit(p Budget) {
+	if p == (Budget{}) {
+		return
+	}
+	b.mu.Lock()
+	b.tokens = min(b.tokens+p.Ratio, p.Burst)
+	b.mu.Unlock()
+}
+
+// take spends one retry, reporting false when none is left.
+func (b *budget) take(p Budget, now time.Time) bool {
+	if p == (Budget{}) {
+		return true
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.last.IsZero() {
+		b.tokens = p.Burst
+	} else if d := now.Sub(b.last); d > 0 {
+		b.tokens = min(b.tokens+d.Seconds()*p.PerSecond, p.Burst)
+	}
+	b.last = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// verdict is what one try's outcome means for the call.
+type verdict int
+
+const (
+	answered  verdict = iota // final: a success or an error no retry can fix
+	nextNode                 // this address cannot serve now: try the next one at once
+	throttled                // 429: the cluster asks every client to slow down
+)
+
+// judge classifies one try. A standby that has lost its active node answers
+// 500 or 503, a sealed node 503, a node that is down refuses the
+// connection: all of these move on.
+func judge(ctx context.Context, resp *api.Response, err error) verdict {
+	if err == nil || ctx.Err() != nil {
+		return answered
+	}
+	status := statusOf(resp)
+	var re *api.ResponseError
+	if errors.As(err, &re) {
+		status = re.StatusCode
+	}
+	var tooLarge *bodyTooLargeError
+	switch {
+	case status == http.StatusTooManyRequests:
+		return throttled
+	case status == http.StatusPreconditionFailed, status >= 500 && status != http.StatusNotImplemented:
+		return nextNode
+	case status != 0, isCertError(err), errors.As(err, &tooLarge):
+		return answered
+	default:
+		// No answer: refused, reset, or this try's own time ran out.
+		return nextNode
+	}
+}
+
+// attempt sends one try to one address.
+type attempt func(ctx context.Context, ac *api.Client) (*api.Response, error)
+
+// send runs try against the cluster: it starts at the address that last
+// answered, moves on at once past addresses that cannot serve, and after a
+// round in which none could, waits and starts another, within the retry
+// policy, the per-address budgets and ctx's deadline. note says why it
+// stopped early, for the error message.
+func (c *Client) send(ctx context.Context, try attempt) (resp *api.Response, note string, err error) {
+	p, m := c.retry, c.shared.metrics
+	first := true
+	for round := 0; ; round++ {
+		start := int(c.preferred.Load())
+		var wait time.Duration
+		tried := false
+		for i := range c.nodes {
+			idx := (start + i) % len(c.nodes)
+			n := c.nodes[idx]
+			switch {
+			case first:
+				n.budget.deposit(p.Budget)
+			case !n.budget.take(p.Budget, time.Now()):
+				m.VaultRetries.WithLabelValues("budget_spent").Inc()
+				continue
+			case i > 0:
+				m.VaultRetries.WithLabelValues("next_node").Inc()
+			default:
+				m.VaultRetries.WithLabelValues("wait").Inc()
+			}
+			first, tried = false, true
+			closeBody(resp)
+			resp, err = c.try(ctx, try, n)
+			v := judge(ctx, resp, err)
+			if v == answered {
+				if resp != nil || err == nil {
+					c.preferred.Store(int32(idx))
+				}
+				return resp, "", err
+			}
+			if d, ok := retryAfter(rawResponse(resp, err)); ok {
+				wait = max(wait, d)
+			}
+			if v == throttled {
+				break
+			}
+		}
+		switch {
+		case !tried:
+			return resp, fmt.Sprintf("not retried: Vault has been failing and the retry budget of %s is spent", c.addresses()), err
+		case round >= p.MaxRetries:
+			return resp, "", err
+		}
+		wait = max(wait, p.backoff(round))
+		if deadline, ok := horizon(ctx); ok && time.Until(deadline) < wait {
+			return resp, fmt.Sprintf("not retried: the next try, in %s, would come after the deadline", wait.Round(time.Millisecond)), err
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return resp, "", err
+		case <-timer.C:
+		}
+	}
+}
+
+type horizonKey struct{}
+
+// withHorizon records ctx's deadline where it survives the detached context
+// of a coalesced read (see coalesce.Group), so that the shared call does
+// not start a wait its first caller would not see the end of.
+func withHorizon(ctx context.Context) context.Context {
+	if deadline, ok := ctx.Deadline(); ok {
+		return context.WithValue(ctx, horizonKey{}, deadline)
+	}
+	return ctx
+}
+
+// horizon is the time after which no try is worth starting: ctx's
+// deadline, or the earlier one recorded by withHorizon.
+func horizon(ctx context.Context) (time.Time, bool) {
+	deadline, ok := ctx.Deadline()
+	if h, found := ctx.Value(horizonKey{}).(time.Time); found && (!ok || h.Before(deadline)) {
+		return h, true
+	}
+	return deadline, ok
+}
+
+// try sends one try to n. With several addresses a try gets at most half
+// of what is left of the call's time, so that an address that accepts
+// connections but never answers leaves time for the others.
+func (c *Client) try(ctx context.Context, try attempt, n node) (*api.Response, error) {
+	if len(c.nodes) > 1 {
+		if deadline, ok := horizon(ctx); ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, time.Until(deadline)/2)
+			defer cancel()
+		}
+	}
+	return try(ctx, n.api)
+}
+
+func (c *Client) addresses() string {
+	if len(c.nodes) == 1 {
+		return c.nodes[0].addr
+	}
+	return "every address"
+}
+
+// rawResponse is the HTTP response of a try, for its headers.
+func rawResponse(resp *api.Response, err error) *http.Response {
+	if resp != nil && resp.Response != nil {
+		return resp.Response
+	}
+	return nil
+}
+
+func closeBody(resp *api.Response) {
+	if resp != nil && resp.Body != nil {
+		resp.Body.Close()
+	}
+}
+
+// Addresses splits a Vault address setting into its addresses: one, or
+// several of one cluster separated by commas.
+func Addresses(setting string) []string {
+	parts := strings.Split(setting, ",")
+	for i, p := range parts {
+		parts[i] = strings.TrimSpace(p)
+	}
+	return parts
+}
+
+// checkAddresses checks a setting that lists several addresses.
+func checkAddresses(setting string) error {
+	addrs := Addresses(setting)
+	if len(addrs) > maxAddresses {
+		return fmt.Errorf("lists %d addresses: at most %d of one Vault cluster", len(addrs), maxAddresses)
+	}
+	seen := make(map[string]bool, len(addrs))
+	for i, a := range addrs {
+		switch {
+		case a == "":
+			return fmt.Errorf("has an empty address at position %d: separate the addresses of one cluster with commas", i+1)
+		case strings.HasPrefix(a, "unix://"):
+			return fmt.Errorf("lists %s: a Vault Agent socket cannot be one of several addresses", quoteShort(a))
+		case seen[a]:
+			return fmt.Errorf("lists %s twice", quoteShort(a))
+		}
+		seen[a] = true
+		if err := checkOneAddress(a); err != nil {
+			return fmt.Errorf("lists %s, which %v", quoteShort(a), err)
+		}
+	}
+	return nil
+}
+
+// quoteShort quotes an address for a message, cut to a readable length.
+func quoteShort(s string) string {
+	const limit = 128
+	if len(s) > limit {
+		s = s[:limit] + "..."
+	}
+	return fmt.Sprintf("%q", s)
+}
