@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/status"
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/csitest"
@@ -71,14 +72,15 @@ func (t *tally) record(at time.Time, mountErr, wrongErr error) {
 	}
 }
 
-// summarise keeps an error's first 120 bytes, so that alike errors are
-// counted together.
+// summarise is a Mount error's code and the start of its message, so
+// that alike errors are counted together.
 func summarise(err error) string {
-	s := err.Error()
-	if len(s) > 120 {
-		s = s[:120] + "…"
+	st := status.Convert(err)
+	msg := st.Message()
+	if len(msg) > 160 {
+		msg = msg[:160] + "…"
 	}
-	return s
+	return st.Code().String() + ": " + msg
 }
 
 // longestGap is the longest stretch from start to end without a right

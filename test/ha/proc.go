@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -19,8 +20,10 @@ type proc struct {
 }
 
 // startProc runs bin with args and PATH as its only environment (no
-// VAULT_* of the caller's shell), appending its output to logPath so that
-// a restarted node's log keeps its history.
+// VAULT_* of the caller's shell), in the directory of logPath (Vault's
+// snowflake plugin writes a cache under the working directory without
+// HOME), appending its output to logPath so that a restarted node's log
+// keeps its history.
 func startProc(bin string, args []string, logPath string) (*proc, error) {
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -29,6 +32,7 @@ func startProc(bin string, args []string, logPath string) (*proc, error) {
 	defer logFile.Close() // the child keeps its own descriptor
 	cmd := exec.Command(bin, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	cmd.Dir = filepath.Dir(logPath)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {

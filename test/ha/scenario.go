@@ -36,7 +36,7 @@ func (h *harness) scenario(ctx context.Context) ([]fault, error) {
 	} {
 		f, err := step.cause(ctx)
 		if err != nil {
-			return faults, fmt.Errorf("%s: %w", step.name, err)
+			return faults, fmt.Errorf("%s: %w\n%s", step.name, err, h.cluster.logTails())
 		}
 		faults = append(faults, f)
 		fmt.Printf("   %s: %.1f s\n", f.name, f.to.Sub(f.from).Seconds())
