@@ -28,6 +28,9 @@ const (
 type node struct {
 	id      string
 	addr    string // http://127.0.0.1:PORT, its API
+	// tapAddr is where its tap listens, and its api_addr: what a standby
+	// redirects clients to goes through the tap too.
+	tapAddr string
 	config  string
 	logPath string
 	bin     string
@@ -126,15 +129,14 @@ type cluster struct {
 // initialises the first and waits for three voters, all unsealed.
 func startCluster(ctx context.Context, bin, dir string, t *transit) (*cluster, error) {
 	const n = 3
-	type ports struct{ api, cluster int }
+	type ports struct{ api, cluster, tap int }
 	ps := make([]ports, n)
 	for i := range ps {
-		var err error
-		if ps[i].api, err = csitest.FreePort(); err != nil {
-			return nil, err
-		}
-		if ps[i].cluster, err = csitest.FreePort(); err != nil {
-			return nil, err
+		for _, p := range []*int{&ps[i].api, &ps[i].cluster, &ps[i].tap} {
+			var err error
+			if *p, err = csitest.FreePort(); err != nil {
+				return nil, err
+			}
 		}
 	}
 	c := &cluster{}
@@ -144,7 +146,7 @@ func startCluster(ctx context.Context, bin, dir string, t *transit) (*cluster, e
 		if err := os.MkdirAll(data, 0o700); err != nil {
 			return nil, err
 		}
-		nd := &node{id: id, addr: "http://127.0.0.1:" + strconv.Itoa(ps[i].api),
+		nd := &node{id: id, addr: "http://127.0.0.1:" + strconv.Itoa(ps[i].api), tapAddr: "127.0.0.1:" + strconv.Itoa(ps[i].tap),
 			config: filepath.Join(dir, id+".hcl"), logPath: filepath.Join(dir, id+".log"), bin: bin}
 		joins := ""
 		for j := range n {
@@ -162,17 +164,17 @@ listener "tcp" {
   cluster_address = "127.0.0.1:%d"
   tls_disable = true
 }
-api_addr = "http://127.0.0.1:%[4]d"
+api_addr = "http://%s"
 cluster_addr = "https://127.0.0.1:%[5]d"
 disable_mlock = true
 seal "transit" {
-  address = %q
-  token = %q
-  key_name = %q
+  address = %[7]q
+  token = %[8]q
+  key_name = %[9]q
   mount_path = "transit/"
   disable_renewal = "true"
 }
-`, data, id, joins, ps[i].api, ps[i].cluster, t.server.Addr, t.token, transitKey)
+`, data, id, joins, ps[i].api, ps[i].cluster, nd.tapAddr, t.server.Addr, t.token, transitKey)
 		if err := os.WriteFile(nd.config, []byte(hcl), 0o600); err != nil {
 			return nil, err
 		}

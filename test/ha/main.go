@@ -149,7 +149,7 @@ func (h *harness) setUp(ctx context.Context) error {
 	h.stops = append(h.stops, h.cluster.stop)
 	var nodes []string
 	for _, nd := range h.cluster.nodes {
-		t, err := newTap(nd.addr)
+		t, err := newTap(nd.addr, nd.tapAddr)
 		if err != nil {
 			return err
 		}

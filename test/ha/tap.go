@@ -23,12 +23,13 @@ type tap struct {
 	counts map[int64]int // unix second → requests answered by the node
 }
 
-func newTap(nodeAddr string) (*tap, error) {
+// newTap listens on addr (the node's api_addr) and forwards to nodeAddr.
+func newTap(nodeAddr, addr string) (*tap, error) {
 	target, err := url.Parse(nodeAddr)
 	if err != nil {
 		return nil, err
 	}
-	t := &tap{counts: map[int64]int{}}
+	t := &tap{addr: addr, counts: map[int64]int{}}
 	t.proxy = &httputil.ReverseProxy{
 		Rewrite:   func(r *httputil.ProxyRequest) { r.SetURL(target); r.Out.Host = r.In.Host },
 		Transport: countingTransport{base: newTransport(), count: t.count},
@@ -36,11 +37,10 @@ func newTap(nodeAddr string) (*tap, error) {
 		// 502, as the node itself would look to the client.
 		ErrorHandler: dropConnection,
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("tap of %s: %w", nodeAddr, err)
 	}
-	t.addr = l.Addr().String()
 	t.serve(l)
 	return t, nil
 }
