@@ -206,11 +206,11 @@ func (c *cluster) initialise(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	init, err := client.API().Sys().InitWithContext(ctx, &api.InitRequest{RecoveryShares: 1, RecoveryThreshold: 1})
+	resp, err := client.API().Sys().InitWithContext(ctx, &api.InitRequest{RecoveryShares: 1, RecoveryThreshold: 1})
 	if err != nil {
 		return fmt.Errorf("init %s: %w", first.id, err)
 	}
-	c.root = init.RootToken
+	c.root = resp.RootToken
 	for _, nd := range c.nodes {
 		a, err := vaulttest.NewAdmin(nd.addr, c.root)
 		if err != nil {
