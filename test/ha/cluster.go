@@ -26,8 +26,8 @@ const (
 // node is one Vault server of the raft cluster. Restarting it starts the
 // same configuration again: it rejoins and unseals itself through transit.
 type node struct {
-	id      string
-	addr    string // http://127.0.0.1:PORT, its API
+	id   string
+	addr string // http://127.0.0.1:PORT, its API
 	// tapAddr is where its tap listens, and its api_addr: what a standby
 	// redirects clients to goes through the tap too.
 	tapAddr string
