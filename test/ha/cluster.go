@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"text/template"
 	"time"
 
 	"github.com/hashicorp/vault/api"
@@ -118,6 +120,53 @@ path "transit/decrypt/`+transitKey+`" { capabilities = ["update"] }
 	return nil
 }
 
+// nodeConfig is one node's server configuration.
+type nodeConfig struct {
+	ID, Data            string
+	API, Cluster        int
+	Peers               []int // the other nodes' API ports, to join
+	TapAddr             string
+	Transit, Token, Key string
+}
+
+var configTemplate = template.Must(template.New("hcl").Parse(`storage "raft" {
+  path = "{{.Data}}"
+  node_id = "{{.ID}}"
+  performance_multiplier = 1
+{{- range .Peers}}
+  retry_join { leader_api_addr = "http://127.0.0.1:{{.}}" }
+{{- end}}
+}
+listener "tcp" {
+  address = "127.0.0.1:{{.API}}"
+  cluster_address = "127.0.0.1:{{.Cluster}}"
+  tls_disable = true
+}
+api_addr = "http://{{.TapAddr}}"
+cluster_addr = "https://127.0.0.1:{{.Cluster}}"
+disable_mlock = true
+seal "transit" {
+  address = "{{.Transit}}"
+  token = "{{.Token}}"
+  key_name = "{{.Key}}"
+  mount_path = "transit/"
+  disable_renewal = "true"
+}
+`))
+
+// write renders the configuration to path and makes the node's data
+// directory.
+func (c nodeConfig) write(path string) error {
+	if err := os.MkdirAll(c.Data, 0o700); err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	if err := configTemplate.Execute(&b, c); err != nil {
+		return err
+	}
+	return os.WriteFile(path, b.Bytes(), 0o600)
+}
+
 // cluster is three raft nodes with transit auto-unseal.
 type cluster struct {
 	nodes  []*node
@@ -142,40 +191,16 @@ func startCluster(ctx context.Context, bin, dir string, t *transit) (*cluster, e
 	c := &cluster{}
 	for i := range n {
 		id := "vault-" + strconv.Itoa(i)
-		data := filepath.Join(dir, id)
-		if err := os.MkdirAll(data, 0o700); err != nil {
-			return nil, err
-		}
 		nd := &node{id: id, addr: "http://127.0.0.1:" + strconv.Itoa(ps[i].api), tapAddr: "127.0.0.1:" + strconv.Itoa(ps[i].tap),
 			config: filepath.Join(dir, id+".hcl"), logPath: filepath.Join(dir, id+".log"), bin: bin}
-		joins := ""
+		cfg := nodeConfig{ID: id, Data: filepath.Join(dir, id), API: ps[i].api, Cluster: ps[i].cluster, TapAddr: nd.tapAddr,
+			Transit: t.server.Addr, Token: t.token, Key: transitKey}
 		for j := range n {
 			if j != i {
-				joins += fmt.Sprintf("  retry_join { leader_api_addr = \"http://127.0.0.1:%d\" }\n", ps[j].api)
+				cfg.Peers = append(cfg.Peers, ps[j].api)
 			}
 		}
-		hcl := fmt.Sprintf(`storage "raft" {
-  path = %q
-  node_id = %q
-  performance_multiplier = 1
-%s}
-listener "tcp" {
-  address = "127.0.0.1:%d"
-  cluster_address = "127.0.0.1:%d"
-  tls_disable = true
-}
-api_addr = "http://%s"
-cluster_addr = "https://127.0.0.1:%[5]d"
-disable_mlock = true
-seal "transit" {
-  address = %[7]q
-  token = %[8]q
-  key_name = %[9]q
-  mount_path = "transit/"
-  disable_renewal = "true"
-}
-`, data, id, joins, ps[i].api, ps[i].cluster, nd.tapAddr, t.server.Addr, t.token, transitKey)
-		if err := os.WriteFile(nd.config, []byte(hcl), 0o600); err != nil {
+		if err := cfg.write(nd.config); err != nil {
 			return nil, err
 		}
 		c.nodes = append(c.nodes, nd)
