@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -185,16 +186,33 @@ func horizon(ctx context.Context) (time.Time, bool) {
 
 // try sends one try to n. With several addresses a try gets at most half
 // of what is left of the call's time, so that an address that accepts
-// connections but never answers leaves time for the others.
+// connections but never answers leaves time for the others; that time also
+// covers reading the body, so it ends when the body is closed.
 func (c *Client) try(ctx context.Context, try attempt, n node) (*api.Response, error) {
-	if len(c.nodes) > 1 {
-		if deadline, ok := horizon(ctx); ok {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(ctx, time.Until(deadline)/2)
-			defer cancel()
-		}
+	deadline, ok := horizon(ctx)
+	if len(c.nodes) == 1 || !ok {
+		return try(ctx, n.api)
 	}
-	return try(ctx, n.api)
+	ctx, cancel := context.WithTimeout(ctx, time.Until(deadline)/2)
+	resp, err := try(ctx, n.api)
+	if resp == nil || resp.Body == nil {
+		cancel()
+		return resp, err
+	}
+	resp.Body = cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	return resp, err
+}
+
+// cancelOnClose ends a try's context once its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
 }
 
 func (c *Client) addresses() string {

@@ -205,3 +205,20 @@ func TestBudgetBucket(t *testing.T) {
 		}
 	}
 }
+
+// A try's own time also covers reading its body: the body of the address
+// that answered is read after the try returns.
+func TestSeveralAddressesLargeBody(t *testing.T) {
+	big := `{"data":{"value":"` + strings.Repeat("x", 4<<20) + `"}}`
+	_, srv := fakeVault(t, status(200, big))
+	c := testClient(t, Config{Address: refusedAddress(t) + "," + srv.URL}, fastRetry)
+	for i := range 5 {
+		secret, err := c.Read(testContext(t), testToken, Request{Method: "PUT", Path: "pki/issue/web"})
+		if err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+		if v, _ := secret.Data["value"].(string); len(v) != 4<<20 {
+			t.Fatalf("read %d: value of %d bytes", i, len(v))
+		}
+	}
+}
