@@ -47,7 +47,7 @@ func (f *fetcher) fetchAll(ctx context.Context, reqs []*spc.Request) (responses,
 		case r.Optional && errors.Is(err, vault.ErrNotFound):
 			// Its objects are left out.
 		default:
-			return fmt.Errorf("object %s: %w", r.Label, err)
+			return fmt.Errorf("%s: %w", r.Label, err)
 		}
 		return nil
 	}

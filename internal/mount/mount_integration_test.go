@@ -255,7 +255,7 @@ func TestMountErrors(t *testing.T) {
 		{"unsafe objectName", map[string]string{"objects": "- {objectName: ../escape, secretPath: secret/data/present}"},
 			codes.InvalidArgument, []string{"../escape"}},
 		{"missing secret", map[string]string{"objects": "- {objectName: a, secretPath: secret/data/absent, secretKey: k}"},
-			codes.NotFound, []string{"secret/data/absent"}},
+			codes.NotFound, []string{`object "a": vault: GET secret/data/absent: HTTP 404`}},
 		{"missing key", map[string]string{"objects": "- {objectName: a, secretPath: secret/data/present, secretKey: nope}"},
 			codes.NotFound, []string{`"nope"`, "secret/data/present", `"k"`}},
 		{"bad encoding of the value", map[string]string{"objects": "- {objectName: a, secretPath: secret/data/present, secretKey: k, encoding: base64}"},
@@ -263,7 +263,7 @@ func TestMountErrors(t *testing.T) {
 		{"secretPath with .. element", map[string]string{"objects": "- {objectName: a, secretPath: kv1/../secret, secretKey: k}"},
 			codes.InvalidArgument, []string{"kv1/../secret"}},
 		{"policy denies the path", map[string]string{"objects": "- {objectName: a, secretPath: sys/mounts}"},
-			codes.PermissionDenied, []string{"sys/mounts"}},
+			codes.PermissionDenied, []string{`object "a": vault: GET sys/mounts: HTTP 403`}},
 		{"role does not allow the service account", map[string]string{
 			"csi.storage.k8s.io/serviceAccount.name": "intruder",
 			"objects":                                "- {objectName: a, secretPath: secret/data/present, secretKey: k}"},

@@ -76,7 +76,7 @@ func render(ctx context.Context, plan *spc.Plan, got responses, limit int) ([][]
 		}
 		o, err := renderOutput(out, got, plan.Templates)
 		if err != nil {
-			return nil, fmt.Errorf("object %s: %w", out.Label, err)
+			return nil, fmt.Errorf("%s: %w", out.Label, err)
 		}
 		made[i] = o.files
 		if o.present {
@@ -92,7 +92,7 @@ func render(ctx context.Context, plan *spc.Plan, got responses, limit int) ([][]
 		}
 		files, err := renderTemplate(ctx, out, values)
 		if err != nil {
-			return nil, fmt.Errorf("object %s: %w", out.Label, err)
+			return nil, fmt.Errorf("%s: %w", out.Label, err)
 		}
 		made[i] = files
 		if err := count(files, 0); err != nil {

@@ -68,6 +68,12 @@ func parseFlags(args []string) (*options, error) {
 }
 
 // harness is everything both runs share.
+// The runs: through the front, and with the nodes' addresses.
+const (
+	modeFront     = "front"
+	modeAddresses = "addresses"
+)
+
 type harness struct {
 	opts    *options
 	dir     string
@@ -116,8 +122,8 @@ func run(ctx context.Context) (err error) {
 
 	var failures []string
 	for _, m := range []struct{ mode, addr string }{
-		{"front", h.front.url()},
-		{"addresses", strings.Join(h.tapURLs(), ",")},
+		{modeFront, h.front.url()},
+		{modeAddresses, strings.Join(h.tapURLs(), ",")},
 	} {
 		res, err := h.runMode(ctx, m.mode, m.addr)
 		if err != nil {

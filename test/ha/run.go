@@ -54,7 +54,7 @@ func (h *harness) runMode(ctx context.Context, mode, addr string) (*result, erro
 	}
 	start := time.Now()
 	h.monitor.reset()
-	faults, err := h.scenario(ctx)
+	faults, err := h.scenario(ctx, mode == modeFront)
 	stopPods()
 	end := time.Now()
 	if err != nil {

@@ -20,8 +20,11 @@ type fault struct {
 const afterFault = 2 * time.Second
 
 // scenario runs the faults in turn with steady stretches between them,
-// while the pods mount.
-func (h *harness) scenario(ctx context.Context) ([]fault, error) {
+// while the pods mount. Through the front, the node refusing connections is
+// a standby: the front, like a Service of the active node, has no other
+// node to send to, so refusing the active one would be an outage of that
+// setup whatever its clients do (README "High availability").
+func (h *harness) scenario(ctx context.Context, front bool) ([]fault, error) {
 	var faults []fault
 	if err := sleep(ctx, 3*time.Second); err != nil {
 		return nil, err
@@ -32,7 +35,7 @@ func (h *harness) scenario(ctx context.Context) ([]fault, error) {
 	}{
 		{"kill the active node", h.killActive},
 		{"seal the active node", h.sealActive},
-		{"refuse connections", h.refuseBusiest},
+		{"refuse connections", func(ctx context.Context) (fault, error) { return h.refuseBusiest(ctx, front) }},
 	} {
 		f, err := step.cause(ctx)
 		if err != nil {
@@ -85,12 +88,17 @@ func (h *harness) sealActive(ctx context.Context) (fault, error) {
 }
 
 // refuseBusiest closes, for 3 s, the tap that carried the most of the
-// provider's requests in the last whole second: the node it is using.
-func (h *harness) refuseBusiest(ctx context.Context) (fault, error) {
+// provider's requests in the last whole second: the node it is using; with
+// standby, the busiest of the nodes that are not active.
+func (h *harness) refuseBusiest(ctx context.Context, standby bool) (fault, error) {
 	last := time.Now().Add(-time.Second)
-	k := 0
+	active := h.monitor.active()
+	k := -1
 	for i, t := range h.taps {
-		if t.requests(last, last) > h.taps[k].requests(last, last) {
+		if standby && i == active {
+			continue
+		}
+		if k < 0 || t.requests(last, last) > h.taps[k].requests(last, last) {
 			k = i
 		}
 	}
