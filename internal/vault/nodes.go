@@ -102,11 +102,23 @@ type attempt func(ctx context.Context, ac *api.Client) (*api.Response, error)
 // send runs try against the cluster: it starts at the address that last
 // answered, moves on at once past addresses that cannot serve, and after a
 // round in which none could, waits and starts another, within the retry
-// policy, the per-address budgets and ctx's deadline. note says why it
-// stopped early, for the error message.
+// policy, the per-address budgets and ctx's deadline. note says, for the
+// error message, which address gave a failed call's last answer and why
+// the call stopped early.
 func (c *Client) send(ctx context.Context, try attempt) (resp *api.Response, note string, err error) {
 	p, m := c.retry, c.shared.metrics
 	first := true
+	tries, last := 0, ""
+	failed := func(why string) (*api.Response, string, error) {
+		var notes []string
+		if len(c.nodes) > 1 && tries > 0 {
+			notes = append(notes, fmt.Sprintf("the last of %d tries, from %s", tries, last))
+		}
+		if why != "" {
+			notes = append(notes, why)
+		}
+		return resp, strings.Join(notes, "; "), err
+	}
 	for round := 0; ; round++ {
 		start := int(c.preferred.Load())
 		var wait time.Duration
@@ -128,6 +140,7 @@ func (c *Client) send(ctx context.Context, try attempt) (resp *api.Response, not
 			first, tried = false, true
 			closeBody(resp)
 			resp, err = c.try(ctx, try, n)
+			tries, last = tries+1, n.addr
 			v := judge(ctx, resp, err)
 			if v == answered {
 				if resp != nil || err == nil {
@@ -144,19 +157,19 @@ func (c *Client) send(ctx context.Context, try attempt) (resp *api.Response, not
 		}
 		switch {
 		case !tried:
-			return resp, fmt.Sprintf("not retried: Vault has been failing and the retry budget of %s is spent", c.addresses()), err
+			return failed(fmt.Sprintf("not retried: Vault has been failing and the retry budget of %s is spent", c.addresses()))
 		case round >= p.MaxRetries:
-			return resp, "", err
+			return failed("")
 		}
 		wait = max(wait, p.backoff(round))
 		if deadline, ok := horizon(ctx); ok && time.Until(deadline) < wait {
-			return resp, fmt.Sprintf("not retried: the next try, in %s, would come after the deadline", wait.Round(time.Millisecond)), err
+			return failed(fmt.Sprintf("not retried: the next try, in %s, would come after the deadline", wait.Round(time.Millisecond)))
 		}
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return resp, "", err
+			return failed("")
 		case <-timer.C:
 		}
 	}

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -75,8 +76,9 @@ func TestSeveralAddressesAllFailing(t *testing.T) {
 	if a.calls.Load() != rounds || b.calls.Load() != rounds {
 		t.Errorf("calls %d and %d, want %d rounds to each address", a.calls.Load(), b.calls.Load(), rounds)
 	}
-	if !strings.Contains(err.Error(), "HTTP 5") {
-		t.Errorf("error %q should give the last answer", err)
+	want := fmt.Sprintf("(the last of %d tries, from %s)", 2*rounds, bSrv.URL)
+	if !strings.Contains(err.Error(), "HTTP 500: local node not active") || !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q should give the last answer and %q", err, want)
 	}
 }
 
