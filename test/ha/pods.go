@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"slices"
 	"sync"
 	"time"
@@ -72,13 +73,16 @@ func (t *tally) record(at time.Time, mountErr, wrongErr error) {
 	}
 }
 
+// tryCount is the count of tries in the note of a failed Vault call.
+var tryCount = regexp.MustCompile(`the last of \d+ tries`)
+
 // summarise is a Mount error's code and the start of its message, so
 // that alike errors are counted together.
 func summarise(err error) string {
 	st := status.Convert(err)
-	msg := st.Message()
-	if len(msg) > 160 {
-		msg = msg[:160] + "…"
+	msg := tryCount.ReplaceAllString(st.Message(), "the last of N tries")
+	if len(msg) > 240 {
+		msg = msg[:240] + "…"
 	}
 	return st.Code().String() + ": " + msg
 }
