@@ -19,7 +19,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
-	"github.com/vault-csi-provider/vault-csi-provider/internal/csitest"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/vaulttest"
 )
 
 // provider is the provider binary running as a subprocess on a temporary
@@ -55,7 +55,7 @@ func startProvider(ctx context.Context, bin, dir, vaultAddr string, withMetrics 
 	args = append(args, extra...)
 	metricsURL := ""
 	if withMetrics {
-		port, err := csitest.FreePort()
+		port, err := vaulttest.FreePort()
 		if err != nil {
 			return nil, err
 		}

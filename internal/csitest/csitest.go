@@ -1,6 +1,8 @@
 // Package csitest holds what the tools and tests that play the Secrets
-// Store CSI driver share: the driver's Mount request for a pod, a free
-// loopback port, and polling until a condition holds.
+// Store CSI driver share: the driver's Mount request for a pod, and polling
+// until a condition holds. (A free port is vaulttest.FreePort, which
+// vaulttest itself needs and this package cannot give it: spc imports
+// vault, whose tests use vaulttest.)
 package csitest
 
 import (
@@ -9,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"time"
 
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
@@ -82,17 +83,6 @@ func (r Request) Build() (*pb.MountRequest, error) {
 		target = "/var/lib/kubelet/pods/" + r.Pod.UID + "/volumes/kubernetes.io~csi/secrets/mount"
 	}
 	return &pb.MountRequest{Attributes: string(js), Secrets: "null", Permission: "420", TargetPath: target}, nil
-}
-
-// FreePort asks the kernel for a free loopback port. Another process may
-// take it before the caller binds it.
-func FreePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("picking a port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // WaitFor calls cond at once and then every interval until it reports

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
-	"strconv"
 	"testing"
 	"time"
 
@@ -62,18 +60,6 @@ func TestBuild(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestFreePort(t *testing.T) {
-	port, err := FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-	if err != nil {
-		t.Fatalf("port %d is not free: %v", port, err)
-	}
-	l.Close()
 }
 
 func TestWaitFor(t *testing.T) {

@@ -172,7 +172,7 @@ func (pg *Postgres) writeHBA(cred *syscall.Credential) error {
 
 // start runs the server on a new free port and waits until it is ready.
 func (pg *Postgres) start(ctx context.Context, cred *syscall.Credential) error {
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return err
 	}

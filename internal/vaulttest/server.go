@@ -131,7 +131,7 @@ func start(ctx context.Context, bin, logPath, certDir string) (*Server, error) {
 	if err := checkCertDir(certDir); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -184,9 +184,10 @@ func start(ctx context.Context, bin, logPath, certDir string) (*Server, error) {
 	return s, nil
 }
 
-// freePort asks the kernel for a free loopback port. There is a window
-// before vault binds it, which Start covers by retrying once.
-func freePort() (int, error) {
+// FreePort asks the kernel for a free loopback port, for the servers that
+// tests and tools start. Another process may take it before the caller
+// binds it: Start covers that window by retrying once.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("vaulttest: picking a port: %w", err)

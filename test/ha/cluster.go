@@ -183,7 +183,7 @@ func startCluster(ctx context.Context, bin, dir string, t *transit) (*cluster, e
 	for i := range ps {
 		for _, p := range []*int{&ps[i].api, &ps[i].cluster, &ps[i].tap} {
 			var err error
-			if *p, err = csitest.FreePort(); err != nil {
+			if *p, err = vaulttest.FreePort(); err != nil {
 				return nil, err
 			}
 		}

@@ -16,6 +16,7 @@ import (
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/csitest"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/vaulttest"
 )
 
 // provider is the provider binary on a socket in the run's directory,
@@ -31,7 +32,7 @@ type provider struct {
 // startProvider runs bin against vaultAddr, with jwt auth and metrics on a
 // free loopback port, and waits for its socket and metrics.
 func startProvider(ctx context.Context, bin, dir, vaultAddr string) (*provider, error) {
-	port, err := csitest.FreePort()
+	port, err := vaulttest.FreePort()
 	if err != nil {
 		return nil, err
 	}
