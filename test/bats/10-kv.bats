@@ -79,3 +79,20 @@ setup() {
 	assert_success
 	assert_not_mounted "$dir"
 }
+
+@test "23. vaultAddress lists an address that refuses connections before Vault: the mount moves on at once" {
+	local_only "the list names the loopback Vault"
+	spc e2e-kv listed e2e-kv '- objectName: username
+  secretPath: secret/data/e2e/app
+  secretKey: username' "vaultAddress: http://127.0.0.1:1,$VAULT_ADDR"
+	local series='vault_csi_provider_vault_retries_total{event="next_node"}' before
+	before=$(provider_metric "$series")
+
+	run publish e2e-kv web-23 app listed
+	assert_success
+	assert_content alice "$(target e2e-kv web-23)/username"
+	(( $(provider_metric "$series") > before )) || fail "no try moved on to the next address"
+
+	run unpublish e2e-kv web-23
+	assert_success
+}

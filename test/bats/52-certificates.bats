@@ -55,12 +55,7 @@ issued() { vault list -format=json pki-kept/certs | jq length; }
 
 # reused: the provider's count of certificates returned on republish (local
 # stack only: kind exposes no metrics port here).
-reused() {
-	local n
-	n=$(curl -fsS "http://127.0.0.1:$PROVIDER_METRICS_PORT/metrics" |
-		awk '$1 == "vault_csi_provider_certificates_total{event=\"reused\"}" {print $2}')
-	echo "${n:-0}"
-}
+reused() { provider_metric 'vault_csi_provider_certificates_total{event="reused"}'; }
 
 @test "21. a certificate without a lease is kept per pod: the same serial and versions on republish, another pod its own" {
 	spc e2e-cert kept e2e-cert "$objects"

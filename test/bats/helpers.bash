@@ -30,6 +30,14 @@ local_only() {
 }
 
 vault() { "$ROOT/bin/vault" "$@"; }
+
+# provider_metric SERIES: the value of one series of the provider's metrics,
+# 0 before it appears (local stack only: kind exposes no metrics port here).
+provider_metric() {
+	local n
+	n=$(curl -fsS "http://127.0.0.1:$PROVIDER_METRICS_PORT/metrics" | awk -v s="$1" '$1 == s {print $2}')
+	echo "${n:-0}"
+}
 e2e_kubelet() { "$ROOT/bin/e2e-kubelet" "$@"; }
 
 # new_namespace NS [SA...]: a namespace and service accounts in it. Of the
