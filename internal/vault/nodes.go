@@ -31,6 +31,16 @@ type budget struct {
 	last   time.Time
 }
 
+// share is what one namespace may spend of an address's budget: half, so
+// that a class whose reads always fail (a broken database role answers 500)
+// cannot leave other namespaces without retries.
+func (p Budget) share() Budget {
+	if p == (Budget{}) {
+		return p
+	}
+	return Budget{PerSecond: p.PerSecond / 2, Ratio: p.Ratio, Burst: max(p.Burst/2, 1)}
+}
+
 // deposit credits a call's first try.
 func (b *budget) deposit(p Budget) {
 	if p == (Budget{}) {
@@ -108,7 +118,8 @@ type attempt func(ctx context.Context, ac *api.Client) (*api.Response, error)
 func (c *Client) send(ctx context.Context, try attempt) (resp *api.Response, note string, err error) {
 	p, m := c.retry, c.shared.metrics
 	first := true
-	tries, last := 0, ""
+	tries, last, spent := 0, "", ""
+	tenant := tenantOf(ctx)
 	failed := func(why string) (*api.Response, string, error) {
 		var notes []string
 		if len(c.nodes) > 1 && tries > 0 {
@@ -126,11 +137,25 @@ func (c *Client) send(ctx context.Context, try attempt) (resp *api.Response, not
 		for i := range c.nodes {
 			idx := (start + i) % len(c.nodes)
 			n := c.nodes[idx]
+			// Calls without a namespace (revocations) draw on the
+			// address's budget alone.
+			var share *budget
+			if tenant != "" {
+				share = c.shared.budget(n.addr, tenant)
+			}
 			switch {
 			case first:
 				n.budget.deposit(p.Budget)
+				if share != nil {
+					share.deposit(p.Budget.share())
+				}
+			case share != nil && !share.take(p.Budget.share(), time.Now()):
+				m.VaultRetries.WithLabelValues("budget_spent").Inc()
+				spent = fmt.Sprintf("namespace %q's half of the retry budget of %s", tenant, c.addresses())
+				continue
 			case !n.budget.take(p.Budget, time.Now()):
 				m.VaultRetries.WithLabelValues("budget_spent").Inc()
+				spent = "the retry budget of " + c.addresses()
 				continue
 			case i > 0:
 				m.VaultRetries.WithLabelValues("next_node").Inc()
@@ -157,7 +182,7 @@ func (c *Client) send(ctx context.Context, try attempt) (resp *api.Response, not
 		}
 		switch {
 		case !tried:
-			return failed(fmt.Sprintf("not retried: Vault has been failing and the retry budget of %s is spent", c.addresses()))
+			return failed("not retried: Vault has been failing and " + spent + " is spent")
 		case round >= p.MaxRetries:
 			return failed("")
 		}

@@ -224,3 +224,33 @@ func TestSeveralAddressesLargeBody(t *testing.T) {
 		}
 	}
 }
+
+// A namespace whose reads always fail spends at most half of an address's
+// retry budget: another namespace still gets retries.
+func TestRetryBudgetNamespaceShare(t *testing.T) {
+	rec, srv := fakeVault(t, status(500, `{"errors":["1 error occurred: connection to the database refused"]}`))
+	c := testClient(t, Config{Address: srv.URL}, RetryPolicy{
+		MaxRetries: 10, MinWait: time.Millisecond, MaxWait: time.Millisecond,
+		Budget: Budget{Burst: 4}, // never refilled: 4 retries, 2 per namespace
+	})
+	for i, step := range []struct {
+		tenant    string
+		wantTries int32
+		wantNote  string
+	}{
+		{"team-a", 3, `namespace "team-a"'s half of the retry budget`},
+		{"team-a", 1, `namespace "team-a"'s half of the retry budget`},
+		{"team-b", 3, `namespace "team-b"'s half of the retry budget`},
+		{"team-c", 1, "and the retry budget of " + srv.URL + " is spent"},
+	} {
+		before := rec.calls.Load()
+		_, err := c.Read(WithTenant(testContext(t), step.tenant), testToken, Request{Method: "GET", Path: "database/creds/app"})
+		checkSentinel(t, err, ErrUnavailable)
+		if got := rec.calls.Load() - before; got != step.wantTries {
+			t.Errorf("call %d (%s): %d tries, want %d", i, step.tenant, got, step.wantTries)
+		}
+		if !strings.Contains(err.Error(), step.wantNote) {
+			t.Errorf("call %d: error %q should contain %q", i, err, step.wantNote)
+		}
+	}
+}

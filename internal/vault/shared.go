@@ -84,23 +84,28 @@ type shared struct {
 	// files says which TLS files a Config may name; nil: any.
 	files *filePolicy
 	// budgets are the retry budgets by Vault address, shared by every
-	// client that lists the address; bounded, as classes name addresses.
-	budgets *lru.Cache[string, *budget]
+	// client that lists the address, and each namespace's share of them;
+	// bounded, as classes name addresses.
+	budgets *lru.Cache[budgetKey, *budget]
 }
 
-// maxBudgets bounds the addresses whose retry budgets are remembered; a
-// forgotten one starts full again.
-const maxBudgets = 1024
+// budgetKey names an address's budget (no tenant) or a tenant's share.
+type budgetKey struct{ addr, tenant string }
 
-// budget returns addr's retry budget.
-func (s *shared) budget(addr string) *budget {
+// maxBudgets bounds the budgets remembered; a forgotten one starts full
+// again.
+const maxBudgets = 4096
+
+// budget returns addr's retry budget, or tenant's share of it.
+func (s *shared) budget(addr, tenant string) *budget {
+	k := budgetKey{addr, tenant}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if b, ok := s.budgets.Get(addr); ok {
+	if b, ok := s.budgets.Get(k); ok {
 		return b
 	}
 	b := &budget{}
-	s.budgets.Add(addr, b)
+	s.budgets.Add(k, b)
 	return b
 }
 
@@ -108,7 +113,7 @@ func (s *shared) budget(addr string) *budget {
 const defaultIdleConns = 64
 
 func newShared(opts []Option) *shared {
-	budgets, err := lru.New[string, *budget](maxBudgets)
+	budgets, err := lru.New[budgetKey, *budget](maxBudgets)
 	if err != nil {
 		panic(err) // only for a size below 1
 	}
