@@ -254,3 +254,27 @@ func TestRetryBudgetNamespaceShare(t *testing.T) {
 		}
 	}
 }
+
+// An address that accepts the connection and never answers gets half of
+// what is left of the call's time, and the next address the rest.
+func TestSeveralAddressesOneHangs(t *testing.T) {
+	release := make(chan struct{})
+	hung, hungSrv := fakeVault(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	defer close(release) // before the servers close, which waits for handlers
+	good, goodSrv := fakeVault(t, status(200, okSecret))
+	c := testClient(t, Config{Address: hungSrv.URL + "," + goodSrv.URL}, fastRetry)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	secret, err := c.Read(ctx, testToken, Request{Method: "GET", Path: "secret/data/x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if secret.Data["password"] != "p4ss" || hung.calls.Load() != 1 || good.calls.Load() != 1 {
+		t.Errorf("data %v, calls %d to the hung address and %d to the good one", secret.Data, hung.calls.Load(), good.calls.Load())
+	}
+}
