@@ -63,8 +63,8 @@ test: packages $(VAULT) build ## run every test with -race against a real Vault 
 # A 3-node raft cluster auto-unsealed by a transit Vault, taps and a front on
 # loopback; PostgreSQL for the database credentials (test/ha).
 .PHONY: ha
-ha: packages $(VAULT) build ## HA: pods mount while the active Vault node is killed, sealed, cut off; through a front, then an address list
-	$(GO) run ./test/ha -provider $(PROVIDER)
+ha: packages $(VAULT) build ## HA: pods mount while the active Vault node is killed, sealed, cut off; through a front, then an address list (HA_ARGS='-provider-args=-vault-retry-budget=0')
+	$(GO) run ./test/ha -provider $(PROVIDER) $(HA_ARGS)
 
 demo: $(VAULT) build ## start a dev Vault and the provider, mount through the socket, print the files
 	$(GO) run ./test/demo -provider $(PROVIDER)

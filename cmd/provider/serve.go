@@ -141,7 +141,7 @@ func newService(cfg *config.Serve, kc *kube.Client, m *metrics.Metrics, log *slo
 		tokens = kc
 	}
 	d := cfg.Defaults.Vault // the operator's own TLS files, trusted anywhere
-	clients, err := vault.NewClients(vaultClientCacheSize, vault.DefaultRetryPolicy(),
+	clients, err := vault.NewClients(vaultClientCacheSize, vault.DefaultRetryPolicy().WithBudget(cfg.VaultRetryBudget),
 		vault.WithMaxInFlight(cfg.MaxVaultRequests), vault.WithMaxInFlightPerTenant(cfg.MaxVaultRequestsPerNamespace), vault.WithMetrics(m),
 		vault.WithTLSFiles([]string{d.CACert, d.CADirectory, d.ClientCert, d.ClientKey}, cfg.AllowedTLSDirs))
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
 // inClusterNamespaceFile holds the namespace of the pod's service account.
@@ -40,6 +42,9 @@ type Serve struct {
 	MetricsAddr string
 	// MaxVaultRequests caps the node's Vault calls in flight; 0: no cap.
 	MaxVaultRequests int
+	// VaultRetryBudget is the retries per second each Vault address may get
+	// from this node beyond a fifth of the calls' first tries; 0: no budget.
+	VaultRetryBudget float64
 	// MaxVaultRequestsPerNamespace caps one pod namespace's Vault calls in
 	// flight; 0: none. The flag's default 0 means a quarter of
 	// MaxVaultRequests, and at least Concurrency+1.
@@ -85,6 +90,8 @@ func ParseServe(args []string, getenv Getenv, usage io.Writer) (*Serve, error) {
 	fs.IntVar(&s.MaxVaultRequests, "max-vault-requests", 64, "Vault requests the whole node may have in flight; 0 for no cap")
 	fs.IntVar(&s.MaxVaultRequestsPerNamespace, "max-vault-requests-per-namespace", 0,
 		"Vault requests the pods of one namespace may have in flight, so one namespace cannot take every slot; 0: a quarter of -max-vault-requests, at least -mount-concurrency+1")
+	fs.Float64Var(&s.VaultRetryBudget, "vault-retry-budget", vault.DefaultRetryPolicy().Budget.PerSecond,
+		"retries per second each Vault address may get from this node while Vault fails, beyond a fifth of the calls' first tries (one namespace at most half); 0: no budget")
 	var tlsDirs string
 	fs.StringVar(&tlsDirs, "allowed-tls-dirs", "", "comma-separated absolute directories where TLS files named by a SecretProviderClass "+
 		"(vaultCACertPath, vaultCADirectory, vaultTLSClientCertPath, vaultTLSClientKeyPath) may be; empty: none. The -vault-tls-* files are always allowed")
@@ -156,6 +163,9 @@ func (s *Serve) validate(validateVault func() error) error {
 	}
 	if s.MaxVaultRequests < 0 {
 		problems = append(problems, "-max-vault-requests must be 0 or more")
+	}
+	if !(s.VaultRetryBudget >= 0) || math.IsInf(s.VaultRetryBudget, 0) {
+		problems = append(problems, "-vault-retry-budget must be a number, 0 or more")
 	}
 	// Otherwise one mount of slow secrets could hold every slot and stall
 	// the mounts of all other pods.

@@ -35,6 +35,7 @@ func TestParseServeDefaults(t *testing.T) {
 		Concurrency:             8,
 		MetricsAddr:             ":8081",
 		MaxVaultRequests:        64,
+		VaultRetryBudget:        10,
 		RevokeOnPodDelete:       true,
 		NodeName:                "node-1",
 		AllowedAudiences:        []string{"vault"},
@@ -115,14 +116,14 @@ func TestReferenceDaemonSetArgs(t *testing.T) {
 func TestParseServeReportsEveryProblem(t *testing.T) {
 	args := []string{"-log-level=loud", "-log-format=xml", "-cache-size=-1", "-mount-concurrency=0",
 		"-hmac-secret-name=Not_Valid", "-vault-addr=ftp://vault", "-health-addr=8080", "-endpoint=",
-		"-metrics-addr=9090", "-max-vault-requests=-1"}
+		"-metrics-addr=9090", "-max-vault-requests=-1", "-vault-retry-budget=NaN"}
 	_, err := ParseServe(args, env(map[string]string{"VAULT_SKIP_VERIFY": "maybe"}), io.Discard)
 	if err == nil {
 		t.Fatal("no error")
 	}
 	for _, want := range []string{`-log-level "loud"`, `-log-format "xml"`, "-cache-size", "-mount-concurrency",
 		`-hmac-secret-name "Not_Valid"`, `-vault-addr "ftp://vault"`, `-health-addr "8080"`, "-endpoint", "VAULT_SKIP_VERIFY",
-		`-metrics-addr "9090"`, "-max-vault-requests"} {
+		`-metrics-addr "9090"`, "-max-vault-requests", "-vault-retry-budget"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}

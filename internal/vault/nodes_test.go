@@ -200,6 +200,12 @@ func TestBudgetBucket(t *testing.T) {
 	if got := takes(t0.Add(time.Hour), 10); got != 3 {
 		t.Errorf("after an hour: %d retries, want the burst of 3", got)
 	}
+	if got := (RetryPolicy{}).WithBudget(0).Budget; got != (Budget{}) {
+		t.Errorf("WithBudget(0) = %+v, want no budget", got)
+	}
+	if got, want := (RetryPolicy{}).WithBudget(0.25).Budget, (Budget{PerSecond: 0.25, Ratio: 0.2, Burst: 1}); got != want {
+		t.Errorf("WithBudget(0.25) = %+v, want %+v", got, want)
+	}
 	var none budget
 	for range 100 {
 		if !none.take(Budget{}, t0) {

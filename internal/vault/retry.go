@@ -37,16 +37,24 @@ type Budget struct {
 	Burst     float64
 }
 
+// WithBudget returns p with a budget of perSecond retries per second per
+// address, a burst of twice that, and a fifth of the first tries; 0 for
+// none.
+func (p RetryPolicy) WithBudget(perSecond float64) RetryPolicy {
+	p.Budget = Budget{}
+	if perSecond > 0 {
+		p.Budget = Budget{PerSecond: perSecond, Ratio: 0.2, Burst: max(2*perSecond, 1)}
+	}
+	return p
+}
+
 // DefaultRetryPolicy returns 4 rounds of retries with exponential backoff
 // and jitter between 100ms and 2s (at most 1.5s of waiting unless Vault
 // sends Retry-After), well inside the kubelet's 2 minute mount deadline,
 // and a budget of 10 retries per second per address plus a fifth of the
 // calls' first tries.
 func DefaultRetryPolicy() RetryPolicy {
-	return RetryPolicy{
-		MaxRetries: 4, MinWait: 100 * time.Millisecond, MaxWait: 2 * time.Second,
-		Budget: Budget{PerSecond: 10, Ratio: 0.2, Burst: 20},
-	}
+	return RetryPolicy{MaxRetries: 4, MinWait: 100 * time.Millisecond, MaxWait: 2 * time.Second}.WithBudget(10)
 }
 
 func (p RetryPolicy) validate() error {

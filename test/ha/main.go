@@ -38,17 +38,21 @@ func main() {
 
 // options are the command line.
 type options struct {
-	provider  string
-	pods      int
-	minMounts int
-	strict    bool
-	keep      bool
+	provider string
+	// providerArgs are more flags for the provider, e.g. -vault-retry-budget=0
+	// to see a cluster come back without the retry budget.
+	providerArgs []string
+	pods         int
+	minMounts    int
+	strict       bool
+	keep         bool
 }
 
 func parseFlags(args []string) (*options, error) {
 	fs := flag.NewFlagSet("ha", flag.ContinueOnError)
 	o := &options{}
 	fs.StringVar(&o.provider, "provider", "bin/vault-csi-provider", "provider binary")
+	providerArgs := fs.String("provider-args", "", "more provider flags, separated by spaces (e.g. -vault-retry-budget=0)")
 	fs.IntVar(&o.pods, "pods", 20, "pods mounting at once in each run")
 	fs.IntVar(&o.minMounts, "min-mounts", 500, "fewest mounts a run must make")
 	fs.BoolVar(&o.strict, "strict", false, "fail on the timing target too (longest outage at most Vault's own + 1 s)")
@@ -62,6 +66,7 @@ func parseFlags(args []string) (*options, error) {
 	case o.pods < 1 || o.minMounts < 0:
 		return nil, errors.New("-pods must be positive and -min-mounts not negative")
 	}
+	o.providerArgs = strings.Fields(*providerArgs)
 	var err error
 	o.provider, err = filepath.Abs(o.provider)
 	return o, err

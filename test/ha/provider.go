@@ -31,7 +31,7 @@ type provider struct {
 
 // startProvider runs bin against vaultAddr, with jwt auth and metrics on a
 // free loopback port, and waits for its socket and metrics.
-func startProvider(ctx context.Context, bin, dir, vaultAddr string) (*provider, error) {
+func startProvider(ctx context.Context, bin, dir, vaultAddr string, extra ...string) (*provider, error) {
 	port, err := vaulttest.FreePort()
 	if err != nil {
 		return nil, err
@@ -42,8 +42,9 @@ func startProvider(ctx context.Context, bin, dir, vaultAddr string) (*provider, 
 	sock := filepath.Join(dir, "vault.sock")
 	p := &provider{logPath: filepath.Join(dir, "provider.log"),
 		metricsURL: "http://127.0.0.1:" + strconv.Itoa(port) + "/metrics"}
-	p.proc, err = startProc(bin, []string{"-endpoint", sock, "-vault-addr", vaultAddr, "-vault-mount", "jwt",
-		"-health-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:" + strconv.Itoa(port), "-log-level", "warn"}, p.logPath)
+	args := append([]string{"-endpoint", sock, "-vault-addr", vaultAddr, "-vault-mount", "jwt",
+		"-health-addr", "127.0.0.1:0", "-metrics-addr", "127.0.0.1:" + strconv.Itoa(port), "-log-level", "warn"}, extra...)
+	p.proc, err = startProc(bin, args, p.logPath)
 	if err != nil {
 		return nil, err
 	}

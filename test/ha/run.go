@@ -27,7 +27,7 @@ type result struct {
 // pods and the provider.
 func (h *harness) runMode(ctx context.Context, mode, addr string) (*result, error) {
 	step(fmt.Sprintf("run [%s]: %d pods, vaultAddress %s", mode, h.opts.pods, addr))
-	prov, err := startProvider(ctx, h.opts.provider, filepath.Join(h.dir, mode), addr)
+	prov, err := startProvider(ctx, h.opts.provider, filepath.Join(h.dir, mode), addr, h.opts.providerArgs...)
 	if err != nil {
 		return nil, err
 	}
