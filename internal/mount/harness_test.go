@@ -118,7 +118,10 @@ func serve(t testing.TB, v *vaulttest.Server, issuer *vaulttest.JWTIssuer, keys 
 	if err != nil {
 		t.Fatal(err)
 	}
-	clients, err := vault.NewClients(10, vault.RetryPolicy{MaxRetries: 2, MinWait: 10 * time.Millisecond, MaxWait: 50 * time.Millisecond})
+	// One set of metrics for the service, its Vault clients and its logins.
+	m := metrics.NewUnregistered()
+	clients, err := vault.NewClients(10, vault.RetryPolicy{MaxRetries: 2, MinWait: 10 * time.Millisecond, MaxWait: 50 * time.Millisecond},
+		vault.WithMetrics(m))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,11 +129,10 @@ func serve(t testing.TB, v *vaulttest.Server, issuer *vaulttest.JWTIssuer, keys 
 	if kc != nil {
 		tokens = kubetest.Clientset{Interface: kc}
 	}
-	authn, err := auth.NewAuthenticator(100, auth.NewTokenRequester(tokens, 10*time.Minute, auth.AudiencePolicy{Allowed: []string{"vault"}}), nil)
+	authn, err := auth.NewAuthenticator(100, auth.NewTokenRequester(tokens, 10*time.Minute, auth.AudiencePolicy{Allowed: []string{"vault"}}), m)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := metrics.NewUnregistered()
 	svc, err := mount.NewService(mount.Options{
 		Defaults:    spc.Defaults{Vault: nodeVault, AuthMount: "jwt", Audience: "vault"},
 		Clients:     clients,
