@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -14,6 +14,9 @@ import (
 
 	"google.golang.org/grpc/status"
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/csitest"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 )
 
 // The hostile scenarios are the attacks of a tenant who can write a
@@ -225,29 +228,18 @@ func brief(err error) string {
 // hostileRequest is the driver's Mount request for a pod whose class has
 // params on top of a one-object default, with a driver token for vault.
 func hostileRequest(params map[string]string) (*pb.MountRequest, error) {
-	tokens, err := json.Marshal(map[string]any{"vault": map[string]string{
-		"token": "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", "expirationTimestamp": time.Now().Add(time.Hour).UTC().Format(time.RFC3339)}})
-	if err != nil {
-		return nil, err
-	}
 	attrs := map[string]string{
-		"roleName":                                 "attacker",
-		"vaultAuthMountPath":                       "jwt",
-		"objects":                                  "- objectName: x\n  secretPath: secret/data/x\n  secretKey: k\n",
-		"csi.storage.k8s.io/pod.name":              "attacker",
-		"csi.storage.k8s.io/pod.namespace":         "tenant-a",
-		"csi.storage.k8s.io/pod.uid":               "00000000-0000-0000-0000-00000000a77a",
-		"csi.storage.k8s.io/serviceAccount.name":   "default",
-		"csi.storage.k8s.io/serviceAccount.tokens": string(tokens),
+		spc.KeyRoleName:  "attacker",
+		spc.KeyAuthMount: "jwt",
+		spc.KeyObjects:   "- objectName: x\n  secretPath: secret/data/x\n  secretKey: k\n",
 	}
-	for k, v := range params {
-		attrs[k] = v
-	}
-	b, err := json.Marshal(attrs)
-	if err != nil {
-		return nil, err
-	}
-	return &pb.MountRequest{Attributes: string(b), Secrets: "null", Permission: "420", TargetPath: os.TempDir()}, nil
+	maps.Copy(attrs, params)
+	return csitest.Request{
+		Pod:        csitest.Pod{Name: "attacker", Namespace: "tenant-a", UID: "00000000-0000-0000-0000-00000000a77a", ServiceAccount: "default"},
+		Params:     attrs,
+		Tokens:     map[string]csitest.Token{"vault": {Token: "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", Expiration: time.Now().Add(time.Hour)}},
+		TargetPath: os.TempDir(),
+	}.Build()
 }
 
 // rssWatch samples a provider's RSS, keeps the peak and kills the provider

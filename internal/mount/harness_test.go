@@ -3,7 +3,6 @@ package mount_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -19,6 +18,7 @@ import (
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/csitest"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/hmackey"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/lease"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/logging"
@@ -191,42 +191,43 @@ func (h *harness) saToken(t testing.TB, serviceAccount string) string {
 }
 
 // request builds the MountRequest the driver sends: the class's parameters
-// plus the pod keys and the token for the audience "vault".
+// plus the pod keys and the token for the audience "vault". params override
+// the test pod's keys and the defaults; an empty value leaves a key out.
 func (h *harness) request(t testing.TB, params map[string]string) *pb.MountRequest {
 	t.Helper()
-	sa := podSA
-	if v, ok := params["csi.storage.k8s.io/serviceAccount.name"]; ok {
-		sa = v
-	}
-	tokens, err := json.Marshal(map[string]any{"vault": map[string]string{
-		"token":               h.saToken(t, sa),
-		"expirationTimestamp": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	pod := csitest.Pod{Name: podName, Namespace: podNamespace, UID: podUID, ServiceAccount: podSA}
 	attrs := map[string]string{
-		"roleName":                                 "web",
-		"csi.storage.k8s.io/pod.name":              podName,
-		"csi.storage.k8s.io/pod.namespace":         podNamespace,
-		"csi.storage.k8s.io/pod.uid":               podUID,
-		"csi.storage.k8s.io/serviceAccount.name":   sa,
-		"csi.storage.k8s.io/serviceAccount.tokens": string(tokens),
-		"csi.storage.k8s.io/ephemeral":             "true",
-		"secretProviderClass":                      "web-secrets",
+		spc.KeyRoleName:                "web",
+		"csi.storage.k8s.io/ephemeral": "true",
+		"secretProviderClass":          "web-secrets",
 	}
 	for k, v := range params {
-		if v == "" {
-			delete(attrs, k)
-			continue
+		switch k {
+		case spc.KeyPodName:
+			pod.Name = v
+		case spc.KeyPodNamespace:
+			pod.Namespace = v
+		case spc.KeyPodUID:
+			pod.UID = v
+		case spc.KeyServiceAccount:
+			pod.ServiceAccount = v
+		default:
+			if v == "" {
+				delete(attrs, k)
+			} else {
+				attrs[k] = v
+			}
 		}
-		attrs[k] = v
 	}
-	b, err := json.Marshal(attrs)
+	var tokens map[string]csitest.Token
+	if _, set := params[spc.KeyDriverTokens]; !set {
+		tokens = map[string]csitest.Token{"vault": {Token: h.saToken(t, pod.ServiceAccount), Expiration: time.Now().Add(time.Hour)}}
+	}
+	req, err := csitest.Request{Pod: pod, Params: attrs, Tokens: tokens, TargetPath: t.TempDir()}.Build()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &pb.MountRequest{Attributes: string(b), Secrets: "null", Permission: "420", TargetPath: t.TempDir()}
+	return req
 }
 
 func (h *harness) mount(t testing.TB, params map[string]string) (*pb.MountResponse, error) {

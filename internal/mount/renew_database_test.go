@@ -13,6 +13,7 @@ import (
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/csitest"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/hmackey"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/lease"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/metrics"
@@ -187,22 +188,14 @@ func dbMountRequest(t *testing.T, issuer *vaulttest.JWTIssuer) *pb.MountRequest 
 	t.Helper()
 	tok, err := issuer.ServiceAccountToken(podNamespace, podSA, podName, podUID, "vault", time.Hour)
 	must(t, err)
-	tokens, err := json.Marshal(map[string]any{"vault": map[string]string{
-		"token":               tok,
-		"expirationTimestamp": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
-	}})
+	req, err := csitest.Request{
+		Pod:        csitest.Pod{Name: podName, Namespace: podNamespace, UID: podUID, ServiceAccount: podSA},
+		Params:     map[string]string{spc.KeyRoleName: "db", spc.KeyObjects: dbObjects},
+		Tokens:     map[string]csitest.Token{"vault": {Token: tok, Expiration: time.Now().Add(time.Hour)}},
+		TargetPath: t.TempDir(),
+	}.Build()
 	must(t, err)
-	attrs, err := json.Marshal(map[string]string{
-		"roleName":                                 "db",
-		"objects":                                  dbObjects,
-		"csi.storage.k8s.io/pod.name":              podName,
-		"csi.storage.k8s.io/pod.namespace":         podNamespace,
-		"csi.storage.k8s.io/pod.uid":               podUID,
-		"csi.storage.k8s.io/serviceAccount.name":   podSA,
-		"csi.storage.k8s.io/serviceAccount.tokens": string(tokens),
-	})
-	must(t, err)
-	return &pb.MountRequest{Attributes: string(attrs), Secrets: "null", Permission: "420", TargetPath: t.TempDir()}
+	return req
 }
 
 // mountUsername mounts req and returns the database user it delivered.
