@@ -54,6 +54,10 @@ func (c Config) validate() error {
 	return nil
 }
 
+// maxAddressText bounds how much of an address, or of the reason it is
+// refused, a message quotes.
+const maxAddressText = 128
+
 // dialTimeout bounds a TCP connect to one Vault address.
 const dialTimeout = 5 * time.Second
 
@@ -87,11 +91,7 @@ func checkOneAddress(addr string) error {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		msg := err.Error()
-		if len(msg) > 128 {
-			msg = msg[:128] + "..."
-		}
-		return fmt.Errorf("is not a valid URL (%s): use %s", msg, addressHint)
+		return fmt.Errorf("is not a valid URL (%s): use %s", truncate(err.Error(), maxAddressText), addressHint)
 	}
 	switch u.Scheme {
 	case "http", "https":

@@ -178,18 +178,25 @@ func classifyResponse(kind callKind, op string, re *api.ResponseError, secrets .
 	return newError(sentinel, &clean, op, detail, secrets...)
 }
 
+// truncate cuts s to at most limit bytes, on a rune boundary, marking the
+// cut with "...".
+func truncate(s string, limit int) string {
+	if len(s) <= limit {
+		return s
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
 // vaultMessage joins Vault's error strings, bounding raw (non-JSON) bodies.
 func vaultMessage(re *api.ResponseError) string {
 	msg := strings.Join(re.Errors, "; ")
 	if re.RawError {
 		msg = strings.Join(strings.Fields(msg), " ")
-		if len(msg) > maxErrorText {
-			cut := maxErrorText
-			for cut > 0 && !utf8.RuneStart(msg[cut]) {
-				cut--
-			}
-			msg = msg[:cut] + "..."
-		}
+		msg = truncate(msg, maxErrorText)
 	}
 	return msg
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -173,7 +174,7 @@ func (c *Client) send(ctx context.Context, try attempt) (resp *api.Response, not
 				}
 				return resp, "", err
 			}
-			if d, ok := retryAfter(rawResponse(resp, err)); ok {
+			if d, ok := retryAfter(rawResponse(resp)); ok {
 				wait = max(wait, d)
 			}
 			if v == throttled {
@@ -261,7 +262,7 @@ func (c *Client) addresses() string {
 }
 
 // rawResponse is the HTTP response of a try, for its headers.
-func rawResponse(resp *api.Response, err error) *http.Response {
+func rawResponse(resp *api.Response) *http.Response {
 	if resp != nil && resp.Response != nil {
 		return resp.Response
 	}
@@ -309,10 +310,4 @@ func checkAddresses(setting string) error {
 }
 
 // quoteShort quotes an address for a message, cut to a readable length.
-func quoteShort(s string) string {
-	const limit = 128
-	if len(s) > limit {
-		s = s[:limit] + "..."
-	}
-	return fmt.Sprintf("%q", s)
-}
+func quoteShort(s string) string { return strconv.Quote(truncate(s, maxAddressText)) }

@@ -119,9 +119,7 @@ func (c *Client) call(ctx context.Context, kind callKind, token string, req Requ
 		return client.Logical().WriteRawWithContext(ctx, req.Path, body)
 	})
 	end(statusOf(resp))
-	if resp != nil && resp.Body != nil {
-		defer resp.Body.Close()
-	}
+	defer closeBody(resp)
 	if err != nil {
 		return nil, withNote(classify(ctx, kind, op, err, secrets...), note)
 	}

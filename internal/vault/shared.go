@@ -87,6 +87,9 @@ type shared struct {
 	// client that lists the address, and each namespace's share of them;
 	// bounded, as classes name addresses.
 	budgets *lru.Cache[budgetKey, *budget]
+	// budgetsMu makes a missing budget's creation atomic, so that two
+	// calls cannot each start their own.
+	budgetsMu sync.Mutex
 }
 
 // budgetKey names an address's budget (no tenant) or a tenant's share.
@@ -96,11 +99,15 @@ type budgetKey struct{ addr, tenant string }
 // again.
 const maxBudgets = 4096
 
-// budget returns addr's retry budget, or tenant's share of it.
+// budget returns addr's retry budget, or tenant's share of it. Every call
+// looks one up, so a hit takes only the cache's own lock.
 func (s *shared) budget(addr, tenant string) *budget {
 	k := budgetKey{addr, tenant}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	if b, ok := s.budgets.Get(k); ok {
+		return b
+	}
+	s.budgetsMu.Lock()
+	defer s.budgetsMu.Unlock()
 	if b, ok := s.budgets.Get(k); ok {
 		return b
 	}
