@@ -175,7 +175,7 @@ func runHostileCase(ctx context.Context, o *options, h *hostileEnv, c hostileCas
 	if err != nil {
 		return "", err
 	}
-	defer p.stop()
+	defer p.Stop()
 	guard := watchRSS(p)
 	defer guard.stop()
 
@@ -188,7 +188,7 @@ func runHostileCase(ctx context.Context, o *options, h *hostileEnv, c hostileCas
 	answered := make(chan error, 1)
 	start := time.Now()
 	go func() {
-		_, err := p.client.Mount(mctx, req)
+		_, err := p.Client.Mount(mctx, req)
 		answered <- err
 	}()
 
@@ -196,9 +196,9 @@ func runHostileCase(ctx context.Context, o *options, h *hostileEnv, c hostileCas
 		// Let the mount reach the server that never answers, then stop.
 		time.Sleep(time.Second)
 		start = time.Now()
-		p.cmd.Process.Signal(syscall.SIGTERM)
+		p.Signal(syscall.SIGTERM)
 		select {
-		case <-p.exited:
+		case <-p.Exited():
 			return fmt.Sprintf("exited %.2f s after SIGTERM, peak RSS %s", time.Since(start).Seconds(), guard.peakString()), nil
 		case <-guard.killed:
 			return "killed by the RSS guard, peak " + guard.peakString(), nil
@@ -255,13 +255,13 @@ func watchRSS(p *provider) *rssWatch {
 	w := &rssWatch{killed: make(chan struct{}), done: make(chan struct{}), quit: make(chan struct{})}
 	// sample reports false once the guard has killed the provider.
 	sample := func() bool {
-		rss, err := rssMiB(p.pid())
+		rss, err := rssMiB(p.PID())
 		if err != nil {
 			return true
 		}
 		w.peak = max(w.peak, rss)
 		if rss > rssGuardMiB {
-			p.cmd.Process.Kill()
+			p.Kill()
 			close(w.killed)
 			return false
 		}
@@ -276,7 +276,7 @@ func watchRSS(p *provider) *rssWatch {
 			case <-w.quit:
 				sample() // an answer faster than a tick still counts
 				return
-			case <-p.exited:
+			case <-p.Exited():
 				return
 			case <-t.C:
 			}

@@ -46,7 +46,7 @@ func (s *session) registerPods(ctx context.Context) error {
 		return nil
 	}
 	if err := s.kube.waitWatching(ctx, watchTimeout); err != nil {
-		return fmt.Errorf("%w\nprovider log:\n%s", err, s.prov.logTail())
+		return fmt.Errorf("%w\nprovider log:\n%s", err, s.prov.LogTail())
 	}
 	refs, err := podRefs(s.reqs)
 	if err != nil {
@@ -99,7 +99,7 @@ func deletePods(ctx context.Context, s *session, r *scenarioResult) error {
 	case <-time.After(settleTime):
 	}
 	after := s.prov.metrics.scrape(ctx)
-	rss := rssOrNaN(s.prov.pid())
+	rss := rssOrNaN(s.prov.PID())
 	vaultAfter, err := countVault(ctx, s.env.root)
 	if err != nil {
 		return err

@@ -6,14 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 )
-
-// childAttr makes the kernel kill a child (Vault's provider, PostgreSQL)
-// if the bench dies without stopping it, and runs it as cred when set.
-func childAttr(cred *syscall.Credential) *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Credential: cred}
-}
 
 // rssMiB reads VmRSS of pid from /proc/PID/status.
 func rssMiB(pid int) (float64, error) {

@@ -2,14 +2,7 @@
 
 package main
 
-import (
-	"errors"
-	"syscall"
-)
-
-func childAttr(cred *syscall.Credential) *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Credential: cred}
-}
+import "errors"
 
 func rssMiB(int) (float64, error) { return 0, errors.New("RSS needs /proc") }
 

@@ -91,7 +91,7 @@ func printFailures(s *session, p *phase) {
 		}
 		fmt.Fprintf(os.Stderr, "    pod %s-%04d: %v\n", s.prefix, f.pod, f.err)
 	}
-	if tail := s.prov.logTail(); tail != "" {
+	if tail := s.prov.LogTail(); tail != "" {
 		fmt.Fprintf(os.Stderr, "  provider log (end):\n%s\n", tail)
 	}
 }

@@ -75,7 +75,7 @@ func runScenario(ctx context.Context, e *env, sc scenario, o *options) error {
 		return err
 	}
 	defer stop()
-	r := &scenarioResult{initial: s.prov.metrics.scrape(ctx), initialRSS: rssOrNaN(s.prov.pid())}
+	r := &scenarioResult{initial: s.prov.metrics.scrape(ctx), initialRSS: rssOrNaN(s.prov.PID())}
 	if r.phases, err = s.runPhases(ctx); err != nil {
 		return err
 	}
@@ -113,7 +113,7 @@ func startSession(ctx context.Context, e *env, sc scenario, o *options, files in
 	if err != nil {
 		return nil, nil, err
 	}
-	stops = append(stops, prov.stop)
+	stops = append(stops, prov.Stop)
 	reqs, err := newRequests(e.issuer, e.vault.Addr, prefix, objects, params, sc.pods)
 	if err != nil {
 		return nil, nil, err
@@ -167,7 +167,7 @@ func (s *session) phase(ctx context.Context, name string, rounds int, sample boo
 	}
 	var all []time.Duration
 	for range rounds {
-		res := mountAll(ctx, s.prov.client, s.reqs, s.sc.concurrency, s.files, s.opts.timeout)
+		res := mountAll(ctx, s.prov.Client, s.reqs, s.sc.concurrency, s.files, s.opts.timeout)
 		p.mounts += len(s.reqs)
 		p.elapsed += res.elapsed
 		all = append(all, res.latencies...)
@@ -181,7 +181,7 @@ func (s *session) phase(ctx context.Context, name string, rounds int, sample boo
 	}
 	p.lat = newLatencies(all)
 	p.after = s.prov.metrics.scrape(ctx)
-	if p.rss, err = rssMiB(s.prov.pid()); err != nil {
+	if p.rss, err = rssMiB(s.prov.PID()); err != nil {
 		p.rss = math.NaN()
 	}
 	if p.vaultAfter, err = countVault(ctx, s.env.root); err != nil {
@@ -224,7 +224,7 @@ func interleave(n int, fns ...func() error) ([]latencies, error) {
 
 // warmMount mounts the first pod once more.
 func (s *session) warmMount(ctx context.Context) error {
-	if _, err := mountOne(ctx, s.prov.client, s.reqs[0], s.files, s.opts.timeout); err != nil {
+	if _, err := mountOne(ctx, s.prov.Client, s.reqs[0], s.files, s.opts.timeout); err != nil {
 		return fmt.Errorf("warm mount one at a time: %w: %v", errMountsFailed, err)
 	}
 	return nil
@@ -233,7 +233,7 @@ func (s *session) warmMount(ctx context.Context) error {
 // version calls Version: the round trip through the socket and gRPC that
 // every Mount pays before the provider does any work.
 func (s *session) version(ctx context.Context) error {
-	if _, err := s.prov.client.Version(ctx, &pb.VersionRequest{Version: "v1alpha1"}); err != nil {
+	if _, err := s.prov.Client.Version(ctx, &pb.VersionRequest{Version: "v1alpha1"}); err != nil {
 		return fmt.Errorf("the Version call: %w", err)
 	}
 	return nil

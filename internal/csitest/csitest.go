@@ -1,5 +1,6 @@
 // Package csitest holds what the tools and tests that play the Secrets
-// Store CSI driver share: the driver's Mount request for a pod, and polling
+// Store CSI driver share: the driver's Mount request for a pod, the
+// provider run as a child and reached with the driver's client, and polling
 // until a condition holds. (A free port is vaulttest.FreePort, which
 // vaulttest itself needs and this package cannot give it: spc imports
 // vault, whose tests use vaulttest.)

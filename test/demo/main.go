@@ -17,8 +17,6 @@ import (
 	"syscall"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/csitest"
@@ -80,33 +78,12 @@ func run(ctx context.Context) error {
 	}
 
 	step("starting the provider on " + filepath.Join(dir, "vault.sock"))
-	sock := filepath.Join(dir, "vault.sock")
-	cmd := exec.Command(providerBin, "-endpoint", sock, "-health-addr", "127.0.0.1:0",
-		"-metrics-addr", "127.0.0.1:0", "-vault-addr", v.Addr, "-vault-mount", "jwt", "-log-level", "info")
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
-	logFile, err := os.Create(filepath.Join(dir, "provider.log"))
+	prov, err := csitest.StartProvider(ctx, providerBin, dir, v.Addr, false, "-metrics-addr", "127.0.0.1:0", "-log-level", "info")
 	if err != nil {
 		return err
 	}
-	defer logFile.Close()
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	}()
-	if err := waitForSocket(ctx, sock); err != nil {
-		return err
-	}
-
-	conn, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	client := pb.NewCSIDriverProviderClient(conn)
+	defer prov.Stop()
+	client := prov.Client
 	ver, err := client.Version(ctx, &pb.VersionRequest{Version: "v1alpha1"})
 	if err != nil {
 		return err
@@ -138,9 +115,8 @@ func run(ctx context.Context) error {
 		return err
 	}
 	step("provider log (tokens and secret values never appear in it)")
-	cmd.Process.Signal(syscall.SIGTERM)
-	cmd.Wait()
-	logText, err := os.ReadFile(filepath.Join(dir, "provider.log"))
+	prov.Stop()
+	logText, err := os.ReadFile(prov.LogPath)
 	if err != nil {
 		return err
 	}
@@ -150,16 +126,6 @@ func run(ctx context.Context) error {
 }
 
 func step(msg string) { fmt.Println("==> " + msg) }
-
-// waitForSocket waits up to 15 s for the provider's socket.
-func waitForSocket(ctx context.Context, sock string) error {
-	ctx, cancel := context.WithTimeoutCause(ctx, 15*time.Second, fmt.Errorf("provider socket %s did not appear; see its log", sock))
-	defer cancel()
-	return csitest.WaitFor(ctx, 50*time.Millisecond, func() (bool, error) {
-		fi, err := os.Stat(sock)
-		return err == nil && fi.Mode().Type() == os.ModeSocket, nil
-	})
-}
 
 // objectsYAML is the objects parameter of the demo's SecretProviderClass.
 const objectsYAML = `- objectName: db/username

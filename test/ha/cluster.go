@@ -38,11 +38,11 @@ type node struct {
 	bin     string
 
 	mu   sync.Mutex
-	proc *proc // nil while stopped
+	proc *vaulttest.Proc // nil while stopped
 }
 
 func (n *node) start() error {
-	p, err := startProc(n.bin, []string{"server", "-config", n.config}, n.logPath)
+	p, err := vaulttest.StartProc(n.bin, []string{"server", "-config", n.config}, n.logPath)
 	if err != nil {
 		return err
 	}
@@ -56,7 +56,7 @@ func (n *node) start() error {
 func (n *node) running() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.proc != nil && n.proc.alive()
+	return n.proc != nil && n.proc.Alive()
 }
 
 // halt ends the node by PID: SIGKILL when kill, else SIGTERM.
@@ -68,9 +68,9 @@ func (n *node) halt(kill bool) {
 	switch {
 	case p == nil:
 	case kill:
-		p.kill()
+		p.Kill()
 	default:
-		p.stop()
+		p.Stop()
 	}
 }
 
@@ -327,7 +327,7 @@ func (c *cluster) stop() {
 func (c *cluster) logTails() string {
 	var errs []error
 	for _, nd := range c.nodes {
-		errs = append(errs, fmt.Errorf("%s log (%s):\n%s", nd.id, nd.logPath, logTail(nd.logPath, 15)))
+		errs = append(errs, fmt.Errorf("%s log (%s):\n%s", nd.id, nd.logPath, vaulttest.LogTail(nd.logPath, 15)))
 	}
 	return errors.Join(errs...).Error()
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/csitest"
 )
 
 // result is what one run measured.
@@ -27,12 +29,11 @@ type result struct {
 // pods and the provider.
 func (h *harness) runMode(ctx context.Context, mode, addr string) (*result, error) {
 	step(fmt.Sprintf("run [%s]: %d pods, vaultAddress %s", mode, h.opts.pods, addr))
-	prov, err := startProvider(ctx, h.opts.provider, filepath.Join(h.dir, mode), addr, h.opts.providerArgs...)
+	prov, err := csitest.StartProvider(ctx, h.opts.provider, filepath.Join(h.dir, mode), addr, true, h.opts.providerArgs...)
 	if err != nil {
 		return nil, err
 	}
-	defer prov.stop()
-	pid := prov.proc.pid()
+	defer prov.Stop()
 	reqs, err := podRequests(h.seeded, "ha-"+mode, addr, h.opts.pods)
 	if err != nil {
 		return nil, err
@@ -41,7 +42,7 @@ func (h *harness) runMode(ctx context.Context, mode, addr string) (*result, erro
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for _, req := range reqs {
-		wg.Go(func() { mountLoop(ctx, prov.client, req, h.checker, t, stop) })
+		wg.Go(func() { mountLoop(ctx, prov.Client, req, h.checker, t, stop) })
 	}
 	stopPods := sync.OnceFunc(func() { close(stop); wg.Wait() })
 	defer stopPods()
@@ -50,7 +51,7 @@ func (h *harness) runMode(ctx context.Context, mode, addr string) (*result, erro
 	err = waitMounts(wctx, t, len(reqs))
 	cancel()
 	if err != nil {
-		return nil, fmt.Errorf("%w\nprovider log:\n%s", err, logTail(prov.logPath, 20))
+		return nil, fmt.Errorf("%w\nprovider log:\n%s", err, prov.LogTail())
 	}
 	start := time.Now()
 	h.monitor.reset()
@@ -65,13 +66,10 @@ func (h *harness) runMode(ctx context.Context, mode, addr string) (*result, erro
 	for _, f := range faults {
 		res.rates = append(res.rates, [2]float64{h.rate(f.from, f.to), h.rate(f.to, f.to.Add(afterFault))})
 	}
-	switch {
-	case !prov.proc.alive():
-		res.restarted = fmt.Sprintf("pid %d exited", pid)
-	case prov.proc.pid() != pid:
-		res.restarted = fmt.Sprintf("pid %d is now %d", pid, prov.proc.pid())
+	if !prov.Alive() {
+		res.restarted = fmt.Sprintf("pid %d exited", prov.PID())
 	}
-	if res.logins, err = prov.logins(ctx); err != nil {
+	if res.logins, err = logins(ctx, prov.MetricsURL); err != nil {
 		return nil, err
 	}
 	return res, nil
