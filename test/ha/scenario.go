@@ -56,29 +56,33 @@ func (h *harness) scenario(ctx context.Context, front bool) ([]fault, error) {
 // killActive sends SIGKILL to the active node and waits for another to
 // become active.
 func (h *harness) killActive(ctx context.Context) (fault, error) {
-	i, err := h.waitActive(ctx, -1)
-	if err != nil {
-		return fault{}, err
-	}
-	f := fault{name: "SIGKILL active " + h.cluster.nodes[i].id, from: time.Now()}
-	h.cluster.nodes[i].halt(true)
-	j, err := h.waitActive(ctx, i)
-	f.to = time.Now()
-	f.name += ", " + h.cluster.nodes[max(j, 0)].id + " active"
-	h.down = i
-	return f, err
+	return h.replaceActive(ctx, "SIGKILL", func(i int) error {
+		h.cluster.nodes[i].halt(true)
+		return nil
+	})
 }
 
 // sealActive seals the active node with the root token and waits for
 // another to become active.
 func (h *harness) sealActive(ctx context.Context) (fault, error) {
+	return h.replaceActive(ctx, "seal", func(i int) error {
+		if err := h.cluster.admins[i].API().Sys().SealWithContext(ctx); err != nil {
+			return fmt.Errorf("sealing %s: %w", h.cluster.nodes[i].id, err)
+		}
+		return nil
+	})
+}
+
+// replaceActive takes the active node i out with cause, named how, and
+// waits for another to become active; the node is left for heal.
+func (h *harness) replaceActive(ctx context.Context, how string, cause func(i int) error) (fault, error) {
 	i, err := h.waitActive(ctx, -1)
 	if err != nil {
 		return fault{}, err
 	}
-	f := fault{name: "seal active " + h.cluster.nodes[i].id, from: time.Now()}
-	if err := h.cluster.admins[i].API().Sys().SealWithContext(ctx); err != nil {
-		return f, fmt.Errorf("sealing %s: %w", h.cluster.nodes[i].id, err)
+	f := fault{name: how + " active " + h.cluster.nodes[i].id, from: time.Now()}
+	if err := cause(i); err != nil {
+		return f, err
 	}
 	j, err := h.waitActive(ctx, i)
 	f.to = time.Now()
