@@ -1,0 +1,126 @@
+package account
+
+import (
+	"encoding/json"
+)
+
+// What decoded JSON costs in memory on a 64-bit Go (1.26, Swiss-table
+// maps), as TestJSONBytesCoversDecoding measures it: generous, so a charge
+// is never below what decoding allocates.
+const (
+	// StringBytes is a string or json.Number boxed in an interface: its
+	// header, plus the rounding of its allocation.
+	StringBytes = 32
+	// MapBytes is a map's header and its first table; MapEntryBytes an
+	// entry, with the tables a growing map leaves behind.
+	MapBytes      = 320
+	MapEntryBytes = 96
+	// SliceBytes is a slice's header; SliceElemBytes an element, with the
+	// arrays a growing slice leaves behind and the decoder's own work.
+	SliceBytes     = 96
+	SliceElemBytes = 112
+)
+
+// JSONBytes is what decoding the JSON document raw into Go values (maps of
+// string to any, slices of any, strings and json.Number) allocates at most,
+// the decoder's own copy of raw included. It scans raw once without
+// allocating, so a body can be charged before it is decoded. raw need not
+// be valid JSON: the estimate only covers a valid document.
+func JSONBytes(raw []byte) int64 {
+	// The decoder copies raw into a buffer that grows by doubling, leaving
+	// up to about four times raw behind.
+	n := 4 * int64(len(raw))
+	for i := 0; i < len(raw); i++ {
+		switch c := raw[i]; c {
+		case '{':
+			n += MapBytes
+		case '[':
+			n += SliceBytes
+		case ':':
+			n += MapEntryBytes
+		case ',':
+			// An element of an array, or an entry of a map (charged by
+			// its ':'); charged as an element either way.
+			n += SliceElemBytes
+		case '"':
+			start := i
+			escaped := false
+			for i++; i < len(raw) && raw[i] != '"'; i++ {
+				if raw[i] == '\\' {
+					escaped = true
+					i++
+				}
+			}
+			size := int64(i - start)
+			if escaped {
+				// Unquoting builds the value in a buffer first.
+				size *= 2
+			}
+			n += StringBytes + size
+		default:
+			if c == '-' || (c >= '0' && c <= '9') {
+				start := i
+				for i+1 < len(raw) && isNumberByte(raw[i+1]) {
+					i++
+				}
+				n += StringBytes + int64(i-start+1)
+			}
+		}
+	}
+	// The first element of each array has no ','.
+	return n + SliceElemBytes
+}
+
+func isNumberByte(c byte) bool {
+	return (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-'
+}
+
+// ValueBytes is what the decoded JSON value v holds, as JSONBytes counts it
+// (without a decoder's buffer), walking at most until limit is passed: it
+// then returns a value over limit. Shared parts count each time they are
+// reached.
+func ValueBytes(v any, limit int64) int64 {
+	w := sizer{left: limit}
+	w.walk(v)
+	return limit - w.left
+}
+
+type sizer struct{ left int64 }
+
+func (w *sizer) walk(v any) {
+	if w.left < 0 {
+		return
+	}
+	switch t := v.(type) {
+	case string:
+		w.left -= StringBytes + int64(len(t))
+	case json.Number:
+		w.left -= StringBytes + int64(len(t))
+	case []byte:
+		w.left -= StringBytes + int64(len(t))
+	case map[string]any:
+		w.left -= MapBytes + int64(len(t))*MapEntryBytes
+		for k, e := range t {
+			w.left -= StringBytes + int64(len(k))
+			w.walk(e)
+		}
+	case map[string]string:
+		w.left -= MapBytes + int64(len(t))*MapEntryBytes
+		for k, e := range t {
+			w.left -= 2*StringBytes + int64(len(k)+len(e))
+		}
+	case []any:
+		w.left -= SliceBytes + int64(len(t))*SliceElemBytes
+		for _, e := range t {
+			w.walk(e)
+		}
+	case []string:
+		w.left -= SliceBytes + int64(len(t))*SliceElemBytes
+		for _, e := range t {
+			w.left -= int64(len(e))
+		}
+	default:
+		// bool, nil, numbers: held in the interface itself.
+		w.left -= 8
+	}
+}
