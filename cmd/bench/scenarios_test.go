@@ -61,7 +61,7 @@ func TestPKIClasses(t *testing.T) {
 			if err := json.Unmarshal([]byte(reqs[1].Attributes), &attrs); err != nil {
 				t.Fatal(err)
 			}
-			p, err := spc.ParseParams(attrs, spc.Defaults{})
+			p, err := spc.ParseParams(nil, attrs, spc.Defaults{})
 			if err != nil {
 				t.Fatal(err)
 			}

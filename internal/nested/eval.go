@@ -2,6 +2,8 @@ package nested
 
 import (
 	"fmt"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/account"
 	"math"
 	"sort"
 
@@ -9,19 +11,40 @@ import (
 )
 
 // interp evaluates a checked AST. It is per Select, so the budget is too.
+// Its work and what it builds are charged to the mount's account as well:
+// MaxWork and MaxBuiltBytes bound one Select for a clear message, the
+// account bounds every Select of the mount together.
 type interp struct {
 	budget int // work units left
 	built  int // bytes of string built so far
+	acct   *account.Account
+	unsent int // work not yet charged to acct
 }
 
-// spend charges n units of work, failing once MaxWork is used up.
+// workUnit is one unit of this package's work in the account's units
+// (about a byte scanned each): a value visited, or 16 bytes.
+const workUnit = 16
+
+// spend charges n units of work, failing once MaxWork is used up or the
+// account refuses. The account is charged in batches, so a cheap step
+// costs no atomic operation; a batch also checks the mount's context.
 func (in *interp) spend(n int) error {
 	if n < 0 || n > in.budget {
 		in.budget = 0
 		return ErrLimit
 	}
 	in.budget -= n
+	if in.unsent += n; in.unsent >= 1<<12 {
+		return in.flush()
+	}
 	return nil
+}
+
+// flush charges the account the work spent since the last flush.
+func (in *interp) flush() error {
+	n := in.unsent
+	in.unsent = 0
+	return in.acct.Work(n*workUnit, "evaluating a jmesPath")
 }
 
 // build charges for a string of n bytes about to be built.
@@ -30,7 +53,15 @@ func (in *interp) build(n int) error {
 		return ErrLimit
 	}
 	in.built += n
+	if err := in.acct.Charge(account.StringBytes+n, "building a string in a jmesPath"); err != nil {
+		return err
+	}
 	return in.spendBytes(n)
+}
+
+// hold charges a list of n elements about to be made.
+func (in *interp) hold(n int) error {
+	return in.acct.Charge(account.SliceBytes+n*account.SliceElemBytes, "building a list in a jmesPath")
 }
 
 // spendBytes charges for scanning or building n bytes of string.
@@ -123,6 +154,9 @@ func (in *interp) eval(n parsing.ASTNode, v any) (any, error) {
 				if err := in.spend(len(inner) + 1); err != nil {
 					return nil, err
 				}
+				if err := in.hold(len(inner)); err != nil {
+					return nil, err
+				}
 				out = append(out, inner...)
 				continue
 			}
@@ -171,6 +205,9 @@ func (in *interp) eval(n parsing.ASTNode, v any) (any, error) {
 // dropping null results, as JMESPath projections do.
 func (in *interp) project(l []any, rhs parsing.ASTNode, cond *parsing.ASTNode) ([]any, error) {
 	// Sized for the common case: a projection keeps most elements.
+	if err := in.hold(len(l)); err != nil {
+		return nil, err
+	}
 	out := make([]any, 0, len(l))
 	for _, e := range l {
 		if cond != nil {
@@ -208,6 +245,10 @@ func (in *interp) values(m map[string]any) ([]any, error) {
 
 func (in *interp) sortedKeys(m map[string]any) ([]string, error) {
 	if err := in.spend(sortCost(len(m))); err != nil {
+		return nil, err
+	}
+	// The keys, and the list of values or keys made of them.
+	if err := in.hold(2 * len(m)); err != nil {
 		return nil, err
 	}
 	keys := make([]string, 0, len(m))

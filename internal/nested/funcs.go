@@ -102,6 +102,10 @@ func fnKeys(in *interp, name string, a []any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Each key boxed in the list.
+	if err := in.hold(len(keys)); err != nil {
+		return nil, err
+	}
 	out := make([]any, len(keys))
 	for i, k := range keys {
 		out[i] = k
@@ -218,21 +222,58 @@ func (in *interp) encodedSize(v any) (int, error) {
 	return 32, nil // null, bool, float64
 }
 
-func fnToNumber(_ *interp, _ string, a []any) (any, error) {
+func fnToNumber(in *interp, _ string, a []any) (any, error) {
 	switch v := a[0].(type) {
 	case json.Number, float64:
 		return v, nil
 	case string:
-		// A JSON number as text becomes that number, exactly; anything else
-		// is null, as the spec says.
-		var n json.Number
-		dec := json.NewDecoder(strings.NewReader(v))
-		dec.UseNumber()
-		if len(v) > 0 && v[0] != ' ' && dec.Decode(&n) == nil && dec.InputOffset() == int64(len(v)) {
-			return n, nil
+		// A JSON number as text becomes that number, exactly, sharing the
+		// text; anything else is null, as the spec says.
+		if err := in.spendBytes(len(v)); err != nil {
+			return nil, err
+		}
+		if validNumber(v) {
+			return json.Number(v), nil
 		}
 	}
 	return nil, nil
+}
+
+// validNumber reports s as a JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func validNumber(s string) bool {
+	i := 0
+	digits := func() int {
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		return i - start
+	}
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(s)
 }
 
 // homogeneous reports whether l holds only numbers or only strings.
@@ -240,9 +281,9 @@ func homogeneous(l []any) (numbers, ok bool) {
 	if len(l) == 0 {
 		return false, true
 	}
-	_, numbers = number(l[0])
+	numbers = isNumber(l[0])
 	for _, e := range l {
-		_, isNum := number(e)
+		isNum := isNumber(e)
 		_, isStr := e.(string)
 		if (numbers && !isNum) || (!numbers && !isStr) {
 			return false, false
@@ -251,14 +292,40 @@ func homogeneous(l []any) (numbers, ok bool) {
 	return numbers, true
 }
 
-// less orders two elements of a homogeneous list.
-func less(numbers bool, a, b any) bool {
-	if numbers {
-		x, _ := number(a)
-		y, _ := number(b)
-		return x < y
+// keyed is an element of an ordered list with its number parsed once.
+type keyed struct {
+	v any
+	f float64
+}
+
+// sortKeys parses the numbers of a homogeneous list once, charging each,
+// so that ordering compares floats; strings are compared as they are.
+func (in *interp) sortKeys(numbers bool, l []any) ([]keyed, error) {
+	if err := in.hold(2 * len(l)); err != nil {
+		return nil, err
 	}
-	return a.(string) < b.(string)
+	out := make([]keyed, len(l))
+	for i, e := range l {
+		out[i].v = e
+		if numbers {
+			f, _, err := in.number(e)
+			if err != nil {
+				return nil, err
+			}
+			out[i].f = f
+		} else if err := in.spendBytes(len(e.(string))); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// less orders two elements of a homogeneous list.
+func less(numbers bool, a, b keyed) bool {
+	if numbers {
+		return a.f < b.f
+	}
+	return a.v.(string) < b.v.(string)
 }
 
 // orderedList is the argument of max, min and sort: an array of numbers
@@ -282,13 +349,17 @@ func fnMinMax(in *interp, name string, a []any) (any, error) {
 	if err := in.spend(len(l) + 1); err != nil || len(l) == 0 {
 		return nil, err
 	}
-	best := l[0]
-	for _, e := range l[1:] {
+	ks, err := in.sortKeys(numbers, l)
+	if err != nil {
+		return nil, err
+	}
+	best := ks[0]
+	for _, e := range ks[1:] {
 		if (name == "max") == less(numbers, best, e) {
 			best = e
 		}
 	}
-	return best, nil
+	return best.v, nil
 }
 
 func fnSort(in *interp, name string, a []any) (any, error) {
@@ -299,8 +370,15 @@ func fnSort(in *interp, name string, a []any) (any, error) {
 	if err := in.spend(sortCost(len(l))); err != nil {
 		return nil, err
 	}
-	out := slices.Clone(l)
-	sort.SliceStable(out, func(i, j int) bool { return less(numbers, out[i], out[j]) })
+	ks, err := in.sortKeys(numbers, l)
+	if err != nil {
+		return nil, err
+	}
+	sort.SliceStable(ks, func(i, j int) bool { return less(numbers, ks[i], ks[j]) })
+	out := make([]any, len(ks))
+	for i, k := range ks {
+		out[i] = k.v
+	}
 	return out, nil
 }
 
@@ -310,11 +388,15 @@ func fnReverse(in *interp, name string, a []any) (any, error) {
 		if err := in.spend(len(v) + 1); err != nil {
 			return nil, err
 		}
+		if err := in.hold(len(v)); err != nil {
+			return nil, err
+		}
 		out := slices.Clone(v)
 		slices.Reverse(out)
 		return out, nil
 	case string:
-		if err := in.spendBytes(len(v)); err != nil {
+		// The runes, and the string made of them.
+		if err := in.build(5 * len(v)); err != nil {
 			return nil, err
 		}
 		r := []rune(v)

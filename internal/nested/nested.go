@@ -38,6 +38,8 @@ import (
 	"fmt"
 
 	"github.com/jmespath-community/go-jmespath/pkg/parsing"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/account"
 )
 
 // Limits on an expression and on one evaluation.
@@ -105,9 +107,12 @@ func (e *Expr) String() string { return e.src }
 // UseNumber). Selected values are returned as they are in v, so numbers keep
 // their json.Number text. A null result is ErrNotFound, saying where the
 // path stopped and which keys are there.
-func (e *Expr) Select(v any) (any, error) {
-	in := &interp{budget: MaxWork}
+func (e *Expr) Select(acct *account.Account, v any) (any, error) {
+	in := &interp{budget: MaxWork, acct: acct}
 	r, err := in.eval(e.ast, v)
+	if err == nil {
+		err = in.flush()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", quoteExpr(e.src), err)
 	}

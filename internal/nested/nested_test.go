@@ -83,7 +83,7 @@ func TestSelect(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := e.Select(v)
+			got, err := e.Select(nil, v)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -170,7 +170,7 @@ func TestSelectNotFound(t *testing.T) {
 			if data == nil {
 				data = kv(t)
 			}
-			_, err := MustCompile(t, tt.expr).Select(data)
+			_, err := MustCompile(t, tt.expr).Select(nil, data)
 			if !errors.Is(err, ErrNotFound) {
 				t.Fatalf("Select error %v, want ErrNotFound", err)
 			}
@@ -201,7 +201,7 @@ func TestSelectErrorsHideValues(t *testing.T) {
 	v := kv(t)
 	for _, tt := range tests {
 		t.Run(tt.expr, func(t *testing.T) {
-			_, err := MustCompile(t, tt.expr).Select(v)
+			_, err := MustCompile(t, tt.expr).Select(nil, v)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Select error %v, want %v", err, tt.want)
 			}
@@ -249,7 +249,7 @@ func TestSelectBounded(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := MustCompile(t, tt.expr).Select(tt.data)
+			_, err := MustCompile(t, tt.expr).Select(nil, tt.data)
 			if tt.limit != errors.Is(err, ErrLimit) {
 				t.Fatalf("Select error %v, want ErrLimit: %v", err, tt.limit)
 			}
@@ -303,7 +303,7 @@ func TestConcurrentSelect(t *testing.T) {
 	done := make(chan error)
 	for range 8 {
 		go func() {
-			_, err := e.Select(v)
+			_, err := e.Select(nil, v)
 			done <- err
 		}()
 	}
@@ -340,7 +340,7 @@ func FuzzCompileSelect(f *testing.F) {
 			}
 			return
 		}
-		if _, err := e.Select(v); err != nil && strings.Contains(err.Error(), secret) && !strings.Contains(expr, secret) {
+		if _, err := e.Select(nil, v); err != nil && strings.Contains(err.Error(), secret) && !strings.Contains(expr, secret) {
 			t.Fatalf("error %q shows a secret value", err)
 		}
 	})
@@ -366,7 +366,7 @@ func BenchmarkSelect(b *testing.B) {
 		}
 		b.Run(truncate(expr, 24), func(b *testing.B) {
 			for b.Loop() {
-				_, _ = e.Select(data)
+				_, _ = e.Select(nil, data)
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package nested
 
 import (
 	"encoding/json"
+	"errors"
 	"strconv"
 
 	"github.com/jmespath-community/go-jmespath/pkg/parsing"
@@ -21,13 +22,17 @@ func (in *interp) slice(parts []*int, v any) (any, error) {
 		if err := in.spend(len(idx) + 1); err != nil {
 			return nil, err
 		}
+		if err := in.hold(len(idx)); err != nil {
+			return nil, err
+		}
 		out := make([]any, len(idx))
 		for i, j := range idx {
 			out[i] = v[j]
 		}
 		return out, nil
 	case string:
-		if err := in.spendBytes(len(v)); err != nil {
+		// The runes, the slice of them, and the string made of it.
+		if err := in.build(9 * len(v)); err != nil {
 			return nil, err
 		}
 		r := []rune(v)
@@ -100,8 +105,14 @@ func (in *interp) compare(n parsing.ASTNode, v any) (any, error) {
 		}
 		return eq == (n.Value == parsing.TOKEQ), nil
 	}
-	x, ok1 := number(a)
-	y, ok2 := number(b)
+	x, ok1, err := in.number(a)
+	if err != nil {
+		return nil, err
+	}
+	y, ok2, err := in.number(b)
+	if err != nil {
+		return nil, err
+	}
 	if !ok1 || !ok2 {
 		return nil, nil // ordering is defined on numbers only
 	}
@@ -124,10 +135,10 @@ func (in *interp) equal(a, b any) (bool, error) {
 	if err := in.spend(1); err != nil {
 		return false, err
 	}
-	if x, ok := number(a); ok {
-		y, ok := number(b)
-		if !ok {
-			return false, nil
+	if x, ok, err := in.number(a); err != nil || ok {
+		y, ok, err2 := in.number(b)
+		if err != nil || err2 != nil || !ok {
+			return false, errors.Join(err, err2)
 		}
 		if s, ok := a.(json.Number); ok {
 			if t, ok := b.(json.Number); ok && s == t {
@@ -181,8 +192,30 @@ func (in *interp) equal(a, b any) (bool, error) {
 	return false, nil
 }
 
+// number reads a JSON number, charging the bytes it parses: a json.Number
+// from Vault can be megabytes long.
+func (in *interp) number(v any) (float64, bool, error) {
+	if n, ok := v.(json.Number); ok {
+		if err := in.spendBytes(len(n)); err != nil {
+			return 0, false, err
+		}
+	}
+	f, ok := number(v)
+	return f, ok, nil
+}
+
+// isNumber reports a JSON number without parsing it.
+func isNumber(v any) bool {
+	switch v.(type) {
+	case float64, json.Number:
+		return true
+	}
+	return false
+}
+
 // number reads a JSON number; comparisons use float64 like every JMESPath
 // implementation, but the selected value itself keeps its json.Number text.
+// Callers charge its parsing (interp.number).
 func number(v any) (float64, bool) {
 	switch v := v.(type) {
 	case float64:

@@ -21,6 +21,11 @@ func parseArgs(v *yaml.Node, label string, limit int, probs *problems) map[strin
 		probs.add("%s: secretArgs must be a map of request body fields, not a %s", label, kindName(v))
 		return nil
 	}
+	// Decoding expands aliases: charge every node it will make.
+	nodes, _ := countNodes(v, limit)
+	if !probs.charge(nodes*argsNodeBytes, nodes, label+": secretArgs") {
+		return nil
+	}
 	var args map[string]any
 	if err := v.Decode(&args); err != nil {
 		probs.add("%s: secretArgs cannot be read: %v", label, err)

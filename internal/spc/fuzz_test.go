@@ -96,7 +96,7 @@ func FuzzParseObjects(f *testing.F) {
 			attrs["objects"] = objects
 			d := testDefaults()
 			d.Limits = lim
-			p, err := ParseParams(attrs, d)
+			p, err := ParseParams(nil, attrs, d)
 			checkParsed(t, p, err, lim, objects)
 		}
 	})
@@ -119,7 +119,7 @@ func FuzzParseParams(f *testing.F) {
 		attrs[KeyObjects] = objects
 		d := testDefaults()
 		d.Limits = fuzzLimits
-		p, err := ParseParams(attrs, d)
+		p, err := ParseParams(nil, attrs, d)
 		if err == nil && attrsSize(attrs) > fuzzLimits.AttributesBytes {
 			t.Fatalf("accepted %d bytes of attributes", attrsSize(attrs))
 		}

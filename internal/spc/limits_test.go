@@ -45,7 +45,7 @@ func TestYAMLBombBounded(t *testing.T) {
 	attrs["objects"] = spctest.YAMLBomb(40)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	_, err := ParseParams(attrs, testDefaults())
+	_, err := ParseParams(nil, attrs, testDefaults())
 	runtime.ReadMemStats(&after)
 	assertProblems(t, err, []string{"objects has more than 50000 YAML nodes once its aliases (*name) and merge keys (<<) are expanded"})
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
@@ -152,7 +152,7 @@ func TestLimits(t *testing.T) {
 			}
 			d := testDefaults()
 			d.Limits = tc.limits
-			p, err := ParseParams(attrs, d)
+			p, err := ParseParams(nil, attrs, d)
 			if p != nil {
 				t.Errorf("ParseParams returned params with an error")
 			}
@@ -208,7 +208,7 @@ func TestWithinLimits(t *testing.T) {
 			attrs["objects"] = tc.objects
 			d := testDefaults()
 			d.Limits = tc.limits
-			p, err := ParseParams(attrs, d)
+			p, err := ParseParams(nil, attrs, d)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -254,7 +254,7 @@ func TestErrorMessagesBounded(t *testing.T) {
 			for k, v := range tc.attrs {
 				attrs[k] = v
 			}
-			_, err := ParseParams(attrs, testDefaults())
+			_, err := ParseParams(nil, attrs, testDefaults())
 			pe, ok := err.(*ParamsError)
 			if !ok {
 				t.Fatalf("error %v is not a *ParamsError", err)

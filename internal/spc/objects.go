@@ -119,6 +119,11 @@ func parseObjects(src string, lim Limits, probs *problems) ([]Object, []string) 
 		probs.add(noObjects)
 		return nil, nil
 	}
+	// yaml.v3 builds the whole tree before its nodes can be counted: charge
+	// its bound first.
+	if !probs.charge(yamlTreeBytes(src), len(src), "parsing objects") {
+		return nil, nil
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal([]byte(src), &doc); err != nil {
 		probs.add("objects is not valid YAML: %v", err)
@@ -128,7 +133,11 @@ func parseObjects(src string, lim Limits, probs *problems) ([]Object, []string) 
 		probs.add(noObjects)
 		return nil, nil
 	}
-	if _, ok := countNodes(&doc, lim.YAMLNodes); !ok {
+	n, ok := countNodes(&doc, lim.YAMLNodes)
+	if !probs.charge(0, n, "counting the objects' YAML nodes") {
+		return nil, nil
+	}
+	if !ok {
 		probs.add("objects has more than %d YAML nodes once its aliases (*name) and merge keys (<<) are expanded, the limit (%s): "+
 			"write the objects out, or ask the operator to raise %s", lim.YAMLNodes, FlagMaxYAMLNodes, FlagMaxYAMLNodes)
 		return nil, nil
@@ -150,6 +159,9 @@ func parseObjects(src string, lim Limits, probs *problems) ([]Object, []string) 
 	objs := make([]Object, 0, len(list.Content))
 	labels := make([]string, 0, len(list.Content))
 	for i, item := range list.Content {
+		if probs.stop != nil {
+			return nil, nil
+		}
 		o, label := parseObject(i, resolve(item), lim, probs)
 		objs = append(objs, o)
 		labels = append(labels, label)

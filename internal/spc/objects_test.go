@@ -225,7 +225,7 @@ func TestParseObjectsErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			attrs := validAttrs()
 			attrs["objects"] = tc.yaml
-			p, err := ParseParams(attrs, testDefaults())
+			p, err := ParseParams(nil, attrs, testDefaults())
 			if p != nil {
 				t.Errorf("ParseParams returned params with an error")
 			}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vault-csi-provider/vault-csi-provider/internal/account"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
@@ -91,6 +92,9 @@ type Params struct {
 	LeaseReuse bool
 	// Certificates is the class's reuse of certificates without a lease.
 	Certificates Certificates
+	// Bytes is what the parameters hold in memory, for the caches that
+	// keep them.
+	Bytes int
 }
 
 // ParamsError lists every problem found in the parameters, so that one
@@ -110,10 +114,24 @@ func (e *ParamsError) Error() string {
 // per YAML node.
 const maxKeptProblems = 100
 
-// problems collects the messages that end up in a ParamsError.
+// problems collects the messages that end up in a ParamsError, and the
+// mount's account, whose refusal ends the parse.
 type problems struct {
 	list    []string
 	dropped int
+	acct    *account.Account
+	stop    error
+}
+
+// charge charges n bytes and work units to the account before they are
+// spent; false once the account has refused, and the parse ends.
+func (p *problems) charge(bytes, work int, what string) bool {
+	if p.stop == nil {
+		if p.stop = p.acct.Work(work, what); p.stop == nil {
+			p.stop = p.acct.Charge(bytes, what)
+		}
+	}
+	return p.stop == nil
 }
 
 func (p *problems) add(format string, args ...any) {
@@ -126,6 +144,9 @@ func (p *problems) add(format string, args ...any) {
 
 // err is the ParamsError of the problems found, nil if none.
 func (p *problems) err() error {
+	if p.stop != nil {
+		return p.stop
+	}
 	if len(p.list) == 0 {
 		return nil
 	}
@@ -163,12 +184,15 @@ func AttrsTooLarge(size, limit int) *ParamsError {
 // parameters plus the driver's pod keys). It reports every problem at once,
 // each naming the parameter or the object (by objectName, or by index if it
 // has none). Keys it does not know are ignored: the driver adds many.
-func ParseParams(attrs map[string]string, d Defaults) (*Params, error) {
+// What parsing makes (the YAML tree, templates, the plan) is charged to
+// acct before it is made; its refusal is returned as it is.
+func ParseParams(acct *account.Account, attrs map[string]string, d Defaults) (*Params, error) {
 	lim := d.Limits.OrDefault()
-	if size := attrsSize(attrs); size > lim.AttributesBytes {
+	size := attrsSize(attrs)
+	if size > lim.AttributesBytes {
 		return nil, AttrsTooLarge(size, lim.AttributesBytes)
 	}
-	var probs problems
+	probs := problems{acct: acct}
 	for _, k := range checkedKeys {
 		if c := controlChar(attrs[k], nil); c != "" {
 			probs.add("%s contains %s: remove it", k, c)
@@ -195,6 +219,8 @@ func ParseParams(attrs map[string]string, d Defaults) (*Params, error) {
 	if err := probs.err(); err != nil {
 		return nil, err
 	}
+	// The parameters keep strings of the attributes (the tokens among them).
+	p.Bytes = p.Plan.Bytes + size + len(attrs)*account.StringBytes
 	return p, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
@@ -199,11 +200,14 @@ func TestParseParams(t *testing.T) {
 			if tc.want != nil {
 				tc.want(want)
 			}
-			got, err := ParseParams(attrs, d)
+			got, err := ParseParams(nil, attrs, d)
 			if err != nil {
 				t.Fatalf("ParseParams: %v", err)
 			}
-			if diff := cmp.Diff(want, got); diff != "" {
+			if got.Bytes < attrsSize(attrs) {
+				t.Errorf("Bytes %d below the attributes' %d", got.Bytes, attrsSize(attrs))
+			}
+			if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(Params{}, "Bytes")); diff != "" {
 				t.Errorf("ParseParams mismatch (-want +got):\n%s", diff)
 			}
 		})
@@ -333,7 +337,7 @@ func TestParseParamsErrors(t *testing.T) {
 			if tc.defaults != nil {
 				tc.defaults(&d)
 			}
-			p, err := ParseParams(attrs, d)
+			p, err := ParseParams(nil, attrs, d)
 			if p != nil {
 				t.Errorf("ParseParams returned params %+v with an error", p)
 			}
@@ -376,7 +380,7 @@ func TestParseParamsNeverEchoesTokens(t *testing.T) {
 	attrs := validAttrs()
 	attrs["roleName"] = ""
 	attrs["csi.storage.k8s.io/serviceAccount.tokens"] = `{"vault":{"token":"s3cr3t-jwt"}}`
-	_, err := ParseParams(attrs, testDefaults())
+	_, err := ParseParams(nil, attrs, testDefaults())
 	if err == nil || strings.Contains(err.Error(), "s3cr3t-jwt") {
 		t.Errorf("error %v: want an error that does not contain the token", err)
 	}

@@ -1,12 +1,15 @@
 package spc
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/url"
 	"strings"
 
+	"github.com/vault-csi-provider/vault-csi-provider/internal/account"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/nested"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/tmpl"
 )
@@ -20,6 +23,9 @@ type Plan struct {
 	Outputs  []*Output
 	// Templates is set when an output is a template.
 	Templates bool
+	// Bytes is what the plan holds in memory: its requests (bodies and keys
+	// included), outputs, IDs, parsed templates and expressions.
+	Bytes int
 }
 
 // Request is one distinct Vault request of a class.
@@ -55,33 +61,66 @@ type Output struct {
 	ID []byte
 }
 
-// buildPlan gathers the objects' requests, one per distinct request.
+// buildPlan gathers the objects' requests, one per distinct request. What
+// it makes is charged to the account first; objects that share a template
+// or a jmesPath by alias share its parsed form, so an alias costs one parse.
 func buildPlan(objs []Object, labels []string, lim Limits, probs *problems) *Plan {
 	plan := &Plan{}
 	byKey := map[string]*Request{}
+	exprs := map[string]*nested.Expr{}
+	tmpls := map[string]*tmpl.Template{}
+	// hold charges what the plan keeps, and counts it in plan.Bytes.
+	hold := func(n int, what string) bool {
+		plan.Bytes += n
+		return probs.charge(n, n, what)
+	}
 	for i, o := range objs {
 		out := &Output{Object: o, Label: labels[i]}
 		plan.Outputs = append(plan.Outputs, out)
+		if !hold(planEntryBytes+len(labels[i])+len(o.Name)+len(o.Path)+len(o.Key)+len(o.JMESPath)+
+			argsBytes(o.Args)+stringsBytes(o.Keys), labels[i]) {
+			return plan
+		}
 		if o.JMESPath != "" {
-			var err error
-			if out.Expr, err = nested.Compile(o.JMESPath); err != nil {
-				probs.add("%s: jmesPath: %v", labels[i], err)
+			if out.Expr = exprs[o.JMESPath]; out.Expr == nil {
+				if !hold(parseBytesPerByte*len(o.JMESPath), labels[i]+": jmesPath") {
+					return plan
+				}
+				var err error
+				if out.Expr, err = nested.Compile(o.JMESPath); err != nil {
+					probs.add("%s: jmesPath: %v", labels[i], err)
+				}
+				exprs[o.JMESPath] = out.Expr
 			}
 		}
 		if o.Kind() == KindTemplate {
 			plan.Templates = true
+			// The source by its hash: objects aliasing one long template
+			// keep one copy of it.
+			out.ID = LengthPrefixed("template", o.Name, digest(o.Template))
+			if !hold(len(out.ID), labels[i]) {
+				return plan
+			}
+			if t, ok := tmpls[o.Template]; ok {
+				out.Tmpl = t
+				continue
+			}
+			if !hold(parseBytesPerByte*len(o.Template), labels[i]+": template") {
+				return plan
+			}
 			var err error
 			// Its messages start with the name given here.
 			if out.Tmpl, err = tmpl.Parse("template", o.Template, tmpl.Limits{SourceBytes: lim.TemplateBytes}); err != nil {
 				probs.add("%s: %v", labels[i], err)
 			}
-			out.ID = LengthPrefixed("template", o.Name, o.Template)
+			tmpls[o.Template] = out.Tmpl
 			continue
 		}
 		var body []byte
 		if o.Args != nil {
 			var err error
-			// parseArgs has made them fit for JSON; this cannot fail.
+			// parseArgs has made them fit for JSON and measured them; this
+			// cannot fail.
 			if body, err = json.Marshal(o.Args); err != nil {
 				probs.add("%s: secretArgs cannot be sent as JSON", labels[i])
 				continue
@@ -91,6 +130,10 @@ func buildPlan(objs []Object, labels []string, lim Limits, probs *problems) *Pla
 		key := string(LengthPrefixed(o.Method, o.Path, query, string(body)))
 		r, ok := byKey[key]
 		if !ok {
+			// The body, the key that holds it again, and the query.
+			if !hold(planEntryBytes+2*len(body)+len(key)+2*len(query), labels[i]+": request") {
+				return plan
+			}
 			r = &Request{Method: o.Method, Path: o.Path, Query: o.Query, Body: body, Key: key, Label: labels[i], Optional: true}
 			byKey[key] = r
 			plan.Requests = append(plan.Requests, r)
@@ -98,9 +141,34 @@ func buildPlan(objs []Object, labels []string, lim Limits, probs *problems) *Pla
 		r.Optional = r.Optional && o.Optional
 		out.Request = r
 		out.ID = LengthPrefixed(fmt.Sprint(o.Kind()), o.Name, o.Key, o.JMESPath, string(o.Encoding), string(o.Shape),
-			string(LengthPrefixed(o.Keys...)), key)
+			string(LengthPrefixed(o.Keys...)), digest(key))
+		if !hold(len(out.ID), labels[i]) {
+			return plan
+		}
 	}
 	return plan
+}
+
+// digest stands for s in an output's ID: equal for equal strings, and short.
+func digest(s string) string {
+	d := sha256.Sum256([]byte(s))
+	return string(d[:])
+}
+
+// argsBytes is what decoded secretArgs hold.
+func argsBytes(args map[string]any) int {
+	if args == nil {
+		return 0
+	}
+	return int(account.ValueBytes(args, math.MaxInt64))
+}
+
+func stringsBytes(l []string) int {
+	n := 0
+	for _, s := range l {
+		n += account.StringBytes + len(s)
+	}
+	return n
 }
 
 // LengthPrefixed encodes fields so that no two different lists give the

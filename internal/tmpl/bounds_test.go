@@ -78,7 +78,7 @@ func TestCancelled(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := tp.Execute(ctx, nil); !errors.Is(err, ErrTimeout) || !errors.Is(err, context.Canceled) {
+	if _, err := tp.Execute(ctx, nil, nil); !errors.Is(err, ErrTimeout) || !errors.Is(err, context.Canceled) {
 		t.Errorf("err = %v, want ErrTimeout and context.Canceled", err)
 	}
 }
@@ -94,7 +94,7 @@ func TestConcurrent(t *testing.T) {
 	for range 16 {
 		wg.Go(func() {
 			for range 50 {
-				out, err := tp.Execute(context.Background(), data)
+				out, err := tp.Execute(context.Background(), nil, data)
 				if err != nil || string(out) != "r1r2:s3cr3t" {
 					t.Errorf("got %q, %v", out, err)
 					return

@@ -6,6 +6,8 @@ import (
 	"text/template"
 	"text/template/parse"
 	"time"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/account"
 )
 
 // Names of the budget functions that instrument inserts. They are added to
@@ -23,20 +25,22 @@ const (
 type execState struct {
 	lim      Limits
 	ctx      context.Context
+	acct     *account.Account
 	deadline time.Time
 	steps    int
 	depth    int
 }
 
-func (s *execState) reset(ctx context.Context) {
+func (s *execState) reset(ctx context.Context, acct *account.Account) {
 	s.ctx = ctx
+	s.acct = acct
 	s.deadline = time.Now().Add(s.lim.Timeout)
 	s.steps = 0
 	s.depth = 0
 }
 
 // release lets go of the caller's context while the instance is pooled.
-func (s *execState) release() { s.ctx = nil }
+func (s *execState) release() { s.ctx, s.acct = nil, nil }
 
 // check fails once the caller's context is done or the Timeout has passed.
 // Every function call and step runs it, as text/template cannot be cancelled.
@@ -53,12 +57,19 @@ func (s *execState) check() error {
 	return nil
 }
 
+// stepWork is a step in the account's units (about a byte processed each):
+// a loop iteration or template call costs about a microsecond.
+const stepWork = 256
+
 func (s *execState) step() (string, error) {
 	s.steps++
 	if s.steps > s.lim.Steps {
 		return "", &Error{msg: fmt.Sprintf("used more than %d steps (loop iterations and template calls)", s.lim.Steps), kinds: []error{ErrTimeout}}
 	}
-	return "", s.check()
+	if err := s.check(); err != nil {
+		return "", err
+	}
+	return "", s.acct.Work(stepWork, "executing a template")
 }
 
 func (s *execState) enter() (string, error) {

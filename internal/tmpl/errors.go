@@ -1,6 +1,8 @@
 package tmpl
 
 import (
+	"github.com/vault-csi-provider/vault-csi-provider/internal/account"
+
 	"errors"
 	"fmt"
 	"strconv"
@@ -18,6 +20,17 @@ func (t *Template) execError(in *template.Template, err error) error {
 	var ours *Error
 	isOurs := errors.As(err, &ours)
 	var ee template.ExecError
+	var refused *account.Error
+	if errors.As(err, &refused) {
+		// The mount's account refused: its message names no value.
+		where := t.name
+		if errors.As(err, &ee) {
+			if line, action, _, ok := t.locate(in, ee); ok {
+				where = fmt.Sprintf("%s: line %d: %s", t.name, line, action)
+			}
+		}
+		return &Error{msg: where + ": " + refused.Error(), kinds: []error{ErrTooLarge, refused}}
+	}
 	if !errors.As(err, &ee) {
 		if isOurs { // the output writer
 			return &Error{msg: t.name + ": " + ours.msg, kinds: ours.kinds}

@@ -43,7 +43,7 @@ func FuzzParseExecute(f *testing.F) {
 			return
 		}
 		// A run past its Timeout would hang here: the fuzzer reports it.
-		out, err := tp.Execute(context.Background(), data)
+		out, err := tp.Execute(context.Background(), nil, data)
 		if len(out) > lim.OutputBytes {
 			t.Fatalf("output %d bytes", len(out))
 		}
@@ -68,7 +68,7 @@ func BenchmarkExecute(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := tp.Execute(ctx, data); err != nil {
+		if _, err := tp.Execute(ctx, nil, data); err != nil {
 			b.Fatal(err)
 		}
 	}

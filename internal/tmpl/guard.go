@@ -132,8 +132,13 @@ func guard(st *execState, name string, fn any, pre precheck) any {
 		if err != nil {
 			return fail(funcErr(ErrExec, "%s: %v", name, err))
 		}
-		if !argsFit(args, lim) {
+		size, fit := argsCost(args, lim)
+		if !fit {
 			return fail(funcErr(ErrTooLarge, "%s: arguments are larger than %d bytes (or nested deeper than %d)", name, lim, maxNesting))
+		}
+		// A function's work grows with its arguments.
+		if err := st.acct.Work(size+stepWork, "calling "+name+" in a template"); err != nil {
+			return fail(err)
 		}
 		if pre != nil {
 			if err := pre(lim, args); err != nil {
@@ -159,23 +164,33 @@ func guard(st *execState, name string, fn any, pre precheck) any {
 			}
 			return fail(funcErr(ErrExec, "%s: failed", name))
 		}
-		if _, ok := valueCost(res[0], lim); !ok {
+		made, ok := valueCost(res[0], lim)
+		if !ok {
 			return fail(funcErr(ErrTooLarge, "%s: result is larger than %d bytes (or nested deeper than %d)", name, lim, maxNesting))
+		}
+		// A result may live on in a variable: the mount holds it to the end.
+		if err := st.acct.Charge(made+resultBytes, "the result of "+name+" in a template"); err != nil {
+			return fail(err)
 		}
 		return []reflect.Value{res[0], reflect.Zero(errorType)}
 	}).Interface()
 }
 
-// argsFit reports whether the arguments together cost at most lim.
-func argsFit(args []reflect.Value, lim int) bool {
+// resultBytes is the fixed part of a function's result: its boxing and
+// the call's reflection.
+const resultBytes = 64
+
+// argsCost is what the arguments cost together; false past lim.
+func argsCost(args []reflect.Value, lim int) (int, bool) {
+	total := 0
 	for _, a := range args {
-		c, ok := valueCost(a, lim)
+		c, ok := valueCost(a, lim-total)
 		if !ok {
-			return false
+			return 0, false
 		}
-		lim -= c
+		total += c
 	}
-	return true
+	return total, true
 }
 
 // widen maps int and string parameters (and ...int, ...string) to any.

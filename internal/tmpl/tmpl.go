@@ -14,11 +14,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"sync"
 	"text/template"
 	"time"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/account"
 )
 
 // Sentinel errors; test with errors.Is.
@@ -164,19 +167,25 @@ func (t *Template) newInstance() any {
 // output. data is copied first when the template may mutate maps (set,
 // unset, merge), so it never touches the caller's values, which other
 // goroutines may be reading.
-func (t *Template) Execute(ctx context.Context, data any) ([]byte, error) {
+// What it makes (values, output) and its work are charged to acct, which
+// bounds every template of the mount together; the Limits bound one
+// execution for a clear message.
+func (t *Template) Execute(ctx context.Context, acct *account.Account, data any) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, &Error{msg: t.name + ": not started: " + err.Error(), kinds: []error{ErrTimeout, err}}
 	}
 	in := t.execs.Get().(*instance)
 	defer t.execs.Put(in)
-	in.st.reset(ctx)
+	in.st.reset(ctx, acct)
 	defer in.st.release()
 
 	if t.mutates {
+		if err := acct.Charge(int(account.ValueBytes(data, math.MaxInt64)), t.name+": copying the data"); err != nil {
+			return nil, err
+		}
 		data = copyData(data)
 	}
-	w := &limitWriter{max: t.lim.OutputBytes}
+	w := &limitWriter{max: t.lim.OutputBytes, acct: acct}
 	if err := in.t.Execute(w, data); err != nil {
 		return nil, t.execError(in.t, err)
 	}
@@ -186,13 +195,18 @@ func (t *Template) Execute(ctx context.Context, data any) ([]byte, error) {
 // limitWriter fails once more than max bytes are written. text/template
 // returns a writer's error unwrapped, so the *Error arrives intact.
 type limitWriter struct {
-	buf bytes.Buffer
-	max int
+	buf  bytes.Buffer
+	max  int
+	acct *account.Account
 }
 
 func (w *limitWriter) Write(p []byte) (int, error) {
 	if w.buf.Len()+len(p) > w.max {
 		return 0, &Error{msg: fmt.Sprintf("output over the %d-byte limit", w.max), kinds: []error{ErrTooLarge}}
+	}
+	// Twice: the buffer doubles as it grows, and fmt formats into its own.
+	if err := w.acct.Charge(2*len(p), "writing a template's output"); err != nil {
+		return 0, err
 	}
 	return w.buf.Write(p)
 }

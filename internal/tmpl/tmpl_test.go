@@ -26,7 +26,7 @@ func render(t testing.TB, src string, data any, lim Limits) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	out, err := tp.Execute(context.Background(), data)
+	out, err := tp.Execute(context.Background(), nil, data)
 	return string(out), err
 }
 
@@ -125,7 +125,7 @@ func TestDataNotMutated(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tp.Execute(context.Background(), data); err != nil {
+	if _, err := tp.Execute(context.Background(), nil, data); err != nil {
 		t.Fatal(err)
 	}
 	m := data.(map[string]any)
