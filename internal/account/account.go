@@ -138,6 +138,15 @@ func (a *Account) Charge(n int, what string) error {
 	return nil
 }
 
+// Release gives back n bytes of a charge that proved larger than what was
+// made (a function's result charged at its arguments' size before it ran).
+// The node's room stays with the account until it closes.
+func (a *Account) Release(n int) {
+	if a != nil && n > 0 {
+		a.bytes.Add(-int64(n))
+	}
+}
+
 // Work counts n units of work about to be done, and fails once the
 // account's work is spent or its context is done.
 func (a *Account) Work(n int, what string) error {

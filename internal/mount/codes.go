@@ -1,6 +1,8 @@
 package mount
 
 import (
+	"github.com/vault-csi-provider/vault-csi-provider/internal/account"
+
 	"context"
 	"errors"
 
@@ -44,7 +46,7 @@ func Code(ctx context.Context, err error) codes.Code {
 	// What gRPC itself reports for a message over its size limit, which
 	// this error stands for.
 	case errors.Is(err, ErrMountTooLarge), errors.Is(err, tmpl.ErrTooLarge), errors.Is(err, tmpl.ErrTimeout),
-		errors.Is(err, vault.ErrResponsesTooLarge):
+		errors.Is(err, vault.ErrResponsesTooLarge), errors.Is(err, account.ErrExhausted):
 		return codes.ResourceExhausted
 	case errors.As(err, &apiStatus):
 		return kubernetesCode(err)

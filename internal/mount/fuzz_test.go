@@ -39,7 +39,7 @@ func FuzzRender(f *testing.F) {
 		} else {
 			s = &api.Secret{Data: map[string]any{"data": map[string]any{"k": value, "password": value}}}
 		}
-		files, err := renderSecret(&spc.Output{Object: obj}, s, true)
+		files, err := renderSecret(nil, &spc.Output{Object: obj}, s, true)
 		if err != nil {
 			if !errors.Is(err, ErrKeyNotFound) && !errors.Is(err, ErrDecode) && !errors.Is(err, vault.ErrBadResponse) {
 				t.Fatalf("error %v wraps no sentinel", err)

@@ -9,10 +9,14 @@ import (
 )
 
 // parsedCacheBytes bounds the memory of the parsed parameters kept, as
-// estimated by paramsCost. Real classes cost a few KiB each, so only classes
-// near the limits make entries leave before parsedCacheSize does: without
-// it, 1024 of them could hold gigabytes.
-const parsedCacheBytes = 64 << 20
+// spc measures it while parsing (Params.Bytes: bodies, keys, IDs, parsed
+// templates and expressions), plus the entry. Real classes hold a few KiB
+// each, so only classes near the limits make entries leave before
+// parsedCacheSize does: without it, 1024 of them could hold gigabytes.
+const parsedCacheBytes = 32 << 20
+
+// parsedEntryBytes is an entry's own memory: its key, the list's links.
+const parsedEntryBytes = 128
 
 // parsedCache is an LRU of parsed parameters bounded both in entries and in
 // estimated bytes. It is safe for concurrent use.
@@ -38,11 +42,10 @@ func newParsedCache(entries, bytes int) (*parsedCache, error) {
 	return c, nil
 }
 
-// Add keeps p, parsed from raw attributes of rawBytes bytes, evicting the
-// least recently used entries while the total is over the limit. One entry
-// over the whole limit is not kept.
-func (c *parsedCache) Add(k attrsKey, p *spc.Params, rawBytes int) {
-	cost := paramsCost(p, rawBytes)
+// Add keeps p, evicting the least recently used entries while the total is
+// over the limit. One entry over the whole limit is not kept.
+func (c *parsedCache) Add(k attrsKey, p *spc.Params) {
+	cost := p.Bytes + parsedEntryBytes
 	if cost > c.limit {
 		return
 	}
@@ -93,42 +96,4 @@ func (c *parsedCache) Values() []*spc.Params {
 		ps = append(ps, e.params)
 	}
 	return ps
-}
-
-// valueCost approximates the memory of one decoded secretArgs value beyond
-// its string bytes (interface, map entry or slice element, headers).
-const valueCost = 64
-
-// templateCost approximates a parsed template's memory per byte of its
-// source: the parse tree and a pooled clone or two.
-const templateCost = 16
-
-// paramsCost estimates the bytes p holds: its strings come from the raw
-// attributes (counted once, whole), and each secretArgs value adds its
-// structure, which aliases can make far larger than the attributes.
-func paramsCost(p *spc.Params, rawBytes int) int {
-	cost := rawBytes
-	for _, o := range p.Plan.Outputs {
-		cost += argsCost(o.Args) + templateCost*len(o.Template)
-	}
-	return cost
-}
-
-func argsCost(v any) int {
-	switch t := v.(type) {
-	case map[string]any:
-		n := valueCost
-		for _, e := range t {
-			n += valueCost + argsCost(e)
-		}
-		return n
-	case []any:
-		n := valueCost
-		for _, e := range t {
-			n += argsCost(e)
-		}
-		return n
-	default:
-		return valueCost
-	}
 }

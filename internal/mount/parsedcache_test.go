@@ -10,14 +10,10 @@ import (
 
 func TestParsedCache(t *testing.T) {
 	key := func(b byte) attrsKey { return attrsKey{b} }
-	small := &spc.Params{RoleName: "small", Plan: &spc.Plan{}}
-	// One object whose secretArgs hold 1,000 values.
-	list := make([]any, 1000)
-	for i := range list {
-		list[i] = "x"
-	}
-	big := &spc.Params{RoleName: "big", Plan: &spc.Plan{Outputs: []*spc.Output{{Object: spc.Object{Args: map[string]any{"l": list}}}}}}
-	bigCost := 100 + valueCost + valueCost + valueCost + 1000*valueCost
+	small := &spc.Params{RoleName: "small", Plan: &spc.Plan{}, Bytes: 10}
+	big := &spc.Params{RoleName: "big", Plan: &spc.Plan{}, Bytes: 100_000}
+	smallCost := 10 + parsedEntryBytes
+	bigCost := 100_000 + parsedEntryBytes
 
 	tests := []struct {
 		name      string
@@ -30,40 +26,40 @@ func TestParsedCache(t *testing.T) {
 		{
 			name: "entries bound", entries: 2, bytes: 1 << 20,
 			ops: func(c *parsedCache) {
-				c.Add(key(1), small, 10)
-				c.Add(key(2), small, 10)
-				c.Add(key(3), small, 10)
+				c.Add(key(1), small)
+				c.Add(key(2), small)
+				c.Add(key(3), small)
 			},
-			wantKeys: []attrsKey{key(2), key(3)}, wantBytes: 20,
+			wantKeys: []attrsKey{key(2), key(3)}, wantBytes: 2 * smallCost,
 		},
 		{
-			name: "bytes bound evicts the least recently used", entries: 10, bytes: bigCost + 25,
+			name: "bytes bound evicts the least recently used", entries: 10, bytes: bigCost + 2*smallCost + 5,
 			ops: func(c *parsedCache) {
-				c.Add(key(1), small, 10)
-				c.Add(key(2), small, 10)
+				c.Add(key(1), small)
+				c.Add(key(2), small)
 				c.Get(key(1))
-				c.Add(key(3), small, 10)
-				c.Add(key(4), big, 100)
+				c.Add(key(3), small)
+				c.Add(key(4), big)
 			},
-			wantKeys: []attrsKey{key(1), key(3), key(4)}, wantBytes: bigCost + 20,
+			wantKeys: []attrsKey{key(1), key(3), key(4)}, wantBytes: bigCost + 2*smallCost,
 		},
 		{
 			name: "an entry over the whole limit is not kept", entries: 10, bytes: bigCost - 1,
 			ops: func(c *parsedCache) {
-				c.Add(key(1), small, 10)
-				c.Add(key(2), big, 100)
+				c.Add(key(1), small)
+				c.Add(key(2), big)
 			},
-			wantKeys: []attrsKey{key(1)}, wantBytes: 10,
+			wantKeys: []attrsKey{key(1)}, wantBytes: smallCost,
 		},
 		{
 			name: "replacing and removing give the cost back", entries: 10, bytes: 1 << 20,
 			ops: func(c *parsedCache) {
-				c.Add(key(1), small, 10)
-				c.Add(key(1), small, 10)
-				c.Add(key(2), small, 10)
+				c.Add(key(1), small)
+				c.Add(key(1), small)
+				c.Add(key(2), small)
 				c.Remove(key(2))
 			},
-			wantKeys: []attrsKey{key(1)}, wantBytes: 10,
+			wantKeys: []attrsKey{key(1)}, wantBytes: smallCost,
 		},
 	}
 	for _, tc := range tests {

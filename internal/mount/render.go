@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
+	"github.com/vault-csi-provider/vault-csi-provider/internal/account"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/nested"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/tmpl"
@@ -27,6 +28,11 @@ var (
 	// ErrFileConflict: files read from a secret collide with others.
 	ErrFileConflict = errors.New("file conflict")
 )
+
+// keyFileBytes is one key of keysAsFiles besides its path and contents:
+// its place in the list of keys, its file, its value for templates, and
+// the checks of its name.
+const keyFileBytes = account.SliceElemBytes + account.MapEntryBytes + 256
 
 // rendered is one file an output made, before its mode and version.
 type rendered struct {
@@ -50,7 +56,8 @@ type outcome struct {
 // first the objects that read secrets, then the templates over their values.
 // It stops as soon as the files made exceed limit bytes: a class can make
 // many large files of one secret, and they must not all be held at once.
-func render(ctx context.Context, plan *spc.Plan, got responses, limit int) ([][]rendered, error) {
+// What it makes is charged to acct before it is made.
+func render(ctx context.Context, acct *account.Account, plan *spc.Plan, got responses, limit int) ([][]rendered, error) {
 	made := make([][]rendered, len(plan.Outputs))
 	values := map[string]any{}
 	var sizes []sized
@@ -74,7 +81,7 @@ func render(ctx context.Context, plan *spc.Plan, got responses, limit int) ([][]
 		if out.Kind() == spc.KindTemplate {
 			continue
 		}
-		o, err := renderOutput(out, got, plan.Templates)
+		o, err := renderOutput(acct, out, got, plan.Templates)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", out.Label, err)
 		}
@@ -90,7 +97,7 @@ func render(ctx context.Context, plan *spc.Plan, got responses, limit int) ([][]
 		if out.Kind() != spc.KindTemplate {
 			continue
 		}
-		files, err := renderTemplate(ctx, out, values)
+		files, err := renderTemplate(ctx, acct, out, values)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", out.Label, err)
 		}
@@ -105,13 +112,13 @@ func render(ctx context.Context, plan *spc.Plan, got responses, limit int) ([][]
 // renderOutput makes out's files from its secret. A missing secret or key
 // of an optional object gives nothing.
 // Templates see values only when the plan has templates (withValues).
-func renderOutput(out *spc.Output, got responses, withValues bool) (outcome, error) {
+func renderOutput(acct *account.Account, out *spc.Output, got responses, withValues bool) (outcome, error) {
 	s, ok := got[out.Request]
 	if !ok {
 		// fetchAll leaves out only the requests of optional objects.
 		return outcome{}, nil
 	}
-	o, err := renderSecret(out, s, withValues)
+	o, err := renderSecret(acct, out, s, withValues)
 	if out.Optional && missing(err) {
 		return outcome{}, nil
 	}
@@ -124,7 +131,7 @@ func missing(err error) bool {
 	return errors.Is(err, ErrKeyNotFound) || errors.Is(err, nested.ErrNotFound) || errors.Is(err, tmpl.ErrMissing)
 }
 
-func renderSecret(out *spc.Output, s *api.Secret, withValues bool) (outcome, error) {
+func renderSecret(acct *account.Account, out *spc.Output, s *api.Secret, withValues bool) (outcome, error) {
 	if s == nil || s.Data == nil {
 		return outcome{}, fmt.Errorf("%w: no data at %s", vault.ErrBadResponse, out.Path)
 	}
@@ -135,7 +142,10 @@ func renderSecret(out *spc.Output, s *api.Secret, withValues bool) (outcome, err
 			o.value = responseValue(s, out.Shape)
 		}
 		if !out.TemplateOnly {
-			b, err := wholeSecret(s, out.Shape)
+			b, err := wholeSecret(acct, out, s)
+			if errors.Is(err, account.ErrExhausted) {
+				return outcome{}, err
+			}
 			if err != nil {
 				return outcome{}, fmt.Errorf("%w: the secret at %s cannot be encoded as JSON", vault.ErrBadResponse, out.Path)
 			}
@@ -143,9 +153,9 @@ func renderSecret(out *spc.Output, s *api.Secret, withValues bool) (outcome, err
 		}
 		return o, nil
 	case spc.KindKeys:
-		return keysAsFiles(out, s)
+		return keysAsFiles(acct, out, s)
 	default:
-		v, err := selectValue(out, s.Data)
+		v, err := selectValue(acct, out, s.Data)
 		if err != nil {
 			return outcome{}, err
 		}
@@ -153,7 +163,7 @@ func renderSecret(out *spc.Output, s *api.Secret, withValues bool) (outcome, err
 		if out.TemplateOnly && !decoded(out) {
 			return o, nil
 		}
-		b, err := fileBytes(out, v, valueName(out))
+		b, err := fileBytes(acct, out, v, valueName(out))
 		if err != nil {
 			return outcome{}, err
 		}
@@ -225,8 +235,8 @@ func responseValue(s *api.Secret, shape spc.Shape) any {
 
 // renderTemplate executes a template object over the values of the
 // class's other objects.
-func renderTemplate(ctx context.Context, out *spc.Output, values map[string]any) ([]rendered, error) {
-	b, err := out.Tmpl.Execute(ctx, values)
+func renderTemplate(ctx context.Context, acct *account.Account, out *spc.Output, values map[string]any) ([]rendered, error) {
+	b, err := out.Tmpl.Execute(ctx, acct, values)
 	if err != nil {
 		if out.Optional && missing(err) {
 			return nil, nil
@@ -240,8 +250,11 @@ func renderTemplate(ctx context.Context, out *spc.Output, values map[string]any)
 // Vault's whole response as hashicorp/vault-csi-provider writes it, but
 // without the request ID, which differs on every read and would make the
 // file and its version change when the secret has not.
-func wholeSecret(s *api.Secret, shape spc.Shape) ([]byte, error) {
-	if shape == spc.ShapeData {
+func wholeSecret(acct *account.Account, out *spc.Output, s *api.Secret) ([]byte, error) {
+	if err := acct.Charge(marshalBytes(s.Data)+4096, out.Label); err != nil {
+		return nil, err
+	}
+	if out.Shape == spc.ShapeData {
 		return json.Marshal(s.Data)
 	}
 	c := *s
@@ -272,7 +285,7 @@ func valueAt(root map[string]any, out *spc.Output) (any, error) {
 // secretKey, or the data secretKey looks into, and in it the value at
 // jmesPath. A string at secretKey is read as JSON for jmesPath: structured
 // values are often stored that way in KV.
-func selectValue(out *spc.Output, root map[string]any) (any, error) {
+func selectValue(acct *account.Account, out *spc.Output, root map[string]any) (any, error) {
 	var v any = secretData(root)
 	if out.Key != "" {
 		var err error
@@ -284,13 +297,16 @@ func selectValue(out *spc.Output, root map[string]any) (any, error) {
 		return v, nil
 	}
 	if str, ok := v.(string); ok && out.Key != "" {
+		if err := acct.Charge(int(account.JSONBytes([]byte(str))), out.Label+": reading the value as JSON"); err != nil {
+			return nil, err
+		}
 		parsed, err := nested.ParseJSONValue(str)
 		if err != nil {
 			return nil, fmt.Errorf("%w: jmesPath needs JSON, and the value of key %s at %s is not: %w", ErrDecode, spc.Quote(out.Key), out.Path, err)
 		}
 		v = parsed
 	}
-	r, err := out.Expr.Select(v)
+	r, err := out.Expr.Select(acct, v)
 	if err != nil {
 		where := out.Path
 		if out.Key != "" {
@@ -312,30 +328,41 @@ func valueName(out *spc.Output) string {
 // fileBytes is a value as a file: strings as they are, anything else as
 // JSON, which is what a consumer of a structured value expects; then
 // decoded per the object's encoding. what names the value in messages.
-func fileBytes(out *spc.Output, v any, what string) ([]byte, error) {
+func fileBytes(acct *account.Account, out *spc.Output, v any, what string) ([]byte, error) {
 	var raw []byte
 	if str, ok := v.(string); ok {
+		if err := acct.Charge(len(str), out.Label); err != nil {
+			return nil, err
+		}
 		raw = []byte(str)
 	} else {
+		if err := acct.Charge(marshalBytes(v), out.Label); err != nil {
+			return nil, err
+		}
 		b, err := json.Marshal(v)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s at %s cannot be encoded as JSON", vault.ErrBadResponse, what, out.Path)
 		}
 		raw = b
 	}
-	return decode(out, raw, what)
+	return decode(acct, out, raw, what)
 }
 
 // keysAsFiles writes each key of the secret (or each listed key) as a
 // file under the object's directory.
-func keysAsFiles(out *spc.Output, s *api.Secret) (outcome, error) {
-	v, err := selectValue(out, s.Data)
+func keysAsFiles(acct *account.Account, out *spc.Output, s *api.Secret) (outcome, error) {
+	v, err := selectValue(acct, out, s.Data)
 	if err != nil {
 		return outcome{}, err
 	}
 	data, ok := v.(map[string]any)
 	if !ok {
 		return outcome{}, fmt.Errorf("%w: keysAsFiles needs a map (a JSON object), but the value selected at %s is of type %s", ErrDecode, out.Path, nested.TypeName(v))
+	}
+	// The list of keys, the files and the values templates see, before any
+	// is built: a secret may have millions of keys.
+	if err := acct.Charge(len(data)*keyFileBytes, out.Label+": keysAsFiles"); err != nil {
+		return outcome{}, err
 	}
 	keys := out.Keys
 	if keys == nil {
@@ -363,11 +390,19 @@ func keysAsFiles(out *spc.Output, s *api.Secret) (outcome, error) {
 		if out.TemplateOnly && !decoded(out) {
 			continue
 		}
-		b, err := fileBytes(out, v, "the value of key "+spc.Quote(k))
+		path := out.Name + "/" + k
+		if len(path) > spc.MaxPathBytes {
+			return outcome{}, fmt.Errorf("%w: keysAsFiles at %s: the file of key %s would have a path of %d bytes, over the driver's %d: shorten objectName or write this key with secretKey",
+				ErrFileConflict, out.Path, spc.Quote(k), len(path), spc.MaxPathBytes)
+		}
+		if err := acct.Charge(len(path), out.Label+": keysAsFiles"); err != nil {
+			return outcome{}, err
+		}
+		b, err := fileBytes(acct, out, v, "the value of key "+spc.Quote(k))
 		if err != nil {
 			return outcome{}, err
 		}
-		o.keep(out, rendered{out.Name + "/" + k, b})
+		o.keep(out, rendered{path, b})
 		values[k] = templateValue(out, v, b)
 	}
 	o.value = values
@@ -376,7 +411,14 @@ func keysAsFiles(out *spc.Output, s *api.Secret) (outcome, error) {
 
 // decode applies the object's encoding: the value in Vault is base64 or hex
 // text and the file receives the decoded bytes. Errors never quote the value.
-func decode(out *spc.Output, raw []byte, what string) ([]byte, error) {
+func decode(acct *account.Account, out *spc.Output, raw []byte, what string) ([]byte, error) {
+	switch out.Encoding {
+	case spc.EncodingBase64, spc.EncodingHex:
+		// The decoded bytes, the string the decoder reads, and its buffer.
+		if err := acct.Charge(3*len(raw), out.Label); err != nil {
+			return nil, err
+		}
+	}
 	switch out.Encoding {
 	case spc.EncodingBase64:
 		b, err := base64.StdEncoding.DecodeString(string(bytes.TrimSpace(raw)))

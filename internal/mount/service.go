@@ -8,15 +8,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
-	"golang.org/x/sync/semaphore"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
 
+	"github.com/vault-csi-provider/vault-csi-provider/internal/account"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/lease"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/logging"
@@ -71,11 +72,10 @@ type Service struct {
 	// the attributes, which carry the pod's token, only once. Params are
 	// never modified after parsing. ForgetPod drops a deleted pod's entries.
 	parsed *parsedCache
-	// parsing bounds the attribute bytes being parsed at once, node-wide,
-	// to one request of the largest size allowed: yaml.v3 builds the
-	// objects document's whole tree before its nodes can be counted, and a
-	// hostile 1 MiB document of tiny nodes takes about 115 MiB while it does.
-	parsing *semaphore.Weighted
+	// account caps each mount; pool admits the mounts in flight within
+	// the node's bytes (Defaults.Limits).
+	account account.Limits
+	pool    *account.Pool
 	// gone holds the UIDs of recently deleted pods (see PodGone).
 	gone *lru.Cache[string, struct{}]
 	// running are the mounts in flight (see Abandon).
@@ -122,8 +122,13 @@ func NewService(o Options) (*Service, error) {
 	o.Metrics.HMACKeyAvailable.Set(1)
 	// Resolved once here, not on every mount.
 	o.Defaults.Limits = o.Defaults.Limits.OrDefault()
-	parsing := semaphore.NewWeighted(int64(o.Defaults.Limits.AttributesBytes))
-	return &Service{opts: o, fallbackKey: fallback, parsed: parsed, parsing: parsing, gone: gone}, nil
+	lim := o.Defaults.Limits
+	acct := account.Limits{Bytes: int64(lim.MountMemory), Work: int64(lim.MountWork)}
+	// A namespace may hold a quarter of the node, and always one mount at
+	// its cap.
+	pool := account.NewPool(account.PoolLimits{Bytes: int64(lim.NodeMemory),
+		Share: max(int64(lim.NodeMemory)/4, acct.Bytes)})
+	return &Service{opts: o, fallbackKey: fallback, parsed: parsed, gone: gone, account: acct, pool: pool}, nil
 }
 
 // Version reports the API version and this runtime.
@@ -170,30 +175,50 @@ func (s *Service) mount(ctx context.Context, req *pb.MountRequest) (*Result, err
 	if limit := s.opts.Defaults.Limits.AttributesBytes; len(raw) > limit {
 		return nil, spc.AttrsTooLarge(len(raw), limit)
 	}
-	key := attrsKey(sha256.Sum256([]byte(raw)))
-	p, ok := s.parsed.Get(key)
-	if !ok {
-		if p, err = s.parse(ctx, raw); err != nil {
-			return nil, err
-		}
-		s.parsed.Add(key, p, len(raw))
-	}
-	return s.mountParams(ctx, p, mode)
-}
-
-// parse decodes and parses raw attributes once their bytes fit in the
-// node's parsing budget, waiting for it within the request's deadline.
-func (s *Service) parse(ctx context.Context, raw string) (*spc.Params, error) {
-	n := int64(len(raw))
-	if err := s.parsing.Acquire(ctx, n); err != nil {
-		return nil, fmt.Errorf("waiting to parse the attributes: %w", err)
-	}
-	defer s.parsing.Release(n)
-	attrs, err := decodeAttributes(raw)
+	// Everything the mount makes from here is charged to its account, which
+	// waits for room in the node's pool, in the line of the pod's namespace.
+	acct, err := s.pool.Open(ctx, namespaceOf(raw), s.account)
 	if err != nil {
 		return nil, err
 	}
-	return spc.ParseParams(attrs, s.opts.Defaults)
+	defer acct.Close()
+	key := attrsKey(sha256.Sum256([]byte(raw)))
+	p, ok := s.parsed.Get(key)
+	if !ok {
+		if err := acct.Charge(int(account.JSONBytes([]byte(raw))), "decoding the attributes"); err != nil {
+			return nil, err
+		}
+		attrs, err := decodeAttributes(raw)
+		if err != nil {
+			return nil, err
+		}
+		if p, err = spc.ParseParams(acct, attrs, s.opts.Defaults); err != nil {
+			return nil, err
+		}
+		s.parsed.Add(key, p)
+	}
+	return s.mountParams(ctx, acct, p, mode)
+}
+
+// namespaceMark is how the driver's JSON encoding of the attributes
+// introduces the pod's namespace.
+const namespaceMark = `"` + spc.KeyPodNamespace + `":"`
+
+// namespaceOf finds the pod's namespace in the raw attributes without
+// decoding them, so a mount is admitted in its namespace's line before it
+// makes anything. A namespace is a DNS label, which JSON never escapes; a
+// value that only looks like one names a line, nothing else.
+func namespaceOf(raw string) string {
+	i := strings.Index(raw, namespaceMark)
+	if i < 0 {
+		return ""
+	}
+	rest := raw[i+len(namespaceMark):]
+	end := strings.IndexByte(rest, '"')
+	if end < 0 || end > 63 {
+		return ""
+	}
+	return rest[:end]
 }
 
 // decodeAttributes reads the JSON-encoded attributes the driver sends.
@@ -245,14 +270,15 @@ type Unwritten struct {
 // check calls it directly. defaultMode applies to objects without
 // filePermission.
 func (s *Service) MountAttributes(ctx context.Context, attrs map[string]string, defaultMode int32) (*Result, error) {
-	p, err := spc.ParseParams(attrs, s.opts.Defaults)
+	acct := account.New(ctx, s.account)
+	p, err := spc.ParseParams(acct, attrs, s.opts.Defaults)
 	if err != nil {
 		return nil, err
 	}
-	return s.mountParams(ctx, p, defaultMode)
+	return s.mountParams(ctx, acct, p, defaultMode)
 }
 
-func (s *Service) mountParams(ctx context.Context, p *spc.Params, defaultMode int32) (*Result, error) {
+func (s *Service) mountParams(ctx context.Context, acct *account.Account, p *spc.Params, defaultMode int32) (*Result, error) {
 	logging.Add(ctx,
 		slog.String("pod", p.Pod.Namespace+"/"+p.Pod.Name),
 		slog.String("pod_uid", p.Pod.UID),
@@ -263,6 +289,8 @@ func (s *Service) mountParams(ctx context.Context, p *spc.Params, defaultMode in
 	// Every Vault call of this mount, logins included, counts against its
 	// namespace's share of the node's Vault request slots.
 	ctx = vault.WithTenant(ctx, p.Pod.Namespace)
+	// The Vault calls charge their bodies to the mount's account.
+	ctx = account.With(ctx, acct)
 	client, err := s.opts.Clients.Get(ctx, p.Vault)
 	if err != nil {
 		return nil, err
@@ -271,7 +299,7 @@ func (s *Service) mountParams(ctx context.Context, p *spc.Params, defaultMode in
 	if err != nil {
 		return nil, err
 	}
-	made, err := render(ctx, p.Plan, got, s.opts.Defaults.Limits.MountBytes)
+	made, err := render(ctx, acct, p.Plan, got, s.opts.Defaults.Limits.MountBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -294,6 +322,10 @@ func (s *Service) mountParams(ctx context.Context, p *spc.Params, defaultMode in
 		if out.Mode != nil {
 			mode = *out.Mode
 		}
+		// Each file's entry and version.
+		if err := acct.Charge(len(made[i])*fileEntryBytes, out.Label); err != nil {
+			return nil, err
+		}
 		for _, f := range made[i] {
 			res.Files = append(res.Files, File{Path: f.path, Mode: mode, Contents: f.contents,
 				Version: version(key, identity(p, out, f.path), f.contents), Object: out.Name})
@@ -307,6 +339,10 @@ func (s *Service) mountParams(ctx context.Context, p *spc.Params, defaultMode in
 	}
 	return res, nil
 }
+
+// fileEntryBytes is a File of a result besides its contents: the struct,
+// its version and its share of the response's lists.
+const fileEntryBytes = 256
 
 // versionKey is the node's HMAC key, or the in-memory fallback while the
 // key Secret cannot be read (the key source retries on the next mount).

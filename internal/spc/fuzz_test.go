@@ -158,7 +158,7 @@ func FuzzValidateFilePath(f *testing.F) {
 			}
 			return
 		}
-		if p == "" || path.IsAbs(p) || path.Clean(p) != p || len(p) > maxPathBytes {
+		if p == "" || path.IsAbs(p) || path.Clean(p) != p || len(p) > MaxPathBytes {
 			t.Fatalf("accepted %q: empty, absolute, unclean or long", p)
 		}
 		if strings.ContainsFunc(p, unicode.IsControl) || strings.Contains(p, `\`) {

@@ -8,6 +8,8 @@ import (
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/account"
 )
 
 // Limits bound what one SecretProviderClass may make the provider do, so
@@ -35,10 +37,21 @@ type Limits struct {
 	// ResponseBytes bounds the Vault responses one mount holds at once,
 	// counted as their bodies' bytes.
 	ResponseBytes int
+	// MountMemory and MountWork cap the mount's account (package account):
+	// every byte it makes or keeps and every unit of work it does, whatever
+	// features the class combines. The limits above remain for their clear
+	// messages; these keep the node safe.
+	MountMemory int
+	MountWork   int
+	// NodeMemory caps the bytes of all the accounts in flight on the node.
+	NodeMemory int
 }
 
 // Flag names, for messages that tell the operator what to raise.
 const (
+	FlagMaxMountMemory     = account.FlagMountMemory
+	FlagMaxMountWork       = account.FlagMountWork
+	FlagMaxMemory          = account.FlagNodeMemory
 	FlagMaxAttributesBytes = "-max-attributes-bytes"
 	FlagMaxObjects         = "-max-objects"
 	FlagMaxYAMLNodes       = "-max-yaml-nodes"
@@ -71,6 +84,9 @@ func DefaultLimits() Limits {
 		// Real mounts read kilobytes; this still lets a few secrets of
 		// several MiB through (each response is cut at 8 MiB anyway).
 		ResponseBytes: 32 << 20,
+		MountMemory:   int(account.DefaultLimits().Bytes),
+		MountWork:     int(account.DefaultLimits().Work),
+		NodeMemory:    int(account.DefaultPoolLimits().Bytes),
 	}
 }
 
@@ -85,6 +101,9 @@ func (l Limits) OrDefault() Limits {
 		{&l.MountBytes, &d.MountBytes},
 		{&l.TemplateBytes, &d.TemplateBytes},
 		{&l.ResponseBytes, &d.ResponseBytes},
+		{&l.MountMemory, &d.MountMemory},
+		{&l.MountWork, &d.MountWork},
+		{&l.NodeMemory, &d.NodeMemory},
 	} {
 		if *f.v <= 0 {
 			*f.v = *f.def

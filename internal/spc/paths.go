@@ -14,7 +14,7 @@ import (
 // Limits of the driver's atomic writer (the kubelet's, reused by the
 // Secrets Store CSI driver).
 const (
-	maxPathBytes    = 4096
+	MaxPathBytes    = 4096
 	maxElementBytes = 255
 )
 
@@ -25,8 +25,8 @@ func ValidateFilePath(p string) error {
 	switch {
 	case p == "":
 		return errors.New("file path is empty: give the file a name, e.g. password")
-	case len(p) > maxPathBytes:
-		return fmt.Errorf("file path is %d bytes long: shorten it to at most %d bytes", len(p), maxPathBytes)
+	case len(p) > MaxPathBytes:
+		return fmt.Errorf("file path is %d bytes long: shorten it to at most %d bytes", len(p), MaxPathBytes)
 	case controlChar(p, nil) != "":
 		return fmt.Errorf("file path %s contains %s: remove it", Quote(p), controlChar(p, nil))
 	case strings.Contains(p, `\`):

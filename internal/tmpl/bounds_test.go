@@ -3,6 +3,7 @@ package tmpl
 import (
 	"context"
 	"errors"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -103,4 +104,20 @@ func TestConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+func TestInstanceBytesCoversNewInstance(t *testing.T) {
+	tp, err := Parse("t", `{{ .a | upper }}`, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	in := tp.newInstance()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(in)
+	if got := after.TotalAlloc - before.TotalAlloc; got > instanceBytes {
+		t.Errorf("newInstance allocated %d bytes, above instanceBytes %d", got, instanceBytes)
+	}
 }

@@ -3,6 +3,7 @@ package tmpl
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"text/template"
 	"text/template/parse"
 	"time"
@@ -18,6 +19,8 @@ const (
 	fnStep  = "_tmplStep"
 	fnEnter = "_tmplEnter"
 	fnLeave = "_tmplLeave"
+	fnOut   = "_tmplOut"
+	fnRange = "_tmplRange"
 )
 
 // execState is the per-execution budget. One instance (and so one state) is
@@ -87,14 +90,49 @@ func (s *execState) leave() string {
 	return ""
 }
 
+// printBytes is what text/template's printing of a value allocates per
+// byte of it: fmt formats the whole value into a buffer that grows by
+// append (about five times a large value in all) before it is written.
+const printBytes = 6
+
+// out ends every printing action: it charges the printing of v before fmt
+// does it, and refuses a value that could not fit the output anyway.
+func (s *execState) out(v any) (any, error) {
+	size, ok := valueCost(reflect.ValueOf(v), s.lim.OutputBytes)
+	if !ok {
+		return nil, &Error{msg: fmt.Sprintf("output over the %d-byte limit", s.lim.OutputBytes), kinds: []error{ErrTooLarge}}
+	}
+	if err := s.acct.Work(size, "printing a value in a template"); err != nil {
+		return nil, err
+	}
+	return v, s.acct.Charge(printBytes*size, "printing a value in a template")
+}
+
+// rangeKeyBytes is what ranging over a map allocates per key before the
+// first iteration: the keys, as reflect values, sorted.
+const rangeKeyBytes = 64
+
+// ranged ends every range's pipeline: it charges what the range makes of
+// its value before it starts.
+func (s *execState) ranged(v any) (any, error) {
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Map {
+		if err := s.acct.Charge(rv.Len()*rangeKeyBytes, "ranging over a map in a template"); err != nil {
+			return nil, err
+		}
+	}
+	return v, nil
+}
+
 func (s *execState) budgetFuncs() template.FuncMap {
-	return template.FuncMap{fnStep: s.step, fnEnter: s.enter, fnLeave: s.leave}
+	return template.FuncMap{fnStep: s.step, fnEnter: s.enter, fnLeave: s.leave, fnOut: s.out, fnRange: s.ranged}
 }
 
 // instrument inserts a step at the start of every range body, and enter/leave
 // around every template body (the root's too: {{template "tmpl"}} recurses).
 // Bodies of if/with inside a range run at most once per iteration, so the
-// range's step covers them.
+// range's step covers them. It ends the pipeline of every printing action
+// with out, and of every range with ranged, so that what they make is
+// charged before text/template makes it.
 func instrument(root *template.Template) {
 	for _, t := range root.Templates() {
 		if t.Tree == nil || t.Tree.Root == nil {
@@ -113,7 +151,12 @@ func instrumentList(l *parse.ListNode) {
 	}
 	for _, n := range l.Nodes {
 		switch n := n.(type) {
+		case *parse.ActionNode:
+			if len(n.Pipe.Decl) == 0 {
+				appendCommand(n.Pipe, fnOut)
+			}
 		case *parse.RangeNode:
+			appendCommand(n.Pipe, fnRange)
 			instrumentList(n.List)
 			instrumentList(n.ElseList)
 			if n.List != nil {
@@ -127,6 +170,15 @@ func instrumentList(l *parse.ListNode) {
 			instrumentList(n.ElseList)
 		}
 	}
+}
+
+// appendCommand ends pipe with "| fn".
+func appendCommand(pipe *parse.PipeNode, fn string) {
+	pipe.Cmds = append(pipe.Cmds, &parse.CommandNode{
+		NodeType: parse.NodeCommand,
+		Pos:      pipe.Pos,
+		Args:     []parse.Node{&parse.IdentifierNode{NodeType: parse.NodeIdentifier, Pos: pipe.Pos, Ident: fn}},
+	})
 }
 
 // budgetAction builds {{fn}}. The functions return "", so it prints nothing.

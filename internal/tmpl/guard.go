@@ -136,8 +136,12 @@ func guard(st *execState, name string, fn any, pre precheck) any {
 		if !fit {
 			return fail(funcErr(ErrTooLarge, "%s: arguments are larger than %d bytes (or nested deeper than %d)", name, lim, maxNesting))
 		}
-		// A function's work grows with its arguments.
+		// A function's work grows with its arguments, and so does its
+		// result: charged at their size before it runs, settled after.
 		if err := st.acct.Work(size+stepWork, "calling "+name+" in a template"); err != nil {
+			return fail(err)
+		}
+		if err := st.acct.Charge(size+callBytes, "calling "+name+" in a template"); err != nil {
 			return fail(err)
 		}
 		if pre != nil {
@@ -169,16 +173,20 @@ func guard(st *execState, name string, fn any, pre precheck) any {
 			return fail(funcErr(ErrTooLarge, "%s: result is larger than %d bytes (or nested deeper than %d)", name, lim, maxNesting))
 		}
 		// A result may live on in a variable: the mount holds it to the end.
-		if err := st.acct.Charge(made+resultBytes, "the result of "+name+" in a template"); err != nil {
-			return fail(err)
+		if made > size {
+			if err := st.acct.Charge(made-size, "the result of "+name+" in a template"); err != nil {
+				return fail(err)
+			}
+		} else {
+			st.acct.Release(size - made)
 		}
 		return []reflect.Value{res[0], reflect.Zero(errorType)}
 	}).Interface()
 }
 
-// resultBytes is the fixed part of a function's result: its boxing and
-// the call's reflection.
-const resultBytes = 64
+// callBytes is what one call allocates besides its result: the reflection
+// of its arguments and results, and their boxing.
+const callBytes = 1024
 
 // argsCost is what the arguments cost together; false past lim.
 func argsCost(args []reflect.Value, lim int) (int, bool) {

@@ -147,11 +147,15 @@ func Parse(name, src string, lim Limits) (*Template, error) {
 	}
 	instrument(root)
 	t := &Template{name: name, src: src, lim: lim, root: root, mutates: mutators.MatchString(src)}
-	t.execs.New = t.newInstance
 	return t, nil
 }
 
-func (t *Template) newInstance() any {
+// instanceBytes is what newInstance allocates, as
+// TestInstanceBytesCoversNewInstance measures it: mostly the guarded
+// function map, whatever the source.
+const instanceBytes = 192 << 10
+
+func (t *Template) newInstance() *instance {
 	st := &execState{lim: t.lim}
 	c, err := t.root.Clone()
 	if err != nil {
@@ -174,7 +178,15 @@ func (t *Template) Execute(ctx context.Context, acct *account.Account, data any)
 	if err := ctx.Err(); err != nil {
 		return nil, &Error{msg: t.name + ": not started: " + err.Error(), kinds: []error{ErrTimeout, err}}
 	}
-	in := t.execs.Get().(*instance)
+	in, _ := t.execs.Get().(*instance)
+	if in == nil {
+		// A clone with its own bound function map, made when no idle one
+		// is pooled: charged before it is made.
+		if err := acct.Charge(instanceBytes, t.name+": preparing an execution"); err != nil {
+			return nil, err
+		}
+		in = t.newInstance()
+	}
 	defer t.execs.Put(in)
 	in.st.reset(ctx, acct)
 	defer in.st.release()
@@ -204,7 +216,8 @@ func (w *limitWriter) Write(p []byte) (int, error) {
 	if w.buf.Len()+len(p) > w.max {
 		return 0, &Error{msg: fmt.Sprintf("output over the %d-byte limit", w.max), kinds: []error{ErrTooLarge}}
 	}
-	// Twice: the buffer doubles as it grows, and fmt formats into its own.
+	// Twice: the buffer doubles as it grows. Printing a value is charged
+	// before fmt formats it (execState.out).
 	if err := w.acct.Charge(2*len(p), "writing a template's output"); err != nil {
 		return 0, err
 	}

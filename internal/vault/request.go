@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,6 +15,8 @@ import (
 	"unicode"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/account"
 )
 
 const (
@@ -136,8 +139,13 @@ func parseSecret(ctx context.Context, kind callKind, op string, resp *api.Respon
 	if kind == callRevoke && resp.StatusCode == http.StatusNoContent {
 		return &api.Secret{}, nil
 	}
-	// The transport bounds the body (limitBodies).
-	raw, err := io.ReadAll(resp.Body)
+	// The transport bounds the body (limitBodies); the mount's account
+	// pays for it as it is read, and for its decoding before it is decoded.
+	acct := account.From(ctx)
+	raw, err := readBody(resp.Body, resp.ContentLength, acct, op)
+	if errors.Is(err, account.ErrExhausted) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, classify(ctx, kind, op, fmt.Errorf("reading response: %w", err), secrets...)
 	}
@@ -148,6 +156,10 @@ func parseSecret(ctx context.Context, kind callKind, op string, resp *api.Respon
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, newError(ErrBadResponse, nil, op, status+": empty response body", secrets...)
 	}
+	// ParseSecret copies the body once more before its decoder does.
+	if err := acct.Charge(int(account.JSONBytes(raw))+len(raw), "decoding the response of "+op); err != nil {
+		return nil, err
+	}
 	secret, err := api.ParseSecret(bytes.NewReader(raw))
 	if err != nil {
 		// The decoder's message may quote response data, so it is left out.
@@ -157,6 +169,37 @@ func parseSecret(ctx context.Context, kind callKind, op string, resp *api.Respon
 		return nil, newError(ErrBadResponse, nil, op, status+": response has no data", secrets...)
 	}
 	return secret, nil
+}
+
+// readBody reads a body whole, charging acct for each buffer before it is
+// allocated: the size announced, or a doubling buffer when none is.
+func readBody(r io.Reader, announced int64, acct *account.Account, op string) ([]byte, error) {
+	size := 512
+	if announced > 0 && announced <= maxResponseBytes {
+		size = int(announced) + 1 // room to see the end
+	}
+	what := "reading the response of " + op
+	if err := acct.Charge(size, what); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 0, size)
+	for {
+		if len(buf) == cap(buf) {
+			grown := 2 * cap(buf)
+			if err := acct.Charge(grown, what); err != nil {
+				return nil, err
+			}
+			buf = append(make([]byte, 0, grown), buf...)
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // readKey identifies a read: the token (hashed, so the key holds no

@@ -1,0 +1,72 @@
+package mount
+
+import (
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// encodedBytes bounds the JSON encoding of a decoded value as json.Marshal
+// writes it (HTML characters, control characters and invalid UTF-8
+// escaped), so that it can be charged before it is made. It visits each
+// value and byte once.
+func encodedBytes(v any) int {
+	switch t := v.(type) {
+	case string:
+		return quotedBytes(t)
+	case json.Number:
+		return len(t)
+	case map[string]any:
+		n := 2
+		for k, e := range t {
+			n += quotedBytes(k) + 2 + encodedBytes(e)
+		}
+		return n
+	case []any:
+		n := 2
+		for _, e := range t {
+			n += 1 + encodedBytes(e)
+		}
+		return n
+	default:
+		// null, booleans, float64
+		return 32
+	}
+}
+
+// marshalBytes is what json.Marshal allocates encoding v: its buffer grows
+// by append (about five times the encoding in all, for a large one), and
+// the encoding is copied out of it.
+func marshalBytes(v any) int {
+	return 7 * encodedBytes(v)
+}
+
+// quotedBytes is s as a JSON string.
+func quotedBytes(s string) int {
+	n := 2
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c < 0x20 || c == '<' || c == '>' || c == '&':
+				n += 6
+			case c == '"' || c == '\\':
+				n += 2
+			default:
+				n++
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			n += 6
+		case r == '\u2028' || r == '\u2029':
+			n += 6
+		default:
+			n += size
+		}
+		i += size
+	}
+	return n
+}
