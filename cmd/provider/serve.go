@@ -56,6 +56,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
+	if soft := setMemoryLimit(getenv, cgroupLimitFiles); soft > 0 {
+		log.Info("Go memory limit set from the container's", "bytes", soft)
+	}
 	reg := prometheus.NewRegistry()
 	m := metrics.New(reg)
 	kc, err := kube.NewClient(cfg.Kubeconfig, "vault-csi-provider/"+version, m)
