@@ -21,15 +21,14 @@ const (
 	SliceElemBytes = 112
 )
 
-// JSONBytes is what decoding the JSON document raw into Go values (maps of
-// string to any, slices of any, strings and json.Number) allocates at most,
-// the decoder's own copy of raw included. It scans raw once without
+// JSONBytes is what the values decoded from the JSON document raw (maps of
+// string to any, slices of any, strings and json.Number) take at most,
+// with what decoding them leaves behind. It scans raw once without
 // allocating, so a body can be charged before it is decoded. raw need not
-// be valid JSON: the estimate only covers a valid document.
+// be valid JSON: the estimate only covers a valid document. A decoder that
+// copies raw first (encoding/json's Decoder) costs DecoderCopy more.
 func JSONBytes(raw []byte) int64 {
-	// The decoder copies raw into a buffer that grows by doubling, leaving
-	// up to about four times raw behind.
-	n := 4 * int64(len(raw))
+	var n int64
 	for i := 0; i < len(raw); i++ {
 		switch c := raw[i]; c {
 		case '{':
@@ -70,6 +69,10 @@ func JSONBytes(raw []byte) int64 {
 	// The first element of each array has no ','.
 	return n + SliceElemBytes
 }
+
+// DecoderCopy is what an encoding/json Decoder allocates copying a
+// document of n bytes into its buffer, which grows by doubling.
+func DecoderCopy(n int) int64 { return 4 * int64(n) }
 
 func isNumberByte(c byte) bool {
 	return (c >= '0' && c <= '9') || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-'

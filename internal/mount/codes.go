@@ -36,6 +36,10 @@ func Code(ctx context.Context, err error) codes.Code {
 	case errors.Is(err, vault.ErrNotFound), errors.Is(err, ErrKeyNotFound), errors.Is(err, nested.ErrNotFound),
 		errors.Is(err, tmpl.ErrMissing):
 		return codes.NotFound
+	case errors.Is(err, tmpl.ErrTimeout):
+		// A template's own time or step limit, not the mount's deadline
+		// (above): retrying cannot help.
+		return codes.ResourceExhausted
 	case errors.Is(err, vault.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		return codes.Unavailable
 	case errors.Is(err, ErrFileConflict), errors.Is(err, nested.ErrType), errors.Is(err, nested.ErrLimit),

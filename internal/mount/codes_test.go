@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/account"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/tmpl"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -37,6 +39,8 @@ func TestCode(t *testing.T) {
 		{"deadline passed", expired, fmt.Errorf("read: %w", vault.ErrUnavailable), codes.DeadlineExceeded},
 		{"inner timeout, request still alive", context.Background(), fmt.Errorf("x: %w", context.DeadlineExceeded), codes.Unavailable},
 		{"cancelled", context.Background(), fmt.Errorf("x: %w", context.Canceled), codes.Canceled},
+		{"a template's own time", context.Background(), fmt.Errorf("t: %w", errors.Join(tmpl.ErrTimeout, context.DeadlineExceeded)), codes.ResourceExhausted},
+		{"the mount's account", context.Background(), fmt.Errorf("o: %w", &account.Error{What: "x", Unit: "bytes", Limit: 1, Flag: account.FlagMountMemory}), codes.ResourceExhausted},
 		{"undecodable value", context.Background(), fmt.Errorf("x: %w", ErrDecode), codes.FailedPrecondition},
 		{"no kubernetes", context.Background(), fmt.Errorf("x: %w", auth.ErrNoKubernetes), codes.FailedPrecondition},
 		{"no driver token in driver-tokens-only mode", context.Background(), fmt.Errorf("x: %w", auth.ErrNoDriverToken), codes.FailedPrecondition},

@@ -156,11 +156,10 @@ func parseSecret(ctx context.Context, kind callKind, op string, resp *api.Respon
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return nil, newError(ErrBadResponse, nil, op, status+": empty response body", secrets...)
 	}
-	// ParseSecret copies the body once more before its decoder does.
-	if err := acct.Charge(int(account.JSONBytes(raw))+len(raw), "decoding the response of "+op); err != nil {
+	if err := acct.Charge(int(account.JSONBytes(raw)), "decoding the response of "+op); err != nil {
 		return nil, err
 	}
-	secret, err := api.ParseSecret(bytes.NewReader(raw))
+	secret, err := decodeSecret(raw)
 	if err != nil {
 		// The decoder's message may quote response data, so it is left out.
 		return nil, newError(ErrBadResponse, nil, op, status+": response body is not a Vault JSON response", secrets...)
@@ -172,34 +171,39 @@ func parseSecret(ctx context.Context, kind callKind, op string, resp *api.Respon
 }
 
 // readBody reads a body whole, charging acct for each buffer before it is
-// allocated: the size announced, or a doubling buffer when none is.
+// allocated: the size announced, or else chunks that double up to 1 MiB,
+// joined at the end, so a body of n bytes costs at most about 2n.
 func readBody(r io.Reader, announced int64, acct *account.Account, op string) ([]byte, error) {
-	size := 512
+	what := "reading the response of " + op
+	size := 4 << 10
 	if announced > 0 && announced <= maxResponseBytes {
 		size = int(announced) + 1 // room to see the end
 	}
-	what := "reading the response of " + op
-	if err := acct.Charge(size, what); err != nil {
-		return nil, err
-	}
-	buf := make([]byte, 0, size)
+	var chunks [][]byte
+	total := 0
 	for {
-		if len(buf) == cap(buf) {
-			grown := 2 * cap(buf)
-			if err := acct.Charge(grown, what); err != nil {
-				return nil, err
-			}
-			buf = append(make([]byte, 0, grown), buf...)
+		if err := acct.Charge(size, what); err != nil {
+			return nil, err
 		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
+		chunk := make([]byte, size)
+		n, err := io.ReadFull(r, chunk)
+		chunks = append(chunks, chunk[:n])
+		total += n
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
 		}
 		if err != nil {
 			return nil, err
 		}
+		size = min(2*size, 1<<20)
 	}
+	if len(chunks) == 1 {
+		return chunks[0], nil
+	}
+	if err := acct.Charge(total, what); err != nil {
+		return nil, err
+	}
+	return bytes.Join(chunks, nil), nil
 }
 
 // readKey identifies a read: the token (hashed, so the key holds no
