@@ -76,7 +76,8 @@ bench: $(VAULT) ## Go benchmarks of a warm Mount through the socket against the 
 FUZZTIME ?= 60s
 FUZZ_TARGETS := ./internal/spc:FuzzParseObjects ./internal/spc:FuzzParseParams \
 	./internal/spc:FuzzValidateFilePath ./internal/mount:FuzzRender ./internal/mount:FuzzCheckSize \
-	./internal/auth:FuzzParseDriverTokens ./internal/nested:FuzzCompileSelect ./internal/tmpl:FuzzParseExecute
+	./internal/auth:FuzzParseDriverTokens ./internal/nested:FuzzCompileSelect ./internal/tmpl:FuzzParseExecute \
+	./internal/vault:FuzzDecodeSecret
 
 .PHONY: fuzz
 fuzz: ## run each fuzz target in turn for FUZZTIME (default 60s, or e.g. FUZZTIME=1000000x)

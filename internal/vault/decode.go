@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/hashicorp/vault/api"
@@ -16,6 +18,9 @@ import (
 // of the body that ParseSecret and its decoder make: the values are built
 // straight from raw, which the caller has already charged.
 func decodeSecret(raw []byte) (*api.Secret, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
 	d := &decoder{b: raw}
 	d.ws()
 	if d.literal("null") {
@@ -277,8 +282,8 @@ func (d *decoder) members(member func(key string, start int) error) error {
 }
 
 // str reads a string. Plain ASCII is taken as it is; anything with escapes
-// or other bytes is unquoted by encoding/json, so that invalid UTF-8 and
-// lone surrogates become U+FFFD exactly as there.
+// or other bytes is unquoted as encoding/json does, invalid UTF-8 and lone
+// surrogates becoming U+FFFD.
 func (d *decoder) str(build bool) (string, error) {
 	start := d.i
 	d.i++
@@ -293,8 +298,8 @@ func (d *decoder) str(build bool) (string, error) {
 			if plain {
 				return string(d.b[start+1 : d.i-1]), nil
 			}
-			var s string
-			if err := json.Unmarshal(d.b[start:d.i], &s); err != nil {
+			s, ok := unquote(d.b[start+1 : d.i-1])
+			if !ok {
 				return "", d.fail("invalid string")
 			}
 			return s, nil
@@ -345,4 +350,85 @@ func (d *decoder) number() bool {
 		}
 	}
 	return true
+}
+
+// unquote decodes the inside of a JSON string with escapes or non-ASCII
+// bytes.
+func unquote(s []byte) (string, bool) {
+	b := make([]byte, 0, len(s)+utf8.UTFMax)
+	for r := 0; r < len(s); {
+		switch c := s[r]; {
+		case c == '\\':
+			if r+1 >= len(s) {
+				return "", false
+			}
+			switch e := s[r+1]; e {
+			case '"', '\\', '/':
+				b = append(b, e)
+			case 'b':
+				b = append(b, '\b')
+			case 'f':
+				b = append(b, '\f')
+			case 'n':
+				b = append(b, '\n')
+			case 'r':
+				b = append(b, '\r')
+			case 't':
+				b = append(b, '\t')
+			case 'u':
+				rr := hex4(s[r+2:])
+				if rr < 0 {
+					return "", false
+				}
+				r += 6
+				if utf16.IsSurrogate(rr) {
+					if r+1 < len(s) && s[r] == '\\' && s[r+1] == 'u' {
+						if dec := utf16.DecodeRune(rr, hex4(s[r+2:])); dec != unicode.ReplacementChar {
+							r += 6
+							b = utf8.AppendRune(b, dec)
+							continue
+						}
+					}
+					rr = unicode.ReplacementChar
+				}
+				b = utf8.AppendRune(b, rr)
+				continue
+			default:
+				return "", false
+			}
+			r += 2
+		case c == '"' || c < ' ':
+			return "", false
+		case c < utf8.RuneSelf:
+			b = append(b, c)
+			r++
+		default:
+			rr, size := utf8.DecodeRune(s[r:])
+			r += size
+			b = utf8.AppendRune(b, rr)
+		}
+	}
+	return string(b), true
+}
+
+// hex4 reads the four hex digits of a \u escape, -1 if they are not.
+func hex4(s []byte) rune {
+	if len(s) < 4 {
+		return -1
+	}
+	var r rune
+	for _, c := range s[:4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		r = r*16 + rune(c)
+	}
+	return r
 }
