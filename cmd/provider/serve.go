@@ -155,7 +155,7 @@ func newService(cfg *config.Serve, kc *kube.Client, m *metrics.Metrics, log *slo
 	if err != nil {
 		return nil, err
 	}
-	leases := lease.New(m)
+	leases := lease.New(lease.Options{Metrics: m})
 	log.Info("starting", "version", version, "commit", buildCommit(), "endpoint", cfg.Endpoint,
 		"vault_addr", cfg.Defaults.Vault.Address, "auth_mount", cfg.Defaults.AuthMount, "kubernetes", kc != nil,
 		"limits", fmt.Sprintf("%+v", cfg.Defaults.Limits))

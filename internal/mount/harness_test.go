@@ -141,7 +141,7 @@ func serve(t testing.TB, v *vaulttest.Server, issuer *vaulttest.JWTIssuer, keys 
 		Concurrency: 4,
 		Version:     "test",
 		Logger:      log,
-		Leases:      lease.New(nil),
+		Leases:      lease.New(lease.Options{}),
 		Metrics:     m,
 		Revoke:      true,
 	})
