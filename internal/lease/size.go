@@ -11,9 +11,12 @@ import (
 // The memory a kept entry takes, for 64-bit Go 1.26. The constants were
 // measured with runtime.MemStats: HeapAlloc after two collections, before
 // and after decoding thousands of copies of a response with
-// api.ParseSecret and keeping them (TestEntryBytesBoundsTheHeap measures
-// again). Where the heap varies, the estimate takes its worst case, so
-// that a bound on the estimate is a bound on the heap.
+// api.ParseSecret and keeping them. Where the heap varies, the estimate
+// takes its worst case, so that a bound on the estimate is a bound on the
+// heap: TestEntryBytesBoundsTheHeap measures whole entries of ten shapes
+// again and finds them counted at 1.0 to 1.75 times the heap they took
+// (database credentials 2.7 KiB counted for 1.7 KiB taken, a leased
+// certificate 8.9 for 7.1).
 const (
 	// boxBytes: a string or json.Number in an interface points to a
 	// 16-byte header allocated on its own.
@@ -44,9 +47,9 @@ func entryBytes(k Key, s *api.Secret, token string) int {
 	return secretBytes(s) + stringBytes(token) + keyBytes(k) + entryOverhead()
 }
 
-// entryOverhead is the cache's own memory for one entry. The pod's
-// bookkeeping is charged to each of its entries: counted once, it could
-// go uncounted for pods of one entry each.
+// entryOverhead is the cache's own memory for one entry, with its pod's
+// bookkeeping charged to each of the pod's entries: never less than it
+// takes, and simpler than charging it to one of them.
 func entryOverhead() int {
 	return allocBytes(int(unsafe.Sizeof(Entry{}))) +
 		slotFactor*int(unsafe.Sizeof(Key{})+unsafe.Sizeof((*Entry)(nil))+1) + // the slot in Cache.entries
