@@ -158,10 +158,10 @@ func newService(cfg *config.Serve, kc *kube.Client, m *metrics.Metrics, log *slo
 	if err != nil {
 		return nil, err
 	}
-	leases := lease.New(m)
+	leases := lease.New(lease.Options{MaxBytesPerPod: cfg.MaxKeptBytesPerPod, MaxBytes: cfg.MaxKeptBytes, Metrics: m})
 	log.Info("starting", "version", version, "commit", buildCommit(), "endpoint", cfg.Endpoint,
 		"vault_addr", cfg.Defaults.Vault.Address, "auth_mount", cfg.Defaults.AuthMount, "kubernetes", kc != nil,
-		"limits", fmt.Sprintf("%+v", cfg.Defaults.Limits))
+		"limits", fmt.Sprintf("%+v", cfg.Defaults.Limits), "max_kept_bytes_per_pod", cfg.MaxKeptBytesPerPod, "max_kept_bytes", cfg.MaxKeptBytes)
 	return mount.NewService(mount.Options{
 		Defaults:    cfg.Defaults,
 		Clients:     clients,

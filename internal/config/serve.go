@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/lease"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
@@ -52,6 +53,10 @@ type Serve struct {
 	// AllowedTLSDirs are where TLS files named by a SecretProviderClass may
 	// be; empty: nowhere (the operator's own -vault-tls-* files always are).
 	AllowedTLSDirs []string
+	// MaxKeptBytesPerPod and MaxKeptBytes bound the memory of the leased
+	// secrets and certificates kept for reuse, for one pod and the node.
+	MaxKeptBytesPerPod int
+	MaxKeptBytes       int
 	// RevokeOnPodDelete revokes a deleted pod's Vault tokens and leases.
 	RevokeOnPodDelete bool
 	// NodeName selects the pods to watch; empty: no pod watch.
@@ -96,6 +101,12 @@ func ParseServe(args []string, getenv Getenv, usage io.Writer) (*Serve, error) {
 	fs.StringVar(&tlsDirs, "allowed-tls-dirs", "", "comma-separated absolute directories where TLS files named by a SecretProviderClass "+
 		"(vaultCACertPath, vaultCADirectory, vaultTLSClientCertPath, vaultTLSClientKeyPath) may be; empty: none. The -vault-tls-* files are always allowed")
 	leaseReuse := fs.Bool("lease-reuse", true, "return still-valid leased secrets (database credentials, leased certificates) on republish instead of new ones; false turns it off for every class")
+	fs.IntVar(&s.MaxKeptBytesPerPod, "max-kept-bytes-per-pod", lease.DefaultMaxBytesPerPod,
+		"estimated bytes of the leased secrets and certificates kept for reuse for one pod; past it the pod's least recently used are dropped "+
+			"(their leases are not revoked), and one larger than it is not kept")
+	fs.IntVar(&s.MaxKeptBytes, "max-kept-bytes", lease.DefaultMaxBytes,
+		"estimated bytes of the leased secrets and certificates kept for reuse on the node, at least -max-kept-bytes-per-pod; "+
+			"past it the node's least recently used are dropped (their leases are not revoked)")
 	fs.BoolVar(&s.RevokeOnPodDelete, "revoke-on-pod-delete", true, "revoke the Vault tokens and leases of a pod when it is deleted (needs -node-name and list/watch on pods)")
 	fs.StringVar(&s.NodeName, "node-name", getenv("NODE_NAME"), "this node's name, to watch its pods (env NODE_NAME, from the downward API)")
 	audiences := fs.String("allowed-audiences", "vault", "comma-separated audiences the provider may request through the TokenRequest API "+
@@ -178,6 +189,7 @@ func (s *Serve) validate(validateVault func() error) error {
 			problems = append(problems, fmt.Sprintf("-allowed-audiences %q: audiences must be non-empty, without spaces or control characters", a))
 		}
 	}
+	problems = append(problems, s.validateKeptBytes()...)
 	if s.ShutdownTimeout <= 0 {
 		problems = append(problems, "-shutdown-timeout must be positive")
 	}
@@ -201,6 +213,24 @@ func splitList(v string) []string {
 		parts[i] = strings.TrimSpace(p)
 	}
 	return parts
+}
+
+// validateKeptBytes refuses 0, which would silently mint new credentials on
+// every republish: -lease-reuse=false says that plainly.
+func (s *Serve) validateKeptBytes() []string {
+	var problems []string
+	for _, f := range []struct {
+		name  string
+		value int
+	}{{"-max-kept-bytes-per-pod", s.MaxKeptBytesPerPod}, {"-max-kept-bytes", s.MaxKeptBytes}} {
+		if f.value < 1 {
+			problems = append(problems, fmt.Sprintf("%s must be 1 or more (to keep nothing, set -lease-reuse=false and -certificate-reuse=false)", f.name))
+		}
+	}
+	if len(problems) == 0 && s.MaxKeptBytesPerPod > s.MaxKeptBytes {
+		problems = append(problems, fmt.Sprintf("-max-kept-bytes-per-pod %d must be at most -max-kept-bytes %d", s.MaxKeptBytesPerPod, s.MaxKeptBytes))
+	}
+	return problems
 }
 
 // validateNamespaceShare resolves the default share and checks it: above

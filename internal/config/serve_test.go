@@ -36,6 +36,8 @@ func TestParseServeDefaults(t *testing.T) {
 		MetricsAddr:             ":8081",
 		MaxVaultRequests:        64,
 		VaultRetryBudget:        10,
+		MaxKeptBytesPerPod:      4 << 20,
+		MaxKeptBytes:            32 << 20,
 		RevokeOnPodDelete:       true,
 		NodeName:                "node-1",
 		AllowedAudiences:        []string{"vault"},
@@ -342,6 +344,45 @@ func TestLimitFlags(t *testing.T) {
 			}
 			if got := tt.get(c.Defaults.Limits); got != tt.want {
 				t.Errorf("check: %s gives %d, want %d", arg, got, tt.want)
+			}
+		})
+	}
+}
+
+// TestKeptBytesFlags: the bounds on the leases and certificates kept.
+func TestKeptBytesFlags(t *testing.T) {
+	tests := []struct {
+		args            []string
+		perPod, perNode int
+		problems        []string
+	}{
+		{args: nil, perPod: 4 << 20, perNode: 32 << 20},
+		{args: []string{"-max-kept-bytes-per-pod=1048576", "-max-kept-bytes=8388608"}, perPod: 1 << 20, perNode: 8 << 20},
+		{args: []string{"-max-kept-bytes-per-pod=8388608", "-max-kept-bytes=8388608"}, perPod: 8 << 20, perNode: 8 << 20},
+		{args: []string{"-max-kept-bytes-per-pod=0"}, problems: []string{"-max-kept-bytes-per-pod must be 1 or more (to keep nothing, set -lease-reuse=false"}},
+		{args: []string{"-max-kept-bytes-per-pod=-1", "-max-kept-bytes=0"},
+			problems: []string{"-max-kept-bytes-per-pod must be 1 or more", "-max-kept-bytes must be 1 or more"}},
+		{args: []string{"-max-kept-bytes=1048576"}, problems: []string{"-max-kept-bytes-per-pod 4194304 must be at most -max-kept-bytes 1048576"}},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			got, err := ParseServe(tt.args, env(nil), io.Discard)
+			if len(tt.problems) > 0 {
+				if err == nil {
+					t.Fatal("no error")
+				}
+				for _, p := range tt.problems {
+					if !strings.Contains(err.Error(), p) {
+						t.Errorf("error lacks %q: %v", p, err)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.MaxKeptBytesPerPod != tt.perPod || got.MaxKeptBytes != tt.perNode {
+				t.Errorf("kept bytes per pod %d, node %d; want %d, %d", got.MaxKeptBytesPerPod, got.MaxKeptBytes, tt.perPod, tt.perNode)
 			}
 		})
 	}

@@ -2,10 +2,12 @@
 // certificates) and certificates issued without a lease per pod, so that a
 // republish returns the same credentials while they are valid, instead of
 // minting new ones every rotation interval. Static secrets carry no lease
-// and no expiry and are never kept.
+// and no expiry and are never kept. What is kept is bounded in bytes, for
+// each pod and for the node (Options).
 package lease
 
 import (
+	"container/list"
 	"sync"
 	"time"
 
@@ -41,6 +43,31 @@ const (
 	Renew
 )
 
+// Default bounds on the memory kept: leased reads of up to 8 MiB each
+// could otherwise let one pod keep hundreds of MiB. A leased certificate
+// with its chain takes about 9 KiB as entryBytes counts it, database
+// credentials about 3 KiB: 4 MiB keeps some 450 certificates for a pod,
+// 32 MiB some 3,600 for the node, an eighth of the DaemonSet's 256 MiB
+// limit, beside what running mounts hold (up to -max-response-bytes,
+// 32 MiB, each).
+const (
+	DefaultMaxBytesPerPod = 4 << 20
+	DefaultMaxBytes       = 32 << 20
+)
+
+// Options bound a cache; zero fields take the defaults. An entry larger
+// than either bound is not kept.
+type Options struct {
+	// MaxBytesPerPod bounds the memory kept for one pod: past it, the
+	// pod's least recently used entries are dropped.
+	MaxBytesPerPod int
+	// MaxBytes bounds the memory kept for all pods: past it, the node's
+	// least recently used entries are dropped, whoever's they are.
+	MaxBytes int
+	// Metrics may be nil.
+	Metrics *metrics.Metrics
+}
+
 // Entry is one kept secret: leased, or a certificate (no lease).
 type Entry struct {
 	Secret *api.Secret
@@ -60,26 +87,60 @@ type Entry struct {
 	// certStart to validUntil; Vault does not revoke it with its token.
 	certificate bool
 	certStart   time.Time
+	// key is where the entry is kept.
+	key Key
+	// size is the memory the entry keeps (entryBytes).
+	size int
+	// node and pod are the entry's places in the node's and its pod's
+	// lists, the most recently used first.
+	node, pod *list.Element
 }
 
 // Leased reports an entry that holds a lease (revoked with its token).
 func (e *Entry) Leased() bool { return !e.certificate }
 
-// Cache is safe for concurrent use.
+// Cache is safe for concurrent use. It holds at most Options.MaxBytes,
+// and Options.MaxBytesPerPod for one pod, as entryBytes estimates them.
+//
+// A lease dropped to stay within them is not revoked: the pod's files may
+// hold its credentials, in use, until its next mount reads new ones. It
+// ends at Vault with its TTL, or with its token: when the pod is deleted,
+// the provider revokes the tokens it still holds for it
+// (-revoke-on-pod-delete), and with them their leases. A dropped
+// certificate is forgotten; the pod's next mount is issued a new one.
 type Cache struct {
-	mu        sync.Mutex
-	entries   map[Key]*Entry
-	now       func() time.Time
-	metrics   *metrics.Metrics
-	nextSweep time.Time
+	mu      sync.Mutex
+	entries map[Key]*Entry
+	pods    map[string]*podEntries
+	// lru lists every entry, the most recently used first.
+	lru             list.List
+	bytes           int
+	maxPod, maxNode int
+	now             func() time.Time
+	metrics         *metrics.Metrics
+	nextSweep       time.Time
 }
 
-// New returns an empty cache; m may be nil.
-func New(m *metrics.Metrics) *Cache {
-	if m == nil {
-		m = metrics.NewUnregistered()
+// podEntries lists one pod's entries, the most recently used first.
+type podEntries struct {
+	lru   list.List
+	bytes int
+}
+
+// New returns an empty cache.
+func New(o Options) *Cache {
+	c := &Cache{entries: map[Key]*Entry{}, pods: map[string]*podEntries{}, maxPod: o.MaxBytesPerPod, maxNode: o.MaxBytes,
+		now: time.Now, metrics: o.Metrics}
+	if c.maxPod == 0 {
+		c.maxPod = DefaultMaxBytesPerPod
 	}
-	return &Cache{entries: map[Key]*Entry{}, now: time.Now, metrics: m}
+	if c.maxNode == 0 {
+		c.maxNode = DefaultMaxBytes
+	}
+	if c.metrics == nil {
+		c.metrics = metrics.NewUnregistered()
+	}
+	return c
 }
 
 // Kept reports whether a secret carries a lease worth keeping.
@@ -103,6 +164,7 @@ func (c *Cache) Get(k Key, p Policy) (*Entry, State) {
 		case !now.Before(e.validUntil):
 			c.dropLocked(k, "expired")
 		case !p.NoCertificates && now.Before(p.dueAt(e.certStart, e.validUntil)):
+			c.touchLocked(e)
 			c.metrics.Certificates.WithLabelValues("reused").Inc()
 			return e, Fresh
 		}
@@ -113,9 +175,11 @@ func (c *Cache) Get(k Key, p Policy) (*Entry, State) {
 	}
 	switch {
 	case now.Before(refreshAt(e.obtained, e.validUntil)):
+		c.touchLocked(e)
 		c.metrics.Leases.WithLabelValues("reused").Inc()
 		return e, Fresh
 	case e.renewable && now.Before(e.validUntil):
+		c.touchLocked(e)
 		return e, Renew
 	default:
 		c.dropLocked(k, "expired")
@@ -126,21 +190,22 @@ func (c *Cache) Get(k Key, p Policy) (*Entry, State) {
 // Put keeps s, a secret just read with token (which expires at tokenEnd,
 // zero for never).
 func (c *Cache) Put(k Key, s *api.Secret, token string, tokenEnd time.Time) {
+	// Sized before locking: a secret of many values takes a while.
+	size := entryBytes(k, s, token)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
-	e := &Entry{Secret: s, Token: token, Vault: k.Vault, obtained: now, tokenEnd: tokenEnd, renewable: s.Renewable}
+	e := &Entry{Secret: s, Token: token, Vault: k.Vault, obtained: now, tokenEnd: tokenEnd, renewable: s.Renewable, size: size}
 	e.validUntil = capAt(now.Add(time.Duration(s.LeaseDuration)*time.Second), tokenEnd)
 	e.validity = e.validUntil.Sub(now)
-	c.entries[k] = e
 	c.metrics.Leases.WithLabelValues("created").Inc()
-	c.sweepLocked(now)
-	c.metrics.LeaseCacheSize.Set(float64(len(c.entries)))
+	c.keepLocked(k, e, now)
 }
 
 // PutCertificate keeps s, a certificate without a lease valid over v, just
 // issued with token.
 func (c *Cache) PutCertificate(k Key, s *api.Secret, v Validity, token string) {
+	size := entryBytes(k, s, token)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
@@ -148,11 +213,9 @@ func (c *Cache) PutCertificate(k Key, s *api.Secret, v Validity, token string) {
 	if old, ok := c.entries[k]; ok && old.certificate {
 		event = "reissued"
 	}
-	c.entries[k] = &Entry{Secret: s, Token: token, Vault: k.Vault, obtained: now, validUntil: v.End,
-		validity: v.End.Sub(v.Start), certificate: true, certStart: v.Start}
 	c.metrics.Certificates.WithLabelValues(event).Inc()
-	c.sweepLocked(now)
-	c.metrics.LeaseCacheSize.Set(float64(len(c.entries)))
+	c.keepLocked(k, &Entry{Secret: s, Token: token, Vault: k.Vault, obtained: now, validUntil: v.End,
+		validity: v.End.Sub(v.Start), certificate: true, certStart: v.Start, size: size}, now)
 }
 
 // NotKept counts a certificate issued for a mount whose policy keeps none,
@@ -196,14 +259,18 @@ func (c *Cache) Drop(k Key) {
 func (c *Cache) ForgetPod(uid string) []*Entry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []*Entry
-	for k, e := range c.entries {
-		if k.PodUID == uid {
-			out = append(out, e)
-			delete(c.entries, k)
-		}
+	p, ok := c.pods[uid]
+	if !ok {
+		return nil
 	}
-	c.metrics.LeaseCacheSize.Set(float64(len(c.entries)))
+	out := make([]*Entry, 0, p.lru.Len())
+	for el := p.lru.Front(); el != nil; el = el.Next() {
+		out = append(out, el.Value.(*Entry))
+	}
+	for _, e := range out {
+		c.removeLocked(e)
+	}
+	c.setGaugesLocked()
 	return out
 }
 
@@ -211,13 +278,9 @@ func (c *Cache) ForgetPod(uid string) []*Entry {
 func (c *Cache) PodUIDs() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	seen := map[string]bool{}
-	var out []string
-	for k := range c.entries {
-		if !seen[k.PodUID] {
-			seen[k.PodUID] = true
-			out = append(out, k.PodUID)
-		}
+	out := make([]string, 0, len(c.pods))
+	for uid := range c.pods {
+		out = append(out, uid)
 	}
 	return out
 }
@@ -229,14 +292,73 @@ func (c *Cache) Len() int {
 	return len(c.entries)
 }
 
+// keepLocked keeps e under k in place of any entry there, first dropping
+// the least recently used entries, of k's pod and then of the node, that
+// leave it no room.
+func (c *Cache) keepLocked(k Key, e *Entry, now time.Time) {
+	defer c.setGaugesLocked()
+	c.sweepLocked(now)
+	if old, ok := c.entries[k]; ok {
+		c.removeLocked(old)
+	}
+	if e.size > c.maxPod || e.size > c.maxNode {
+		c.metrics.LeaseCacheDropped.WithLabelValues("too_large").Inc()
+		return
+	}
+	for p := c.pods[k.PodUID]; p != nil && p.bytes+e.size > c.maxPod; p = c.pods[k.PodUID] {
+		c.evictLocked(p.lru.Back(), "pod_limit")
+	}
+	for c.bytes+e.size > c.maxNode {
+		c.evictLocked(c.lru.Back(), "node_limit")
+	}
+	p, ok := c.pods[k.PodUID]
+	if !ok {
+		p = &podEntries{}
+		c.pods[k.PodUID] = p
+	}
+	e.key = k
+	e.node, e.pod = c.lru.PushFront(e), p.lru.PushFront(e)
+	p.bytes += e.size
+	c.bytes += e.size
+	c.entries[k] = e
+}
+
+func (c *Cache) evictLocked(el *list.Element, reason string) {
+	c.removeLocked(el.Value.(*Entry))
+	c.metrics.LeaseCacheDropped.WithLabelValues(reason).Inc()
+}
+
+func (c *Cache) touchLocked(e *Entry) {
+	c.lru.MoveToFront(e.node)
+	c.pods[e.key.PodUID].lru.MoveToFront(e.pod)
+}
+
+// removeLocked takes e out of the cache; the caller updates the gauges.
+func (c *Cache) removeLocked(e *Entry) {
+	delete(c.entries, e.key)
+	c.lru.Remove(e.node)
+	c.bytes -= e.size
+	p := c.pods[e.key.PodUID]
+	p.lru.Remove(e.pod)
+	p.bytes -= e.size
+	if p.lru.Len() == 0 {
+		delete(c.pods, e.key.PodUID)
+	}
+}
+
 func (c *Cache) dropLocked(k Key, event string) {
 	if e, ok := c.entries[k]; ok {
-		delete(c.entries, k)
+		c.removeLocked(e)
 		if !e.certificate {
 			c.metrics.Leases.WithLabelValues(event).Inc()
 		}
-		c.metrics.LeaseCacheSize.Set(float64(len(c.entries)))
+		c.setGaugesLocked()
 	}
+}
+
+func (c *Cache) setGaugesLocked() {
+	c.metrics.LeaseCacheSize.Set(float64(len(c.entries)))
+	c.metrics.LeaseCacheBytes.Set(float64(c.bytes))
 }
 
 // sweepLocked drops expired entries once a minute, so pods that stopped

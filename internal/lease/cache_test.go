@@ -23,11 +23,19 @@ type fakeClock struct{ now time.Time }
 
 func (f *fakeClock) at(offset time.Duration) { f.now = t0.Add(offset) }
 
-// newTestCache returns a cache on a fake clock at t0, with its metrics.
+// newTestCache returns a cache with the default bounds on a fake clock at
+// t0, with its metrics.
 func newTestCache(t *testing.T) (*Cache, *metrics.Metrics, *fakeClock) {
 	t.Helper()
+	return newBoundedCache(t, Options{})
+}
+
+// newBoundedCache is newTestCache with the bounds of o.
+func newBoundedCache(t *testing.T, o Options) (*Cache, *metrics.Metrics, *fakeClock) {
+	t.Helper()
 	m := metrics.NewUnregistered()
-	c := New(m)
+	o.Metrics = m
+	c := New(o)
 	clk := &fakeClock{now: t0}
 	c.now = func() time.Time { return clk.now }
 	return c, m, clk
@@ -399,10 +407,12 @@ func TestSweep(t *testing.T) {
 	checkMetrics(t, m, counts{created: 6, expired: 3, size: 3})
 }
 
-// TestConcurrent is meant for -race: many goroutines use overlapping keys.
+// TestConcurrent is meant for -race: many goroutines use overlapping keys,
+// in bounds that drop entries all along.
 func TestConcurrent(t *testing.T) {
 	m := metrics.NewUnregistered()
-	c := New(m) // real clock; leases long enough to stay Fresh
+	u := unit(t)
+	c := New(Options{MaxBytesPerPod: 2 * u, MaxBytes: 6 * u, Metrics: m}) // real clock; leases long enough to stay Fresh
 	const workers, rounds = 16, 200
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -437,4 +447,8 @@ func TestConcurrent(t *testing.T) {
 	if got, n := testutil.ToFloat64(m.LeaseCacheSize), c.Len(); got != float64(n) {
 		t.Errorf("lease_cache_size = %v, but %d entries kept", got, n)
 	}
+	if got := testutil.ToFloat64(m.LeaseCacheDropped.WithLabelValues("pod_limit")) + testutil.ToFloat64(m.LeaseCacheDropped.WithLabelValues("node_limit")); got == 0 {
+		t.Error("no entry dropped for the bounds: the test did not reach them")
+	}
+	checkBounds(t, c, m)
 }

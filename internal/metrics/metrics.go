@@ -40,6 +40,13 @@ type Metrics struct {
 	TokenCacheMisses prometheus.Counter
 	// LeaseCacheSize is the number of leased secrets kept for reuse.
 	LeaseCacheSize prometheus.Gauge
+	// LeaseCacheBytes is the memory those kept secrets take, as the cache
+	// estimates it against its bounds.
+	LeaseCacheBytes prometheus.Gauge
+	// LeaseCacheDropped counts kept secrets dropped, or never kept, for
+	// the cache's byte bounds, by reason: too_large (above a pod's bound,
+	// not kept), pod_limit, node_limit (the least recently used dropped).
+	LeaseCacheDropped *prometheus.CounterVec
 	// Leases counts leased secrets by event: created, reused, renewed,
 	// revoked, expired.
 	Leases *prometheus.CounterVec
@@ -92,6 +99,12 @@ func New(reg prometheus.Registerer) *Metrics {
 		LeaseCacheSize: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "lease_cache_size", Help: "Leased secrets and certificates kept for reuse.",
 		}),
+		LeaseCacheBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "lease_cache_bytes", Help: "Estimated memory of the leased secrets and certificates kept for reuse.",
+		}),
+		LeaseCacheDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "lease_cache_dropped_total", Help: "Leased secrets and certificates dropped, or never kept, to stay within the cache's byte bounds, by reason: too_large (above a pod's bound, not kept), pod_limit, node_limit (least recently used dropped).",
+		}, []string{"reason"}),
 		Leases: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "leases_total", Help: "Leased secrets by event: created, reused, renewed, revoked, expired.",
 		}, []string{"event"}),
@@ -106,7 +119,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	reg.MustRegister(m.Mounts, m.MountDuration, m.VaultRequests, m.VaultRequestDuration, m.VaultRetries, m.VaultRequestsInFlight,
-		m.Logins, m.TokenCacheSize, m.TokenCacheHits, m.TokenCacheMisses, m.LeaseCacheSize, m.Leases, m.Certificates, m.KubernetesRequests, m.HMACKeyAvailable,
+		m.Logins, m.TokenCacheSize, m.TokenCacheHits, m.TokenCacheMisses, m.LeaseCacheSize, m.LeaseCacheBytes, m.LeaseCacheDropped, m.Leases, m.Certificates, m.KubernetesRequests, m.HMACKeyAvailable,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -83,7 +83,7 @@ func newHarness(t testing.TB) *harness {
 func newHarnessWith(t testing.TB, keys mount.KeySource, kc kubernetes.Interface) *harness {
 	t.Helper()
 	v := vaulttest.StartT(t)
-	return serve(t, v, setupVault(t, v), keys, kc, vault.Config{Address: v.Addr})
+	return serve(t, v, setupVault(t, v), keys, kc, vault.Config{Address: v.Addr}, lease.Options{})
 }
 
 // setupVault gives v the jwt auth, role, policy, mounts and PKI the tests
@@ -110,16 +110,20 @@ path "pki/issue/web" { capabilities = ["create", "update"] }
 }
 
 // serve runs a provider for v on a new socket, with node defaults
-// nodeVault (address and TLS settings).
-func serve(t testing.TB, v *vaulttest.Server, issuer *vaulttest.JWTIssuer, keys mount.KeySource, kc kubernetes.Interface, nodeVault vault.Config) *harness {
+// nodeVault (address and TLS settings) and the bounds of leases on what it
+// keeps.
+func serve(t testing.TB, v *vaulttest.Server, issuer *vaulttest.JWTIssuer, keys mount.KeySource, kc kubernetes.Interface, nodeVault vault.Config,
+	leases lease.Options) *harness {
 	t.Helper()
 	logs := &syncBuffer{}
 	log, err := logging.New(logs, "debug", "text")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// One set of metrics for the service, its Vault clients and its logins.
+	// One set of metrics for the service, its Vault clients, its logins and
+	// its kept leases.
 	m := metrics.NewUnregistered()
+	leases.Metrics = m
 	clients, err := vault.NewClients(10, vault.RetryPolicy{MaxRetries: 2, MinWait: 10 * time.Millisecond, MaxWait: 50 * time.Millisecond},
 		vault.WithMetrics(m))
 	if err != nil {
@@ -141,7 +145,7 @@ func serve(t testing.TB, v *vaulttest.Server, issuer *vaulttest.JWTIssuer, keys 
 		Concurrency: 4,
 		Version:     "test",
 		Logger:      log,
-		Leases:      lease.New(nil),
+		Leases:      lease.New(leases),
 		Metrics:     m,
 		Revoke:      true,
 	})

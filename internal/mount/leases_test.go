@@ -2,10 +2,13 @@ package mount_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
@@ -13,8 +16,13 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 
+	"github.com/vault-csi-provider/vault-csi-provider/internal/hmackey"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/kube/kubetest"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/lease"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/podwatch"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/vaulttest"
 )
 
 // leasedPKI makes pki/issue/web hand out leased certificates, like
@@ -167,5 +175,80 @@ func TestLeaseNotSharedAcrossRoles(t *testing.T) {
 	_, err := h.mount(t, map[string]string{"objects": leasedObjects, "roleName": "low"})
 	if code := status.Code(err); code != codes.PermissionDenied {
 		t.Fatalf("mount as role low: code %s (%v), want PermissionDenied from Vault", code, err)
+	}
+}
+
+// leasedCertificates lists n objects, each a leased certificate of its own
+// request: "<prefix><i>.example.test".
+func leasedCertificates(prefix string, n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "- {objectName: %[1]s%[2]d.crt, secretPath: pki/issue/web, method: PUT, "+
+			"secretArgs: {common_name: %[1]s%[2]d.example.test, ttl: 30m}, secretKey: certificate}\n", prefix, i)
+	}
+	return b.String()
+}
+
+// TestKeptBytesPerPod: a pod whose leased reads exceed its bound keeps at
+// most that many bytes, its least recently used dropped, while another
+// pod's entries survive. The dropped leases are left to end at Vault.
+func TestKeptBytesPerPod(t *testing.T) {
+	const perPod = 24 << 10 // about three leased certificates
+	v := vaulttest.StartT(t)
+	keys, err := hmackey.Ephemeral()
+	must(t, err)
+	h := serve(t, v, setupVault(t, v), keys, nil, vault.Config{Address: v.Addr}, lease.Options{MaxBytesPerPod: perPod, MaxBytes: 1 << 20})
+	leasedPKI(t, h)
+	kept := func() float64 { return testutil.ToFloat64(h.metrics.LeaseCacheBytes) }
+	dropped := func(reason string) float64 {
+		return testutil.ToFloat64(h.metrics.LeaseCacheDropped.WithLabelValues(reason))
+	}
+	mountCerts := func(params map[string]string, n int) map[string]file {
+		t.Helper()
+		resp, err := h.mount(t, params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := files(resp); len(got) != n {
+			t.Fatalf("%d files, want %d", len(got), n)
+		}
+		return files(resp)
+	}
+
+	podB := map[string]string{"objects": leasedCertificates("b", 2), spc.KeyPodName: "web-2", spc.KeyPodUID: "9b7f0c1e-1111-4000-8000-000000000002"}
+	certsB := mountCerts(podB, 2)
+	keptB := kept()
+	if keptB == 0 || keptB > perPod {
+		t.Fatalf("pod B keeps %v bytes, want its two certificates, at most %d", keptB, perPod)
+	}
+
+	// Eight certificates of about 7 KiB each: more than pod A may keep.
+	// Its republish issues anew those it dropped, dropping others.
+	podA := map[string]string{"objects": leasedCertificates("a", 8)}
+	for i := range 2 {
+		mountCerts(podA, 8)
+		if keptA := kept() - keptB; keptA <= 0 || keptA > perPod {
+			t.Errorf("mount %d: pod A keeps %v bytes, want some, at most %d", i+1, keptA, perPod)
+		}
+		if i > 0 {
+			continue
+		}
+		// Dropped, not revoked: Vault holds every lease issued.
+		if n := h.liveLeases(t, "pki/issue/web/"); n != 10 {
+			t.Errorf("Vault holds %d leases after pod A's first mount, want B's 2 and A's 8", n)
+		}
+	}
+	if dropped("pod_limit") == 0 || dropped("node_limit") != 0 || dropped("too_large") != 0 {
+		t.Errorf("dropped for pod_limit %v, node_limit %v, too_large %v; want some for pod_limit only",
+			dropped("pod_limit"), dropped("node_limit"), dropped("too_large"))
+	}
+
+	// B's certificates were kept: its republish returns them, issuing none.
+	issued := h.liveLeases(t, "pki/issue/web/")
+	if diff := cmp.Diff(certsB, mountCerts(podB, 2)); diff != "" {
+		t.Errorf("pod B's republish (-first +again):\n%s", diff)
+	}
+	if n := h.liveLeases(t, "pki/issue/web/"); n != issued {
+		t.Errorf("Vault holds %d leases after pod B's republish, want still %d", n, issued)
 	}
 }

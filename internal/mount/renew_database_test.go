@@ -175,7 +175,7 @@ func newLeaseService(t *testing.T, v *vaulttest.Server) (*mount.Service, *metric
 		Auth:     authn,
 		Keys:     keys,
 		Version:  "test",
-		Leases:   lease.New(m),
+		Leases:   lease.New(lease.Options{Metrics: m}),
 		Metrics:  m,
 	})
 	must(t, err)

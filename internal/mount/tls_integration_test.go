@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/hmackey"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/lease"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vaulttest"
 )
@@ -72,7 +73,7 @@ func TestMountOverTLS(t *testing.T) {
 			// token cached by one case can help another.
 			node := tt.node
 			node.Address = v.Addr
-			h := serve(t, v, issuer, keys, nil, node)
+			h := serve(t, v, issuer, keys, nil, node, lease.Options{})
 			params := map[string]string{"objects": "- {objectName: k, secretPath: secret/data/tls, secretKey: k}"}
 			for k, val := range tt.params {
 				params[k] = val
