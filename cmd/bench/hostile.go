@@ -43,7 +43,8 @@ type hostileCase struct {
 	params      func(h *hostileEnv) map[string]string
 	sigterm     bool
 	// pods, above 1, mounts the class for that many pods one after
-	// another; the answer is the first failure, or the last mount's.
+	// another; the answer is the first failure, or the last mount's, with
+	// the time of the slowest mount.
 	pods int
 	// crowd, above 0, mounts the class in that many volumes of one
 	// namespace at once, and meanwhile a small class in another namespace,
@@ -366,8 +367,10 @@ func (plan hostilePlan) send(ctx context.Context, client pb.CSIDriverProviderCli
 		return plan.crowd(ctx, client, h, deadline)
 	}
 	var a hostileAnswer
+	var slowest time.Duration
 	for i, req := range plan.attack {
 		a = mountOnce(ctx, client, req, deadline)
+		slowest = max(slowest, a.elapsed)
 		if len(plan.attack) > 1 {
 			a.note = fmt.Sprintf("pod %d of %d", i+1, len(plan.attack))
 		}
@@ -375,6 +378,7 @@ func (plan hostilePlan) send(ctx context.Context, client pb.CSIDriverProviderCli
 			break
 		}
 	}
+	a.elapsed = slowest
 	return a
 }
 

@@ -33,6 +33,7 @@ var namesLimit = regexp.MustCompile(`-max-mount-memory|-max-mount-work|-max-memo
 // with its default flags, through its socket, as the driver does. The
 // provider must refuse it with ResourceExhausted or InvalidArgument naming
 // a limit, within the Mount's deadline and under budgetPeakMiB of RSS; the
+// pods of kept-leases may instead all mount, within the same bounds; the
 // crowd's other namespace must mount meanwhile.
 func TestBudgetAttacks(t *testing.T) {
 	bin := providerBinaryT(t)
@@ -63,11 +64,14 @@ func TestBudgetAttacks(t *testing.T) {
 				t.Errorf("peak RSS %.1f MiB, want under %d MiB", r.peakMiB, budgetPeakMiB)
 			}
 			code, msg := status.Code(r.err), status.Convert(r.err).Message()
-			if c.crowd > 0 {
+			switch {
+			case c.crowd > 0:
 				if code != codes.OK {
 					t.Errorf("the other namespace's mount: %s: %s, want OK", code, msg)
 				}
 				return
+			case c.pods > 1 && code == codes.OK:
+				return // the leases were let go, or fit
 			}
 			if code != codes.ResourceExhausted && code != codes.InvalidArgument {
 				t.Errorf("code %s, want ResourceExhausted or InvalidArgument: %s", code, msg)
