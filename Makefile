@@ -18,6 +18,8 @@ GOFILES  := $(shell git ls-files '*.go' 2>/dev/null | grep -v '^tools/' || find 
 FETCH    := hack/fetch-modules.sh
 
 export VAULT_BIN := $(VAULT)
+# The provider binary the tests that run it as a child use (csitest.ProviderBinary).
+export PROVIDER_BIN := $(PROVIDER)
 
 .PHONY: help build test lint demo bench clean tools packages
 

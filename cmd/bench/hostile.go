@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -30,6 +31,9 @@ const (
 	rssSampleTick = 20 * time.Millisecond
 	// bigBody is what the misbehaving Vault sends with its 403.
 	bigBody = 256 << 20
+	// crowdStart is how long a crowd's volumes get to reach the provider's
+	// Vault reads before the other namespace mounts anyway.
+	crowdStart = time.Second
 )
 
 // hostileCase is one attack: the class parameters it sends, and whether
@@ -38,9 +42,22 @@ type hostileCase struct {
 	name, about string
 	params      func(h *hostileEnv) map[string]string
 	sigterm     bool
+	// pods, above 1, mounts the class for that many pods one after
+	// another; the answer is the first failure, or the last mount's, with
+	// the time of the slowest mount.
+	pods int
+	// crowd, above 0, mounts the class in that many volumes of one
+	// namespace at once, and meanwhile a small class in another namespace,
+	// whose answer is the case's.
+	crowd int
 }
 
-var hostileCases = []hostileCase{
+// hostileCases are every attack of the benchmark: the hardening's, then
+// the budget's.
+var hostileCases = append(slices.Clone(hardeningCases), budgetCases...)
+
+// hardeningCases are attacks on a single limit each (README: "Measured").
+var hardeningCases = []hostileCase{
 	{name: "ca-dev-zero", about: "vaultCACertPath: /dev/zero",
 		params: func(h *hostileEnv) map[string]string {
 			return map[string]string{"vaultAddress": "https://" + h.hang, "vaultCACertPath": "/dev/zero"}
@@ -60,14 +77,22 @@ var hostileCases = []hostileCase{
 }
 
 // hostileEnv holds the misbehaving servers: one that accepts connections
-// and never answers, one that answers every request 403 with a huge body.
+// and never answers, one that answers every request 403 with a huge body,
+// and a Vault whose answers are each within the provider's caps.
 type hostileEnv struct {
 	hang, big string
+	vault     *hostileVault
 	closers   []func()
 }
 
 func startHostileEnv() (*hostileEnv, error) {
 	h := &hostileEnv{}
+	v, err := startHostileVault()
+	if err != nil {
+		return nil, err
+	}
+	h.vault = v
+	h.closers = append(h.closers, v.close)
 	hang, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -155,43 +180,97 @@ func runHostile(ctx context.Context, o *options) error {
 		return err
 	}
 	defer h.close()
-	fmt.Printf("hostile classes against a fresh provider each (default flags), RSS guard %d MiB, answer awaited %s\n", rssGuardMiB, hostileWait)
+	lim := hostileLimits{deadline: o.timeout, wait: hostileWait, guardMiB: rssGuardMiB}
+	fmt.Printf("hostile classes against a fresh provider each (default flags), RSS guard %d MiB, Mount deadline %s, answer awaited %s\n",
+		rssGuardMiB, lim.deadline, lim.wait)
 	for _, c := range hostileCases {
-		line, err := runHostileCase(ctx, o, h, c)
+		r, err := runHostileCase(ctx, o.provider, o.dir, h, c, lim)
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
-		fmt.Printf("hostile: %-13s %s (%s)\n", c.name, line, c.about)
+		fmt.Printf("hostile: %-16s %s (%s)\n", c.name, r, c.about)
 	}
 	return nil
 }
 
-func runHostileCase(ctx context.Context, o *options, h *hostileEnv, c hostileCase) (string, error) {
-	dir, err := os.MkdirTemp(o.dir, c.name+"-")
-	if err != nil {
-		return "", err
+// hostileLimits are how an attack is run: the deadline of each Mount, how
+// long the answer is awaited, and the RSS above which the guard kills the
+// provider.
+type hostileLimits struct {
+	deadline, wait time.Duration
+	guardMiB       float64
+}
+
+// hostileResult is what an attack got.
+type hostileResult struct {
+	// answered is set when the awaited Mount answered; err is its answer.
+	answered bool
+	err      error
+	// elapsed is the time to the answer, to the exit after SIGTERM, to the
+	// guard's kill, or the wait.
+	elapsed time.Duration
+	killed  bool // by the RSS guard
+	sigterm bool // the provider got SIGTERM; exited says whether it left
+	exited  bool
+	// peakMiB is the provider's peak RSS: VmHWM, or the highest sample
+	// when the guard killed it.
+	peakMiB float64
+	// note says which mount answered, and how the others fared.
+	note string
+}
+
+func (r hostileResult) String() string {
+	var s string
+	switch {
+	case r.killed:
+		s = fmt.Sprintf("killed by the RSS guard after %.2f s, peak %.1f MiB", r.elapsed.Seconds(), r.peakMiB)
+	case r.sigterm && r.exited:
+		s = fmt.Sprintf("exited %.2f s after SIGTERM, peak RSS %.1f MiB", r.elapsed.Seconds(), r.peakMiB)
+	case r.sigterm:
+		s = fmt.Sprintf("still running %s after SIGTERM, peak RSS %.1f MiB", r.elapsed, r.peakMiB)
+	case !r.answered:
+		s = fmt.Sprintf("no answer after %s, peak RSS %.1f MiB", r.elapsed, r.peakMiB)
+	default:
+		s = fmt.Sprintf("answered in %.2f s with %s, peak RSS %.1f MiB", r.elapsed.Seconds(), status.Code(r.err), r.peakMiB)
+		if r.err != nil {
+			s += ": " + brief(r.err)
+		}
 	}
-	p, err := startProvider(ctx, o.provider, dir, "http://"+h.hang, false)
-	if err != nil {
-		return "", err
+	if r.note != "" {
+		s += " [" + r.note + "]"
 	}
+	return s
+}
+
+// runHostileCase runs c against a fresh provider bin in a directory under
+// dir, and ends the provider.
+func runHostileCase(ctx context.Context, bin, dir string, h *hostileEnv, c hostileCase, lim hostileLimits) (hostileResult, error) {
+	plan, err := c.plan(h)
+	if err != nil {
+		return hostileResult{}, err
+	}
+	pdir, err := os.MkdirTemp(dir, c.name+"-")
+	if err != nil {
+		return hostileResult{}, err
+	}
+	p, err := startProvider(ctx, bin, pdir, "http://"+h.hang, false)
+	if err != nil {
+		return hostileResult{}, err
+	}
+	// Killed rather than stopped: a graceful stop would wait for mounts
+	// still busy with the attack.
 	defer p.Stop()
-	guard := watchRSS(p)
-	defer guard.stop()
+	defer p.Kill()
+	guard := watchRSS(p, lim.guardMiB)
+	defer guard.stopSampling()
 
-	req, err := hostileRequest(c.params(h))
-	if err != nil {
-		return "", err
-	}
-	mctx, cancel := context.WithTimeout(ctx, 2*time.Minute) // kubelet's deadline
+	mctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	answered := make(chan error, 1)
+	answered := make(chan hostileAnswer, 1)
 	start := time.Now()
-	go func() {
-		_, err := p.Client.Mount(mctx, req)
-		answered <- err
-	}()
+	go func() { answered <- plan.send(mctx, p.Client, h, lim.deadline) }()
 
+	r := hostileResult{sigterm: c.sigterm}
 	if c.sigterm {
 		// Let the mount reach the server that never answers, then stop.
 		time.Sleep(time.Second)
@@ -199,21 +278,31 @@ func runHostileCase(ctx context.Context, o *options, h *hostileEnv, c hostileCas
 		p.Signal(syscall.SIGTERM)
 		select {
 		case <-p.Exited():
-			return fmt.Sprintf("exited %.2f s after SIGTERM, peak RSS %s", time.Since(start).Seconds(), guard.peakString()), nil
+			r.exited = true
 		case <-guard.killed:
-			return "killed by the RSS guard, peak " + guard.peakString(), nil
-		case <-time.After(hostileWait):
-			return fmt.Sprintf("still running %s after SIGTERM, peak RSS %s", hostileWait, guard.peakString()), nil
+			r.killed = true
+		case <-time.After(lim.wait):
 		}
+		r.elapsed, r.peakMiB = time.Since(start), guard.peak()
+		return r, nil
 	}
 	select {
-	case err := <-answered:
-		return fmt.Sprintf("answered in %.2f s with %s, peak RSS %s: %s", time.Since(start).Seconds(), status.Code(err), guard.peakString(), brief(err)), nil
+	case a := <-answered:
+		r.answered, r.err, r.elapsed, r.note = true, a.err, a.elapsed, a.note
 	case <-guard.killed:
-		return fmt.Sprintf("killed by the RSS guard after %.2f s, peak %s", time.Since(start).Seconds(), guard.peakString()), nil
-	case <-time.After(hostileWait):
-		return fmt.Sprintf("no answer after %s, peak RSS %s", hostileWait, guard.peakString()), nil
+		r.elapsed = time.Since(start)
+	case <-time.After(lim.wait):
+		r.elapsed = lim.wait
 	}
+	r.peakMiB = guard.peak()
+	// The guard's kill may reach the client as an answer (the socket
+	// closed) before the guard reports it; the sampling has ended now.
+	select {
+	case <-guard.killed:
+		r.killed = true
+	default:
+	}
+	return r, nil
 }
 
 // brief is the start of a gRPC error's message.
@@ -225,9 +314,121 @@ func brief(err error) string {
 	return msg
 }
 
-// hostileRequest is the driver's Mount request for a pod whose class has
+// hostilePlan is the Mount requests of one attack.
+type hostilePlan struct {
+	// attack are sent one after another, or all at once with a bystander.
+	attack []*pb.MountRequest
+	// bystander is another namespace's small mount, sent while the attack
+	// runs; its answer is the attack's.
+	bystander *pb.MountRequest
+}
+
+// Pods of the attacks: the attacker's namespace, and a bystander's.
+var (
+	attackerPod  = csitest.Pod{Name: "attacker", Namespace: "tenant-a", UID: "00000000-0000-0000-0000-00000000a77a", ServiceAccount: "default"}
+	bystanderPod = csitest.Pod{Name: "bystander", Namespace: "tenant-b", UID: "00000000-0000-0000-0000-00000000b0b0", ServiceAccount: "default"}
+)
+
+func (c hostileCase) plan(h *hostileEnv) (hostilePlan, error) {
+	params := c.params(h)
+	var plan hostilePlan
+	for i := range max(1, c.pods, c.crowd) {
+		pod := attackerPod
+		if i > 0 {
+			pod.Name = fmt.Sprintf("attacker-%d", i)
+			pod.UID = fmt.Sprintf("%s-%d", attackerPod.UID, i)
+		}
+		req, err := hostileRequest(pod, params)
+		if err != nil {
+			return plan, err
+		}
+		plan.attack = append(plan.attack, req)
+	}
+	if c.crowd > 0 {
+		req, err := hostileRequest(bystanderPod, h.class("- {objectName: k, secretPath: hostile/small, secretKey: k}\n"))
+		if err != nil {
+			return plan, err
+		}
+		plan.bystander = req
+	}
+	return plan, nil
+}
+
+// hostileAnswer is the answer an attack waits for.
+type hostileAnswer struct {
+	err     error
+	elapsed time.Duration
+	note    string
+}
+
+// send sends the plan's mounts, each with its own deadline.
+func (plan hostilePlan) send(ctx context.Context, client pb.CSIDriverProviderClient, h *hostileEnv, deadline time.Duration) hostileAnswer {
+	if plan.bystander != nil {
+		return plan.crowd(ctx, client, h, deadline)
+	}
+	var a hostileAnswer
+	var slowest time.Duration
+	for i, req := range plan.attack {
+		a = mountOnce(ctx, client, req, deadline)
+		slowest = max(slowest, a.elapsed)
+		if len(plan.attack) > 1 {
+			a.note = fmt.Sprintf("pod %d of %d", i+1, len(plan.attack))
+		}
+		if a.err != nil {
+			break
+		}
+	}
+	a.elapsed = slowest
+	return a
+}
+
+// crowd sends the attack's mounts at once and, once they have reached the
+// Vault reads (or crowdStart has passed, or one has answered), the
+// bystander's.
+func (plan hostilePlan) crowd(ctx context.Context, client pb.CSIDriverProviderClient, h *hostileEnv, deadline time.Duration) hostileAnswer {
+	before := h.vault.slowStarted.Load()
+	done := make(chan error, len(plan.attack))
+	for _, req := range plan.attack {
+		go func() { done <- mountOnce(ctx, client, req, deadline).err }()
+	}
+	var got []error
+	wctx, cancel := context.WithTimeout(ctx, crowdStart)
+	csitest.WaitFor(wctx, 10*time.Millisecond, func() (bool, error) {
+		select {
+		case err := <-done:
+			got = append(got, err)
+		default:
+		}
+		return len(got) > 0 || h.vault.slowStarted.Load() > before, nil
+	})
+	cancel()
+	a := mountOnce(ctx, client, plan.bystander, deadline)
+	for len(got) < len(plan.attack) {
+		got = append(got, <-done)
+	}
+	count := map[string]int{}
+	for _, err := range got {
+		count[status.Code(err).String()]++
+	}
+	var parts []string
+	for _, code := range slices.Sorted(maps.Keys(count)) {
+		parts = append(parts, fmt.Sprintf("%d %s", count[code], code))
+	}
+	a.note = fmt.Sprintf("%s's %d volumes: %s", attackerPod.Namespace, len(plan.attack), strings.Join(parts, ", "))
+	return a
+}
+
+func mountOnce(ctx context.Context, client pb.CSIDriverProviderClient, req *pb.MountRequest, deadline time.Duration) hostileAnswer {
+	mctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	start := time.Now()
+	_, err := client.Mount(mctx, req)
+	return hostileAnswer{err: err, elapsed: time.Since(start)}
+}
+
+// hostileRequest is the driver's Mount request for pod whose class has
 // params on top of a one-object default, with a driver token for vault.
-func hostileRequest(params map[string]string) (*pb.MountRequest, error) {
+func hostileRequest(pod csitest.Pod, params map[string]string) (*pb.MountRequest, error) {
 	attrs := map[string]string{
 		spc.KeyRoleName:  "attacker",
 		spc.KeyAuthMount: "jwt",
@@ -235,7 +436,7 @@ func hostileRequest(params map[string]string) (*pb.MountRequest, error) {
 	}
 	maps.Copy(attrs, params)
 	return csitest.Request{
-		Pod:        csitest.Pod{Name: "attacker", Namespace: "tenant-a", UID: "00000000-0000-0000-0000-00000000a77a", ServiceAccount: "default"},
+		Pod:        pod,
 		Params:     attrs,
 		Tokens:     map[string]csitest.Token{"vault": {Token: "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.", Expiration: time.Now().Add(time.Hour)}},
 		TargetPath: os.TempDir(),
@@ -245,22 +446,23 @@ func hostileRequest(params map[string]string) (*pb.MountRequest, error) {
 // rssWatch samples a provider's RSS, keeps the peak and kills the provider
 // above the guard.
 type rssWatch struct {
-	peak   float64
+	max    float64
 	killed chan struct{}
 	done   chan struct{}
 	quit   chan struct{}
+	pid    int
 }
 
-func watchRSS(p *provider) *rssWatch {
-	w := &rssWatch{killed: make(chan struct{}), done: make(chan struct{}), quit: make(chan struct{})}
+func watchRSS(p *provider, guardMiB float64) *rssWatch {
+	w := &rssWatch{killed: make(chan struct{}), done: make(chan struct{}), quit: make(chan struct{}), pid: p.PID()}
 	// sample reports false once the guard has killed the provider.
 	sample := func() bool {
 		rss, err := rssMiB(p.PID())
 		if err != nil {
 			return true
 		}
-		w.peak = max(w.peak, rss)
-		if rss > rssGuardMiB {
+		w.max = max(w.max, rss)
+		if rss > guardMiB {
 			p.Kill()
 			close(w.killed)
 			return false
@@ -285,12 +487,15 @@ func watchRSS(p *provider) *rssWatch {
 	return w
 }
 
-// peakString is the peak so far; read it only from the goroutine that
-// started the watch after a select on one of its channels or on the
-// provider's exit, which the sampler also watches.
-func (w *rssWatch) peakString() string {
+// peak stops the sampling and returns the peak RSS: the kernel's high
+// water mark (VmHWM) while the provider runs, else the highest sample. Call
+// it only from the goroutine that started the watch.
+func (w *rssWatch) peak() float64 {
 	w.stopSampling()
-	return fmt.Sprintf("%.1f MiB", w.peak)
+	if hwm, err := hwmMiB(w.pid); err == nil {
+		return max(w.max, hwm)
+	}
+	return w.max
 }
 
 func (w *rssWatch) stopSampling() {
@@ -301,5 +506,3 @@ func (w *rssWatch) stopSampling() {
 	}
 	<-w.done
 }
-
-func (w *rssWatch) stop() { w.stopSampling() }

@@ -9,14 +9,19 @@ import (
 )
 
 // rssMiB reads VmRSS of pid from /proc/PID/status.
-func rssMiB(pid int) (float64, error) {
-	v, err := procField(fmt.Sprintf("/proc/%d/status", pid), "VmRSS")
+func rssMiB(pid int) (float64, error) { return statusMiB(pid, "VmRSS") }
+
+// hwmMiB reads VmHWM of pid, its peak RSS, from /proc/PID/status.
+func hwmMiB(pid int) (float64, error) { return statusMiB(pid, "VmHWM") }
+
+func statusMiB(pid int, field string) (float64, error) {
+	v, err := procField(fmt.Sprintf("/proc/%d/status", pid), field)
 	if err != nil {
 		return 0, err
 	}
 	kb, err := strconv.ParseFloat(strings.TrimSuffix(v, " kB"), 64)
 	if err != nil {
-		return 0, fmt.Errorf("VmRSS %q: %w", v, err)
+		return 0, fmt.Errorf("%s %q: %w", field, v, err)
 	}
 	return kb / 1024, nil
 }

@@ -6,4 +6,6 @@ import "errors"
 
 func rssMiB(int) (float64, error) { return 0, errors.New("RSS needs /proc") }
 
+func hwmMiB(int) (float64, error) { return 0, errors.New("RSS needs /proc") }
+
 func cpuModel() string { return "unknown" }

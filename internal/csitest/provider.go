@@ -77,6 +77,13 @@ func StartProvider(ctx context.Context, bin, dir, vaultAddr string, metrics bool
 	return p, nil
 }
 
+// ProviderBinary returns the provider binary tests run: $PROVIDER_BIN if
+// set, else bin/vault-csi-provider in the repository root, which `make
+// build` writes (and `make test` runs first).
+func ProviderBinary() (string, error) {
+	return vaulttest.RepoBinary("vault-csi-provider", "PROVIDER_BIN")
+}
+
 // Stop closes the connection and ends the provider by PID.
 func (p *Provider) Stop() {
 	if p.conn != nil {

@@ -39,11 +39,15 @@ const (
 )
 
 // Binary returns the vault binary: $VAULT_BIN if set, else bin/vault in the
+// repository root (see RepoBinary).
+func Binary() (string, error) { return RepoBinary("vault", "VAULT_BIN") }
+
+// RepoBinary returns the executable $env names if set, else bin/name in the
 // repository root, found by walking up from the working directory to the
 // go.mod that declares ModulePath (nested tool modules are skipped).
-func Binary() (string, error) {
-	if bin := os.Getenv("VAULT_BIN"); bin != "" {
-		return checkExecutable(bin, "$VAULT_BIN")
+func RepoBinary(name, env string) (string, error) {
+	if bin := os.Getenv(env); bin != "" {
+		return checkExecutable(bin, "$"+env)
 	}
 	wd, err := os.Getwd()
 	if err != nil {
@@ -51,10 +55,10 @@ func Binary() (string, error) {
 	}
 	for dir := wd; ; dir = filepath.Dir(dir) {
 		if isRepoRoot(dir) {
-			return checkExecutable(filepath.Join(dir, "bin", "vault"), "repository bin/vault")
+			return checkExecutable(filepath.Join(dir, "bin", name), "repository bin/"+name)
 		}
 		if parent := filepath.Dir(dir); parent == dir {
-			return "", fmt.Errorf("vaulttest: no go.mod for module %s above %s; set VAULT_BIN", ModulePath, wd)
+			return "", fmt.Errorf("vaulttest: no go.mod for module %s above %s; set %s", ModulePath, wd, env)
 		}
 	}
 }
