@@ -1,7 +1,6 @@
 package spc
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -95,9 +94,9 @@ func buildPlan(objs []Object, labels []string, lim Limits, probs *problems) *Pla
 		}
 		if o.Kind() == KindTemplate {
 			plan.Templates = true
-			// The source by its hash: objects aliasing one long template
-			// keep one copy of it.
-			out.ID = LengthPrefixed("template", o.Name, digest(o.Template))
+			// The ID holds the source, so that versions stay as they were
+			// across upgrades; each alias of a long template pays for it.
+			out.ID = LengthPrefixed("template", o.Name, o.Template)
 			if !hold(len(out.ID), labels[i]) {
 				return plan
 			}
@@ -141,18 +140,12 @@ func buildPlan(objs []Object, labels []string, lim Limits, probs *problems) *Pla
 		r.Optional = r.Optional && o.Optional
 		out.Request = r
 		out.ID = LengthPrefixed(fmt.Sprint(o.Kind()), o.Name, o.Key, o.JMESPath, string(o.Encoding), string(o.Shape),
-			string(LengthPrefixed(o.Keys...)), digest(key))
+			string(LengthPrefixed(o.Keys...)), key)
 		if !hold(len(out.ID), labels[i]) {
 			return plan
 		}
 	}
 	return plan
-}
-
-// digest stands for s in an output's ID: equal for equal strings, and short.
-func digest(s string) string {
-	d := sha256.Sum256([]byte(s))
-	return string(d[:])
 }
 
 // argsBytes is what decoded secretArgs hold.
