@@ -80,6 +80,8 @@ type Service struct {
 	gone *lru.Cache[string, struct{}]
 	// running are the mounts in flight (see Abandon).
 	running inFlight
+	// revoking bounds the revocations of deleted pods' tokens in flight.
+	revoking *revocations
 }
 
 // attrsKey is the SHA-256 of a request's raw attributes.
@@ -123,7 +125,8 @@ func NewService(o Options) (*Service, error) {
 	// Resolved once here, not on every mount.
 	o.Defaults.Limits = o.Defaults.Limits.OrDefault()
 	parsing := semaphore.NewWeighted(int64(o.Defaults.Limits.AttributesBytes))
-	return &Service{opts: o, fallbackKey: fallback, parsed: parsed, parsing: parsing, gone: gone}, nil
+	return &Service{opts: o, fallbackKey: fallback, parsed: parsed, parsing: parsing, gone: gone,
+		revoking: newRevocations(revocationsPerAddress, revocationsTotal)}, nil
 }
 
 // Version reports the API version and this runtime.
