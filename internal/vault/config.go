@@ -184,7 +184,8 @@ func newNodes(ctx context.Context, cfg Config, s *shared) ([]node, *http.Client,
 		client.ClearToken()
 		client.SetHeaders(headers.Clone())
 		client.SetWrappingLookupFunc(func(string, string) string { return "" })
-		nodes[i] = node{addr: addr, api: client, budget: s.budget(addr, "")}
+		host := hostPort(addr)
+		nodes[i] = node{addr: addr, host: host, api: client, budget: s.budget(host, "")}
 	}
 	// Every client keeps a pointer to hc, so this applies to all of them.
 	hc.Transport = limitBodies{base: transport}
