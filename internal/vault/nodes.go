@@ -100,12 +100,13 @@ func judge(ctx context.Context, resp *api.Response, err error) verdict {
 		status = re.StatusCode
 	}
 	var tooLarge *bodyTooLargeError
+	var headers *headersTooLargeError
 	switch {
 	case status == http.StatusTooManyRequests:
 		return throttled
 	case status == http.StatusPreconditionFailed, status >= 500 && status != http.StatusNotImplemented:
 		return nextNode
-	case status != 0, isCertError(err), errors.As(err, &tooLarge):
+	case status != 0, isCertError(err), errors.As(err, &tooLarge), errors.As(err, &headers):
 		return answered
 	default:
 		// No answer: refused, reset, or this try's own time ran out.

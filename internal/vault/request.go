@@ -136,7 +136,7 @@ func parseSecret(ctx context.Context, kind callKind, op string, resp *api.Respon
 	if kind == callRevoke && resp.StatusCode == http.StatusNoContent {
 		return &api.Secret{}, nil
 	}
-	// The transport bounds the body (limitBodies).
+	// The transport bounds the body (limitResponses).
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, classify(ctx, kind, op, fmt.Errorf("reading response: %w", err), secrets...)
