@@ -19,15 +19,17 @@ const checkFileMode = 0o600
 // checkDirMode is the mode of the directories the offline check creates.
 const checkDirMode = 0o700
 
-// errNotFollowed marks a path element under -out that is a symlink or not
-// what the path needs there; the check refuses rather than follow it.
+// errNotFollowed marks a path element under -out that is a symlink, a hard
+// link or not what the path needs there; the check refuses rather than
+// follow it.
 var errNotFollowed = errors.New("not followed")
 
 // writeFiles writes the files under dir with their modes. The paths were
 // validated as relative and clean when the parameters were parsed. No
 // symlink inside dir is followed: each directory is opened relative to its
 // parent with O_NOFOLLOW, and each file likewise, so a link planted in dir
-// (at a file or a directory) cannot redirect a write, inside dir or out.
+// (at a file or a directory) cannot redirect a write, inside dir or out; an
+// existing file with more than one link is refused.
 func writeFiles(dir string, res *mount.Result) error {
 	// -out itself is the user's choice, symlink or not; created if missing.
 	if err := os.MkdirAll(dir, checkDirMode); err != nil {
@@ -82,12 +84,18 @@ func writeFileAt(root int, f mount.File) error {
 	}
 	file := os.NewFile(uintptr(fd), name)
 	defer file.Close()
-	fi, err := file.Stat()
-	if err != nil {
+	// Checked on the descriptor, before anything changes the file: a hard
+	// link planted at the name shares its inode, mode and contents with a
+	// file elsewhere, which O_NOFOLLOW does not see.
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
 		return err
 	}
-	if !fi.Mode().IsRegular() {
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return fmt.Errorf("%w: %s is not a regular file", errNotFollowed, name)
+	}
+	if st.Nlink > 1 {
+		return fmt.Errorf("%w: %s has %d links: a hard link to a file elsewhere", errNotFollowed, name, st.Nlink)
 	}
 	// Fchmod: the mode exactly, whatever the umask, on a new or old file.
 	if err := file.Chmod(os.FileMode(f.Mode)); err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -11,8 +12,9 @@ import (
 )
 
 // TestWriteFilesDoesNotFollowSymlinks: a symlink planted under -out, at a
-// file or at a directory, is refused, and what it points to is untouched;
-// files get the object's mode, else 0600, whatever the umask.
+// file or at a directory, or a hard link at a file, is refused with an
+// error naming the path, and what it points to is untouched; files get the
+// object's mode, else 0600, whatever the umask.
 func TestWriteFilesDoesNotFollowSymlinks(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -42,6 +44,15 @@ func TestWriteFilesDoesNotFollowSymlinks(t *testing.T) {
 		{"FIFO at the file", func(t *testing.T, out, _ string) {
 			must(t, syscall.Mkfifo(filepath.Join(out, "password"), 0o600))
 		}, "password", checkFileMode, true},
+		// With another mode than the file's, so that a chmod through the
+		// link shows too.
+		{"hard link at the file", func(t *testing.T, out, outside string) {
+			must(t, os.Link(filepath.Join(outside, "victim"), filepath.Join(out, "password")))
+		}, "password", 0o640, true},
+		{"hard link in a directory", func(t *testing.T, out, outside string) {
+			must(t, os.Mkdir(filepath.Join(out, "db"), 0o700))
+			must(t, os.Link(filepath.Join(outside, "victim"), filepath.Join(out, "db", "password")))
+		}, "db/password", 0o640, true},
 	}
 	old := syscall.Umask(0o077)
 	t.Cleanup(func() { syscall.Umask(old) })
@@ -56,12 +67,19 @@ func TestWriteFilesDoesNotFollowSymlinks(t *testing.T) {
 			if b, _ := os.ReadFile(victim); string(b) != "untouched" {
 				t.Errorf("the file outside -out was written: %q", b)
 			}
+			if fi, err := os.Stat(victim); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Errorf("the file outside -out changed: %v, %v", fi.Mode(), err)
+			}
 			if _, err := os.Lstat(filepath.Join(outside, "created")); err == nil {
 				t.Error("a file was created outside -out")
 			}
 			if tt.wantErr {
 				if !errors.Is(err, errNotFollowed) {
 					t.Fatalf("err = %v, want a refusal", err)
+				}
+				if msg := err.Error(); !strings.Contains(msg, filepath.Join(out, filepath.FromSlash(tt.path))) ||
+					strings.Contains(msg, "secret") || strings.Contains(msg, "untouched") {
+					t.Errorf("err = %q, want it to name the path and no contents", msg)
 				}
 				return
 			}

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"math"
+	"math/big"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/api"
@@ -47,30 +49,40 @@ type Validity struct {
 	Start, End time.Time
 }
 
-// CertificateValidity reports when a response that carries an expiry but
-// no lease stops being valid: a PKI certificate (issue, sign) by its own
-// NotBefore and NotAfter, an SSH certificate (ssh sign) by its
-// ValidAfter and ValidBefore, else an "expiration" in Unix seconds, from
-// now. Such responses (certificates without generate_lease) are issued
-// anew on every read, so they are worth keeping as leases are.
-func CertificateValidity(s *api.Secret, now time.Time) (Validity, bool) {
+// CertificateValidity reports when a certificate issued without a lease
+// stops being valid: a PKI issue or sign response by its certificate's
+// NotBefore and NotAfter, an SSH sign response by its ValidAfter and
+// ValidBefore. Such responses are issued anew on every read, so they are
+// worth keeping as leases are. Anything else is read anew on every mount,
+// whatever its fields: a KV secret holding a certificate or an expiration
+// may be rewritten at any time, and a kept copy would hide the change. So
+// a response counts only with all the fields its engine returns, agreeing
+// with the certificate it carries, and only from that engine when Vault
+// names it (mount_type).
+func CertificateValidity(s *api.Secret) (Validity, bool) {
 	if s == nil || s.Data == nil || Kept(s) {
 		return Validity{}, false
 	}
-	if v, ok := pemValidity(s.Data["certificate"]); ok {
-		return v, true
+	switch s.MountType {
+	case "pki":
+		return pkiValidity(s.Data)
+	case "ssh":
+		return sshValidity(s.Data)
+	case "":
+		if v, ok := pkiValidity(s.Data); ok {
+			return v, true
+		}
+		return sshValidity(s.Data)
+	default:
+		return Validity{}, false
 	}
-	if v, ok := sshValidity(s.Data["signed_key"]); ok {
-		return v, true
-	}
-	if end, ok := unixSeconds(s.Data["expiration"]); ok && end.After(now) {
-		return Validity{Start: now, End: end}, true
-	}
-	return Validity{}, false
 }
 
-func pemValidity(v any) (Validity, bool) {
-	text, ok := v.(string)
+// pkiValidity reads a PKI issue or sign response: a PEM certificate, its
+// serial number (colon-separated hex) and its NotAfter in Unix seconds
+// (expiration).
+func pkiValidity(data map[string]any) (Validity, bool) {
+	text, ok := data["certificate"].(string)
 	if !ok {
 		return Validity{}, false
 	}
@@ -82,11 +94,24 @@ func pemValidity(v any) (Validity, bool) {
 	if err != nil || !c.NotAfter.After(c.NotBefore) {
 		return Validity{}, false
 	}
+	serial, ok := data["serial_number"].(string)
+	if !ok {
+		return Validity{}, false
+	}
+	n, ok := new(big.Int).SetString(strings.ReplaceAll(serial, ":", ""), 16)
+	if !ok || n.Cmp(c.SerialNumber) != 0 {
+		return Validity{}, false
+	}
+	if end, ok := unixSeconds(data["expiration"]); !ok || end.Unix() != c.NotAfter.Unix() {
+		return Validity{}, false
+	}
 	return Validity{Start: c.NotBefore, End: c.NotAfter}, true
 }
 
-func sshValidity(v any) (Validity, bool) {
-	text, ok := v.(string)
+// sshValidity reads an SSH sign response: the certificate (signed_key) and
+// its serial number in hex.
+func sshValidity(data map[string]any) (Validity, bool) {
+	text, ok := data["signed_key"].(string)
 	if !ok {
 		return Validity{}, false
 	}
@@ -98,6 +123,13 @@ func sshValidity(v any) (Validity, bool) {
 	// CertTimeInfinity and beyond: a certificate that never ends is not
 	// reissued for time, so keeping it would change nothing to plan for.
 	if !ok || c.ValidBefore == ssh.CertTimeInfinity || c.ValidBefore > math.MaxInt64 || c.ValidAfter >= c.ValidBefore {
+		return Validity{}, false
+	}
+	serial, ok := data["serial_number"].(string)
+	if !ok {
+		return Validity{}, false
+	}
+	if n, err := strconv.ParseUint(serial, 16, 64); err != nil || n != c.Serial {
 		return Validity{}, false
 	}
 	return Validity{Start: time.Unix(int64(c.ValidAfter), 0), End: time.Unix(int64(c.ValidBefore), 0)}, true

@@ -70,3 +70,45 @@ func issuedCertificates(t *testing.T, v *vaulttest.Server) int {
 	keys, _ := s.Data["keys"].([]any)
 	return len(keys)
 }
+
+// TestKVSecretLikeCertificateReadAnew: a KV v1 secret that holds an issued
+// certificate and its future expiration, or the whole of a PKI issue
+// response, is no certificate issued on each read: a republish after the
+// secret changes delivers the change.
+func TestKVSecretLikeCertificateReadAnew(t *testing.T) {
+	h := newHarness(t)
+	issued, err := h.vault.Write(context.Background(), "pki/issue/web", map[string]any{"common_name": "kv.example.test", "ttl": "30m"})
+	must(t, err)
+	for _, tt := range []struct {
+		name   string
+		fields []string // of the PKI issue response, stored with the note
+	}{
+		{"certificate and expiration", []string{"certificate", "expiration"}},
+		{"a whole PKI issue response", []string{"certificate", "expiration", "serial_number", "issuing_ca", "private_key"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			store := func(note string) {
+				t.Helper()
+				data := map[string]any{"note": note}
+				for _, f := range tt.fields {
+					data[f] = issued.Data[f]
+				}
+				write(t, h.vault, "kv1/tls", data)
+			}
+			note := func() string {
+				t.Helper()
+				resp, err := h.mount(t, map[string]string{"objects": "- {objectName: note, secretPath: kv1/tls, secretKey: note}"})
+				must(t, err)
+				return files(resp)["note"].Content
+			}
+			store("first")
+			if got := note(); got != "first" {
+				t.Fatalf("first mount: note %q", got)
+			}
+			store("second")
+			if got := note(); got != "second" {
+				t.Errorf("republish after the secret changed: note %q, want second: the KV secret was kept as a certificate", got)
+			}
+		})
+	}
+}

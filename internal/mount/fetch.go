@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/hashicorp/vault/api"
@@ -98,7 +99,7 @@ func (f *fetcher) fetch(ctx context.Context, r *spc.Request) (*api.Secret, error
 		if !f.policy.NoLeases {
 			f.leases.Put(lk, s, f.token.Value, f.token.Expires)
 		}
-	} else if v, ok := lease.CertificateValidity(s, time.Now()); ok {
+	} else if v, ok := issuedCertificate(r, s); ok {
 		if f.policy.NoCertificates {
 			f.leases.NotKept()
 		} else {
@@ -106,6 +107,17 @@ func (f *fetcher) fetch(ctx context.Context, r *spc.Request) (*api.Secret, error
 		}
 	}
 	return s, nil
+}
+
+// issuedCertificate is lease.CertificateValidity for the response s to r.
+// PKI issue and sign and SSH sign are writes, so the response to a read
+// (GET) is what is stored, such as a KV copy of an issued certificate,
+// which Vault 1.13 does not tell apart by mount_type.
+func issuedCertificate(r *spc.Request, s *api.Secret) (lease.Validity, bool) {
+	if r.Method == http.MethodGet {
+		return lease.Validity{}, false
+	}
+	return lease.CertificateValidity(s)
 }
 
 func (f *fetcher) reuse(ctx context.Context, lk lease.Key) (*api.Secret, bool) {

@@ -2,18 +2,18 @@ package mount
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
-	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
 // ForgetPod drops everything cached for a pod that is gone (parsed
 // parameters, Vault tokens, leased secrets) and, when
 // Options.Revoke is set, revokes the Vault tokens issued for it: revoking a
 // token revokes every lease it created, so the pod's database users and
-// certificates die with it instead of living out their TTL.
+// certificates die with it instead of living out their TTL. The tokens are
+// revoked concurrently, within the bounds of revocations, and ForgetPod
+// returns when every revocation is done or has given up with ctx.
 func (s *Service) ForgetPod(ctx context.Context, uid string) {
 	// Marked before the caches are emptied: a login finishing now either
 	// cached its token before (and is emptied here) or sees the mark.
@@ -39,20 +39,7 @@ func (s *Service) ForgetPod(ctx context.Context, uid string) {
 	if !s.opts.Revoke {
 		return
 	}
-	for i := range tokens {
-		client, err := s.opts.Clients.Get(ctx, i.Vault)
-		if err == nil {
-			err = client.RevokeSelf(ctx, i.Token)
-		}
-		switch {
-		case err == nil:
-		case errors.Is(err, vault.ErrPermissionDenied):
-			// Already expired or revoked: nothing left to do.
-		default:
-			s.opts.Logger.WarnContext(ctx, "revoking the Vault token of a deleted pod failed; its leases end with their TTL",
-				"pod_uid", uid, "vault_addr", i.Vault.Address, "error", err)
-		}
-	}
+	s.revokeTokens(ctx, uid, tokens)
 	if leases > 0 {
 		s.opts.Metrics.Leases.WithLabelValues("revoked").Add(float64(leases))
 	}

@@ -110,30 +110,8 @@ func TestDeletedPodLeasesAreRevoked(t *testing.T) {
 		t.Fatalf("Vault holds %d leases before the delete, want 1", n)
 	}
 
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: podName, Namespace: podNamespace, UID: types.UID(podUID)},
-		Spec:       corev1.PodSpec{NodeName: "node-a"},
-	}
-	kc := fake.NewClientset(pod)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- podwatch.Run(ctx, podwatch.Options{Pods: kubetest.Clientset{Interface: kc}.PodsOnNode("node-a"), NodeName: "node-a", Resync: time.Hour}, h.svc)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
-	// The watch is open once the informer has listed; then delete.
-	waitUntil(t, "the pod watch to list pods", func() bool {
-		for _, a := range kc.Actions() {
-			if a.GetVerb() == "watch" {
-				return true
-			}
-		}
-		return false
-	})
-	if err := kc.CoreV1().Pods(podNamespace).Delete(ctx, podName, metav1.DeleteOptions{}); err != nil {
+	kc := watchPods(t, h, map[string]string{podName: podUID})
+	if err := kc.CoreV1().Pods(podNamespace).Delete(context.Background(), podName, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, "the pod's lease to be revoked", func() bool { return h.liveLeases(t, "pki/issue/web/") == 0 })
@@ -147,6 +125,42 @@ func TestDeletedPodLeasesAreRevoked(t *testing.T) {
 	if h.certificate(t, params) == first {
 		t.Error("the revoked certificate was served again")
 	}
+}
+
+// watchPods runs the pod watch for h's service on a fake API server that
+// holds pods (name to uid) on one node, and returns once the watch is open,
+// so that deleting one of the pods is seen as a delete event. The watch
+// ends with the test.
+func watchPods(t *testing.T, h *harness, pods map[string]string) *fake.Clientset {
+	t.Helper()
+	kc := fake.NewClientset()
+	for name, uid := range pods {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: podNamespace, UID: types.UID(uid)},
+			Spec:       corev1.PodSpec{NodeName: "node-a"},
+		}
+		if err := kc.Tracker().Add(pod); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- podwatch.Run(ctx, podwatch.Options{Pods: kubetest.Clientset{Interface: kc}.PodsOnNode("node-a"), NodeName: "node-a", Resync: time.Hour}, h.svc)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	waitUntil(t, "the pod watch to list pods", func() bool {
+		for _, a := range kc.Actions() {
+			if a.GetVerb() == "watch" {
+				return true
+			}
+		}
+		return false
+	})
+	return kc
 }
 
 // waitUntil polls a condition; the bound only guards against a hang.

@@ -80,6 +80,8 @@ type Service struct {
 	gone *lru.Cache[string, struct{}]
 	// running are the mounts in flight (see Abandon).
 	running inFlight
+	// revoking bounds the revocations of deleted pods' tokens in flight.
+	revoking *revocations
 }
 
 // attrsKey is the SHA-256 of a request's raw attributes.
@@ -128,7 +130,8 @@ func NewService(o Options) (*Service, error) {
 	// its cap.
 	pool := account.NewPool(account.PoolLimits{Bytes: int64(lim.NodeMemory),
 		Share: max(int64(lim.NodeMemory)/4, acct.Bytes)})
-	return &Service{opts: o, fallbackKey: fallback, parsed: parsed, gone: gone, account: acct, pool: pool}, nil
+	return &Service{opts: o, fallbackKey: fallback, parsed: parsed, gone: gone, account: acct, pool: pool,
+		revoking: newRevocations(revocationsPerAddress, revocationsTotal)}, nil
 }
 
 // Version reports the API version and this runtime.

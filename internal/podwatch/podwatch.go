@@ -24,8 +24,8 @@ import (
 const (
 	defaultResync      = time.Minute
 	defaultSyncTimeout = time.Minute
-	// forgetTimeout bounds one ForgetPod so a hung Vault call cannot hold
-	// back the revocations queued behind it.
+	// forgetTimeout bounds one ForgetPod, its waits for the Forgetter's
+	// revocation slots included, so the pods of a hung Vault do not pile up.
 	forgetTimeout = 30 * time.Second
 )
 
@@ -35,7 +35,8 @@ var ErrNotSynced = errors.New("pods informer did not sync")
 
 // Forgetter drops everything cached for a pod and revokes what Vault issued
 // for it. ForgetPod must be idempotent and cheap for unknown uids: a pod can
-// be reported by both a delete event and a sweep.
+// be reported by both a delete event and a sweep. ForgetPod is called for
+// many pods at once, so it bounds its own Vault calls.
 type Forgetter interface {
 	ForgetPod(ctx context.Context, uid string)
 	// PodGone records at once, without I/O, that the pod is gone, before
@@ -74,8 +75,9 @@ func (o Options) validate() error {
 // DeletedFinalStateUnknown tombstones) queues ForgetPod for the pod. Right
 // after the informer syncs and then every Resync, uids from PodUIDs that are
 // not a running pod of this node (absent, or phase Succeeded/Failed) are
-// queued too, once they have been missing at two consecutive sweeps. ForgetPod
-// runs on one background worker, so a slow Vault never stalls the watch.
+// queued too, once they have been missing at two consecutive sweeps. Each
+// ForgetPod runs on a goroutine of its own, so a slow Vault stalls neither
+// the watch nor the other pods' ForgetPod.
 // Run returns an error wrapping ErrNotSynced if the informer cannot sync.
 func Run(ctx context.Context, o Options, f Forgetter) error {
 	if err := o.validate(); err != nil {

@@ -64,31 +64,50 @@ func (q *queue) has(uid string) bool {
 	return ok
 }
 
-// drain calls fn for each queued uid, one at a time, until ctx ends, and
-// idle (if not nil) once the queue has stayed empty for quiet after fn ran,
-// so a burst of deletes ends in one idle call. Uids still waiting when ctx
-// ends are dropped: ctx is gone, so fn could not revoke anyway.
+// empty reports whether no uid is waiting or in flight.
+func (q *queue) empty() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.held) == 0
+}
+
+// drain starts fn for each queued uid on a goroutine of its own until ctx
+// ends, so a pod whose Vault hangs does not hold back the pods behind it:
+// the Forgetter bounds its own Vault calls, and the uids held are bounded
+// by the pods of the node. idle (if not nil) is called once no uid has been
+// waiting or in flight for quiet, so a burst of deletes ends in one idle
+// call. Uids still waiting when ctx ends are dropped: ctx is gone, so fn
+// could not revoke anyway. drain returns once every fn it started has.
 func (q *queue) drain(ctx context.Context, fn func(context.Context, string), idle func(), quiet time.Duration) {
+	var running sync.WaitGroup
+	defer running.Wait()
+	finished := make(chan struct{}, 1) // "some fn may have returned"
 	settle := time.NewTimer(quiet)
 	settle.Stop()
 	defer settle.Stop()
 	for {
-		ran := false
 		for uid, ok := q.next(); ok; uid, ok = q.next() {
 			if ctx.Err() != nil {
 				return
 			}
-			fn(ctx, uid)
-			q.done(uid)
-			ran = true
-		}
-		if ran && idle != nil {
-			settle.Reset(quiet)
+			settle.Stop()
+			running.Go(func() {
+				fn(ctx, uid)
+				q.done(uid)
+				select {
+				case finished <- struct{}{}:
+				default:
+				}
+			})
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-q.wake:
+		case <-finished:
+			if idle != nil && q.empty() {
+				settle.Reset(quiet)
+			}
 		case <-settle.C:
 			idle()
 		}

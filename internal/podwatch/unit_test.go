@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -107,41 +108,61 @@ func TestQueue(t *testing.T) {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
-	inFlight, release := make(chan string), make(chan struct{})
-	var got []string
+	started := make(chan string, 10)
+	release := map[string]chan struct{}{"a": make(chan struct{}), "b": make(chan struct{})}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		q.drain(ctx, func(_ context.Context, uid string) {
-			got = append(got, uid)
-			inFlight <- uid
-			<-release
+			started <- uid
+			<-release[uid]
 		}, nil, 0)
 	}()
 
-	if uid := <-inFlight; uid != "a" {
-		t.Fatalf("first = %q, want a", uid)
+	// Both run at once: a blocked ForgetPod holds back no other uid.
+	got := []string{recv(t, started), recv(t, started)}
+	slices.Sort(got)
+	if want := []string{"a", "b"}; !slices.Equal(got, want) {
+		t.Fatalf("in flight together: %v, want %v", got, want)
 	}
 	if q.add("a") {
 		t.Error("add of an in-flight uid reported true")
 	}
-	release <- struct{}{}
-	<-inFlight // b
-	release <- struct{}{}
-	waitFor(t, "b done", func() bool { return !q.has("b") })
+	close(release["b"])
+	waitFor(t, "b done while a is still in flight", func() bool { return !q.has("b") })
+	if !q.has("a") {
+		t.Error("a no longer held while its fn runs")
+	}
+	close(release["a"])
+	waitFor(t, "a done", func() bool { return !q.has("a") })
+	release["a"] = make(chan struct{})
 	if !q.add("a") {
 		t.Error("add after ForgetPod finished reported false")
 	}
-	<-inFlight // a again
+	if uid := recv(t, started); uid != "a" {
+		t.Fatalf("started %q, want a again", uid)
+	}
 	cancel()
-	release <- struct{}{}
+	close(release["a"])
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
 		t.Fatal("drain did not return after cancel")
 	}
-	if want := []string{"a", "b", "a"}; !slices.Equal(got, want) {
-		t.Errorf("drained %v, want %v", got, want)
+	if q.has("a") {
+		t.Error("drain returned before the fn it started had")
+	}
+}
+
+// recv receives from c; the bound only guards against a hang.
+func recv(t *testing.T, c <-chan string) string {
+	t.Helper()
+	select {
+	case v := <-c:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatal("nothing received")
+		return ""
 	}
 }
 
@@ -154,9 +175,9 @@ func TestDrainCallsIdleOncePerBatch(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var got []string
-	idle := make(chan int, 10)
-	go q.drain(ctx, func(_ context.Context, uid string) { got = append(got, uid) }, func() { idle <- len(got) }, 10*time.Millisecond)
+	var forgot atomic.Int32
+	idle := make(chan int32, 10)
+	go q.drain(ctx, func(context.Context, string) { forgot.Add(1) }, func() { idle <- forgot.Load() }, 10*time.Millisecond)
 	if n := <-idle; n != 3 {
 		t.Fatalf("idle after %d forgets, want once after the batch of 3", n)
 	}

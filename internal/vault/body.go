@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync/atomic"
 )
 
@@ -15,7 +16,32 @@ const (
 	// maxErrorBytes bounds any other body: only Vault's short "errors" list
 	// is used, and the api client reads error bodies whole into memory.
 	maxErrorBytes = 64 << 10
+	// maxHeaderBytes bounds a response's headers, those of 1xx responses
+	// before it included, whatever its status: Vault sends a few hundred
+	// bytes, and net/http's default would hold 10 MiB for any address a
+	// class names.
+	maxHeaderBytes = 64 << 10
 )
+
+// headersTooLargeError reports a response refused for headers past
+// maxHeaderBytes.
+type headersTooLargeError struct {
+	cause error
+}
+
+func (e *headersTooLargeError) Error() string {
+	return fmt.Sprintf("response headers larger than %d bytes", maxHeaderBytes)
+}
+
+func (e *headersTooLargeError) Unwrap() error { return e.cause }
+
+// isHeaderLimit reports net/http's refusal of HTTP/1 headers past the
+// transport's MaxResponseHeaderBytes, which has no error type to match.
+// x/net/http2 enforces the limit too, but by far past it fails with a bare
+// PROTOCOL_ERROR that says nothing more.
+func isHeaderLimit(err error) bool {
+	return strings.Contains(err.Error(), "net/http: server response headers exceeded")
+}
 
 // bodyTooLargeError reports a response body cut off at its limit.
 type bodyTooLargeError struct {
@@ -27,14 +53,18 @@ func (e *bodyTooLargeError) Error() string {
 	return fmt.Sprintf("HTTP %d: response body larger than %d bytes", e.status, e.limit)
 }
 
-// limitBodies bounds every response body, whatever its status, before
-// anything (the api client's error decoding, parseSecret) reads it.
-type limitBodies struct {
+// limitResponses bounds every response body, whatever its status, before
+// anything (the api client's error decoding, parseSecret) reads it, and
+// names the refusal of headers past maxHeaderBytes, which base enforces.
+type limitResponses struct {
 	base http.RoundTripper
 }
 
-func (l limitBodies) RoundTrip(req *http.Request) (*http.Response, error) {
+func (l limitResponses) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := l.base.RoundTrip(req)
+	if err != nil && isHeaderLimit(err) {
+		return nil, &headersTooLargeError{cause: err}
+	}
 	if err != nil || resp.Body == nil {
 		return resp, err
 	}
@@ -48,7 +78,7 @@ func (l limitBodies) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // CloseIdleConnections lets http.Client.CloseIdleConnections reach the
 // wrapped transport when a client is evicted.
-func (l limitBodies) CloseIdleConnections() {
+func (l limitResponses) CloseIdleConnections() {
 	if c, ok := l.base.(interface{ CloseIdleConnections() }); ok {
 		c.CloseIdleConnections()
 	}

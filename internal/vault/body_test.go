@@ -1,8 +1,10 @@
 package vault
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -87,5 +89,98 @@ func TestResponseBudget(t *testing.T) {
 	// Without a budget nothing is counted.
 	if _, err := c.Read(testContext(t), testToken, Request{Method: "GET", Path: "secret/data/two"}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// hugeHeaders answers every request with the response text given, written
+// as is on the hijacked connection, and counts the requests.
+func hugeHeaders(t *testing.T, response []byte) (requests *atomic.Int32, url string) {
+	t.Helper()
+	requests = new(atomic.Int32)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		requests.Add(1)
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		_, _ = conn.Write(response) // fails once the client drops the connection
+	}))
+	t.Cleanup(srv.Close)
+	return requests, srv.URL
+}
+
+// TestHugeHeadersAreRefused: a response whose headers (or those of a 1xx
+// response before it) pass 64 KiB fails the call at once with a clear
+// error, whatever its status, and the client holds no more of them than
+// the limit: about 1 MiB of small headers, which net/http's default limit
+// of 10 MiB took whole into a header map, allocate less than that.
+func TestHugeHeadersAreRefused(t *testing.T) {
+	var pad strings.Builder
+	for i := 0; pad.Len() < 1<<20; i++ {
+		fmt.Fprintf(&pad, "X-Pad-%06d: %s\r\n", i, strings.Repeat("v", 16))
+	}
+	const body = `{"data":{"k":"v"}}`
+	final := func(code int) string {
+		return fmt.Sprintf("HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n",
+			code, http.StatusText(code), len(body))
+	}
+	tests := []struct {
+		name     string
+		response string
+	}{
+		{"200", final(200) + pad.String() + "\r\n" + body},
+		{"403", final(403) + pad.String() + "\r\n" + body},
+		{"503", final(503) + pad.String() + "\r\n" + body},
+		{"103 before 200", "HTTP/1.1 103 Early Hints\r\n" + pad.String() + "\r\n" + final(200) + "\r\n" + body},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			requests, url := hugeHeaders(t, []byte(tt.response))
+			c := testClient(t, Config{Address: url}, fastRetry)
+			ctx := testContext(t)
+
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err := c.Read(ctx, testToken, Request{Method: "GET", Path: "secret/data/x"})
+			runtime.ReadMemStats(&after)
+
+			checkSentinel(t, err, ErrBadResponse)
+			if want := "GET secret/data/x: response headers larger than 65536 bytes"; !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q should contain %q", err, want)
+			}
+			if n := requests.Load(); n != 1 {
+				t.Errorf("%d requests, want 1: headers past the limit are not worth a retry", n)
+			}
+			if got := after.TotalAlloc - before.TotalAlloc; got >= uint64(pad.Len()) {
+				t.Errorf("the call allocated %d bytes for %d bytes of headers", got, pad.Len())
+			}
+		})
+	}
+}
+
+// Over HTTP/2 the transport advertises the limit and drops a connection
+// whose headers pass it by far, with a bare PROTOCOL_ERROR that cannot be
+// told from others (x/net/http2 stops parsing them), so only the refusal
+// is asserted: the default limit took the headers whole.
+func TestHugeHeadersAreRefusedOverHTTP2(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor != 2 {
+			t.Errorf("request over %s, want HTTP/2", r.Proto)
+		}
+		for i := range 1 << 20 / 32 {
+			w.Header().Set(fmt.Sprintf("X-Pad-%06d", i), strings.Repeat("v", 16))
+		}
+		status(200, okSecret)(w, r)
+	}))
+	srv.EnableHTTP2 = true
+	srv.Config.ErrorLog = discardLog()
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+
+	c := testClient(t, Config{Address: srv.URL, SkipVerify: true}, fastRetry)
+	if _, err := c.Read(testContext(t), testToken, Request{Method: "GET", Path: "secret/data/x"}); err == nil {
+		t.Fatal("1 MiB of headers accepted over HTTP/2")
 	}
 }

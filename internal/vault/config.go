@@ -145,6 +145,8 @@ func newNodes(ctx context.Context, cfg Config, s *shared) ([]node, *http.Client,
 	// burst of concurrent reads the rest were closed, and the next burst
 	// paid a TCP (and TLS) handshake per extra connection again.
 	transport.MaxIdleConnsPerHost = s.idleConns
+	// x/net/http2 takes its own limit from it, advertised and enforced.
+	transport.MaxResponseHeaderBytes = maxHeaderBytes
 	tc.RootCAs, tc.InsecureSkipVerify, tc.ServerName = material.roots, cfg.SkipVerify, cfg.TLSServerName
 	if len(material.certs) > 0 {
 		// Sent whatever CAs the server names, as api.ConfigureTLS does, so
@@ -184,9 +186,10 @@ func newNodes(ctx context.Context, cfg Config, s *shared) ([]node, *http.Client,
 		client.ClearToken()
 		client.SetHeaders(headers.Clone())
 		client.SetWrappingLookupFunc(func(string, string) string { return "" })
-		nodes[i] = node{addr: addr, api: client, budget: s.budget(addr, "")}
+		host := hostPort(addr)
+		nodes[i] = node{addr: addr, host: host, api: client, budget: s.budget(host, "")}
 	}
 	// Every client keeps a pointer to hc, so this applies to all of them.
-	hc.Transport = limitBodies{base: transport}
+	hc.Transport = limitResponses{base: transport}
 	return nodes, hc, nil
 }

@@ -30,7 +30,8 @@ var (
 	// or arguments (for example a common name a PKI role does not allow).
 	ErrBadRequest = errors.New("request rejected by Vault")
 	// ErrBadResponse reports a 2xx answer that cannot be used: empty or
-	// non-JSON body, no data, a login without an auth block.
+	// non-JSON body, no data, a login without an auth block; or an answer
+	// of any status whose headers or body pass their bound.
 	ErrBadResponse = errors.New("bad response from Vault")
 	// ErrResponsesTooLarge reports responses beyond their caller's
 	// ResponseBudget.
@@ -126,6 +127,10 @@ func classify(ctx context.Context, kind callKind, op string, err error, secrets 
 	var tooLarge *bodyTooLargeError
 	if errors.As(err, &tooLarge) {
 		return newError(ErrBadResponse, err, op, tooLarge.Error(), secrets...)
+	}
+	var headers *headersTooLargeError
+	if errors.As(err, &headers) {
+		return newError(ErrBadResponse, err, op, headers.Error(), secrets...)
 	}
 	var respErr *api.ResponseError
 	if errors.As(err, &respErr) {

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,9 +23,12 @@ const maxAddresses = 9
 
 // node is one address of the cluster a Client talks to.
 type node struct {
-	addr   string
+	addr string
+	// host is addr's host and port (see hostPort), which its retry
+	// budgets are keyed by.
+	host   string
 	api    *api.Client
-	budget *budget // shared by every client of this address
+	budget *budget // shared by every client of this host and port
 }
 
 // budget is one address's token bucket of retries (see Budget).
@@ -94,12 +100,13 @@ func judge(ctx context.Context, resp *api.Response, err error) verdict {
 		status = re.StatusCode
 	}
 	var tooLarge *bodyTooLargeError
+	var headers *headersTooLargeError
 	switch {
 	case status == http.StatusTooManyRequests:
 		return throttled
 	case status == http.StatusPreconditionFailed, status >= 500 && status != http.StatusNotImplemented:
 		return nextNode
-	case status != 0, isCertError(err), errors.As(err, &tooLarge):
+	case status != 0, isCertError(err), errors.As(err, &tooLarge), errors.As(err, &headers):
 		return answered
 	default:
 		// No answer: refused, reset, or this try's own time ran out.
@@ -142,7 +149,7 @@ func (c *Client) send(ctx context.Context, try attempt) (resp *api.Response, not
 			// address's budget alone.
 			var share *budget
 			if tenant != "" {
-				share = c.shared.budget(n.addr, tenant)
+				share = c.shared.budget(n.host, tenant)
 			}
 			switch {
 			case first:
@@ -283,6 +290,39 @@ func Addresses(setting string) []string {
 		parts[i] = strings.TrimSpace(p)
 	}
 	return parts
+}
+
+// hostPort is the host and port an http(s) address reaches, so that the
+// ways of writing one Vault address share its retry budget: the scheme's
+// default port filled in, the port in decimal, the host in lower case
+// without a trailing dot, an IP address in its canonical form (an IPv4
+// address mapped into IPv6 as IPv4); the scheme, user info, path and query
+// ignored. Any other address (unix://) is its own key.
+func hostPort(addr string) string {
+	u, err := url.Parse(addr)
+	if err != nil || u.Host == "" {
+		return addr
+	}
+	port := u.Port()
+	switch {
+	case port != "":
+		if n, err := strconv.ParseUint(port, 10, 16); err == nil {
+			port = strconv.FormatUint(n, 10)
+		}
+	case u.Scheme == "http":
+		port = "80"
+	case u.Scheme == "https":
+		port = "443"
+	default:
+		return addr
+	}
+	host := u.Hostname()
+	if ip, err := netip.ParseAddr(host); err == nil {
+		host = ip.Unmap().String()
+	} else {
+		host = strings.TrimSuffix(strings.ToLower(host), ".")
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // checkAddresses checks a setting that lists several addresses.

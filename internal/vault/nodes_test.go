@@ -173,6 +173,73 @@ func TestRetryBudget(t *testing.T) {
 	}
 }
 
+// The retry budget is the host and port's, however a class writes its
+// address: another spelling of it gets no retries of its own.
+func TestRetryBudgetSharedBySpellings(t *testing.T) {
+	clients, err := NewClients(8, RetryPolicy{
+		MaxRetries: 4, MinWait: time.Millisecond, MaxWait: time.Millisecond,
+		Budget: Budget{Burst: 2}, // two retries, never refilled
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, srv := fakeVault(t, status(503, `{"errors":["Vault is sealed"]}`))
+	port := srv.Listener.Addr().(*net.TCPAddr).Port
+	for i, addr := range []string{
+		srv.URL,
+		srv.URL + "/",
+		fmt.Sprintf("HTTP://127.0.0.1:%d/v1?x=1", port),
+		fmt.Sprintf("http://127.0.0.1:0%d", port),
+		fmt.Sprintf("http://127.0.0.1:%d,http://127.0.0.1:0%d/", port, port),
+	} {
+		c, err := clients.Get(context.Background(), Config{Address: addr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := rec.calls.Load()
+		_, err = c.Read(testContext(t), testToken, Request{Method: "GET", Path: "secret/data/x"})
+		checkSentinel(t, err, ErrUnavailable)
+		want := int32(1) // the first try only: the budget is spent
+		if i == 0 {
+			want = 3 // the first try and both retries
+		}
+		if got := rec.calls.Load() - before; got != want {
+			t.Errorf("%s: Vault saw %d tries, want %d", addr, got, want)
+		}
+		if !strings.Contains(err.Error(), "is spent") {
+			t.Errorf("%s: error %q, want a note that the budget is spent", addr, err)
+		}
+	}
+}
+
+func TestHostPort(t *testing.T) {
+	for _, tt := range []struct{ addr, want string }{
+		{"http://vault:8200", "vault:8200"},
+		{"http://VAULT.Example.COM:8200", "vault.example.com:8200"},
+		{"http://vault:8200/", "vault:8200"},
+		{"https://vault:8200/v1/secret?x=1#f", "vault:8200"},
+		{"http://user:pw@vault:8200", "vault:8200"},
+		{"http://vault.:8200", "vault:8200"},
+		{"http://vault:08200", "vault:8200"},
+		{"http://vault", "vault:80"},
+		{"http://vault:", "vault:80"},
+		{"https://vault", "vault:443"},
+		{"HTTPS://Vault./", "vault:443"},
+		{"http://10.0.0.7:8200", "10.0.0.7:8200"},
+		{"http://[::1]:8200", "[::1]:8200"},
+		{"http://[0:0:0:0:0:0:0:1]:8200", "[::1]:8200"},
+		{"http://[2001:DB8::0001]:8200", "[2001:db8::1]:8200"},
+		{"http://[::ffff:10.0.0.7]:8200", "10.0.0.7:8200"},
+		{"https://[2001:db8::1]", "[2001:db8::1]:443"},
+		{"http://[fe80::1%25eth0]:8200", "[fe80::1%eth0]:8200"},
+		{"unix:///run/vault/agent.sock", "unix:///run/vault/agent.sock"},
+	} {
+		if got := hostPort(tt.addr); got != tt.want {
+			t.Errorf("hostPort(%q) = %q, want %q", tt.addr, got, tt.want)
+		}
+	}
+}
+
 func TestBudgetBucket(t *testing.T) {
 	p := Budget{PerSecond: 2, Ratio: 0.5, Burst: 3}
 	var b budget

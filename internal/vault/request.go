@@ -139,7 +139,7 @@ func parseSecret(ctx context.Context, kind callKind, op string, resp *api.Respon
 	if kind == callRevoke && resp.StatusCode == http.StatusNoContent {
 		return &api.Secret{}, nil
 	}
-	// The transport bounds the body (limitBodies); the mount's account
+	// The transport bounds the body (limitResponses); the mount's account
 	// pays for it as it is read, and for its decoding before it is decoded.
 	acct := account.From(ctx)
 	raw, err := readBody(resp.Body, resp.ContentLength, acct, op)

@@ -21,13 +21,13 @@ type RetryPolicy struct {
 	MaxRetries int
 	MinWait    time.Duration
 	MaxWait    time.Duration
-	// Budget bounds the retries each Vault address receives; the zero
-	// Budget does not.
+	// Budget bounds the retries each Vault host and port receives, however
+	// its addresses are written; the zero Budget does not.
 	Budget Budget
 }
 
-// Budget is a token bucket of retries per Vault address, shared by every
-// call of the process: Ratio of the calls' first tries plus PerSecond,
+// Budget is a token bucket of retries per Vault host and port, shared by
+// every call of the process: Ratio of the calls' first tries plus PerSecond,
 // holding at most Burst. When a Vault outage fails every call, retries
 // stay at PerSecond per address instead of multiplying the mounts' own
 // demand, so that the cluster coming back is not met by a storm.

@@ -83,26 +83,27 @@ type shared struct {
 	idleConns int
 	// files says which TLS files a Config may name; nil: any.
 	files *filePolicy
-	// budgets are the retry budgets by Vault address, shared by every
-	// client that lists the address, and each namespace's share of them;
-	// bounded, as classes name addresses.
+	// budgets are the retry budgets by Vault host and port, shared by
+	// every client that lists an address of it, however written, and each
+	// namespace's share of them; bounded, as classes name addresses.
 	budgets *lru.Cache[budgetKey, *budget]
 	// budgetsMu makes a missing budget's creation atomic, so that two
 	// calls cannot each start their own.
 	budgetsMu sync.Mutex
 }
 
-// budgetKey names an address's budget (no tenant) or a tenant's share.
-type budgetKey struct{ addr, tenant string }
+// budgetKey names a host and port's budget (no tenant) or a tenant's share.
+type budgetKey struct{ host, tenant string }
 
 // maxBudgets bounds the budgets remembered; a forgotten one starts full
 // again.
 const maxBudgets = 4096
 
-// budget returns addr's retry budget, or tenant's share of it. Every call
-// looks one up, so a hit takes only the cache's own lock.
-func (s *shared) budget(addr, tenant string) *budget {
-	k := budgetKey{addr, tenant}
+// budget returns the retry budget of host (see hostPort), or tenant's
+// share of it. Every call looks one up, so a hit takes only the cache's own
+// lock.
+func (s *shared) budget(host, tenant string) *budget {
+	k := budgetKey{host, tenant}
 	if b, ok := s.budgets.Get(k); ok {
 		return b
 	}
