@@ -57,7 +57,7 @@ func TestHugeBodiesAreCutOff(t *testing.T) {
 			written, done, url := hugeBody(t, tt.code)
 			c := testClient(t, Config{Address: url}, fastRetry)
 			_, err := c.Read(testContext(t), testToken, Request{Method: "GET", Path: "secret/data/x"})
-			checkSentinel(t, err, ErrBadResponse)
+			checkSentinel(t, err, ErrResponsesTooLarge)
 			if want := "larger than"; err == nil || !strings.Contains(err.Error(), want) {
 				t.Errorf("error %v should say the body is %s the limit", err, want)
 			}
@@ -146,7 +146,7 @@ func TestHugeHeadersAreRefused(t *testing.T) {
 			_, err := c.Read(ctx, testToken, Request{Method: "GET", Path: "secret/data/x"})
 			runtime.ReadMemStats(&after)
 
-			checkSentinel(t, err, ErrBadResponse)
+			checkSentinel(t, err, ErrResponsesTooLarge)
 			if want := "GET secret/data/x: response headers larger than 65536 bytes"; !strings.Contains(err.Error(), want) {
 				t.Errorf("error %q should contain %q", err, want)
 			}

@@ -30,11 +30,11 @@ var (
 	// or arguments (for example a common name a PKI role does not allow).
 	ErrBadRequest = errors.New("request rejected by Vault")
 	// ErrBadResponse reports a 2xx answer that cannot be used: empty or
-	// non-JSON body, no data, a login without an auth block; or an answer
-	// of any status whose headers or body pass their bound.
+	// non-JSON body, no data, a login without an auth block.
 	ErrBadResponse = errors.New("bad response from Vault")
-	// ErrResponsesTooLarge reports responses beyond their caller's
-	// ResponseBudget.
+	// ErrResponsesTooLarge reports an answer of any status whose headers or
+	// body pass their bound, or responses beyond their caller's
+	// ResponseBudget: a limit was reached, which a retry cannot change.
 	ErrResponsesTooLarge = errors.New("vault responses too large")
 )
 
@@ -126,11 +126,11 @@ func waiterGaveUp(ctx context.Context, err error, op string) error {
 func classify(ctx context.Context, kind callKind, op string, err error, secrets ...string) error {
 	var tooLarge *bodyTooLargeError
 	if errors.As(err, &tooLarge) {
-		return newError(ErrBadResponse, err, op, tooLarge.Error(), secrets...)
+		return newError(ErrResponsesTooLarge, err, op, tooLarge.Error(), secrets...)
 	}
 	var headers *headersTooLargeError
 	if errors.As(err, &headers) {
-		return newError(ErrBadResponse, err, op, headers.Error(), secrets...)
+		return newError(ErrResponsesTooLarge, err, op, headers.Error(), secrets...)
 	}
 	var respErr *api.ResponseError
 	if errors.As(err, &respErr) {
