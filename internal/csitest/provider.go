@@ -50,6 +50,10 @@ func StartProvider(ctx context.Context, bin, dir, vaultAddr string, metrics bool
 		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 		args = append(args, "-metrics-addr", addr)
 		p.MetricsURL = "http://" + addr + "/metrics"
+	} else {
+		// Off rather than the default :8081, which another provider of a
+		// test running beside this one may hold.
+		args = append(args, "-metrics-addr", "")
 	}
 	proc, err := vaulttest.StartProc(bin, append(args, extra...), p.LogPath)
 	if err != nil {

@@ -83,7 +83,7 @@ func newHarness(t testing.TB) *harness {
 func newHarnessWith(t testing.TB, keys mount.KeySource, kc kubernetes.Interface) *harness {
 	t.Helper()
 	v := vaulttest.StartT(t)
-	return serve(t, v, setupVault(t, v), keys, kc, vault.Config{Address: v.Addr}, lease.Options{})
+	return serve(t, v, setupVault(t, v), keys, kc, vault.Config{Address: v.Addr}, lease.Options{}, spc.Limits{})
 }
 
 // setupVault gives v the jwt auth, role, policy, mounts and PKI the tests
@@ -110,10 +110,10 @@ path "pki/issue/web" { capabilities = ["create", "update"] }
 }
 
 // serve runs a provider for v on a new socket, with node defaults
-// nodeVault (address and TLS settings) and the bounds of leases on what it
-// keeps.
+// nodeVault (address and TLS settings), the bounds of leases on what it
+// keeps, and the class limits lim (zero fields: the defaults).
 func serve(t testing.TB, v *vaulttest.Server, issuer *vaulttest.JWTIssuer, keys mount.KeySource, kc kubernetes.Interface, nodeVault vault.Config,
-	leases lease.Options) *harness {
+	leases lease.Options, lim spc.Limits) *harness {
 	t.Helper()
 	logs := &syncBuffer{}
 	log, err := logging.New(logs, "debug", "text")
@@ -138,7 +138,7 @@ func serve(t testing.TB, v *vaulttest.Server, issuer *vaulttest.JWTIssuer, keys 
 		t.Fatal(err)
 	}
 	svc, err := mount.NewService(mount.Options{
-		Defaults:    spc.Defaults{Vault: nodeVault, AuthMount: "jwt", Audience: "vault"},
+		Defaults:    spc.Defaults{Vault: nodeVault, AuthMount: "jwt", Audience: "vault", Limits: lim},
 		Clients:     clients,
 		Auth:        authn,
 		Keys:        keys,

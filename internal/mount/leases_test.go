@@ -211,7 +211,7 @@ func TestKeptBytesPerPod(t *testing.T) {
 	v := vaulttest.StartT(t)
 	keys, err := hmackey.Ephemeral()
 	must(t, err)
-	h := serve(t, v, setupVault(t, v), keys, nil, vault.Config{Address: v.Addr}, lease.Options{MaxBytesPerPod: perPod, MaxBytes: 1 << 20})
+	h := serve(t, v, setupVault(t, v), keys, nil, vault.Config{Address: v.Addr}, lease.Options{MaxBytesPerPod: perPod, MaxBytes: 1 << 20}, spc.Limits{})
 	leasedPKI(t, h)
 	kept := func() float64 { return testutil.ToFloat64(h.metrics.LeaseCacheBytes) }
 	dropped := func(reason string) float64 {

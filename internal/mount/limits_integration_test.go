@@ -2,6 +2,11 @@ package mount_test
 
 import (
 	"fmt"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/hmackey"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/lease"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/vaulttest"
 	"strings"
 	"testing"
 
@@ -11,10 +16,18 @@ import (
 	"github.com/vault-csi-provider/vault-csi-provider/internal/spc/spctest"
 )
 
-// TestMountLimits drives the limits through the socket, as the driver
-// calls, against the real Vault.
+// TestMountLimits drives the limits of each feature through the socket, as
+// the driver calls, against the real Vault. The mount's account is made
+// large here, so that each feature's own limit answers first with its
+// message; TestMountAccount drives the account at its defaults.
 func TestMountLimits(t *testing.T) {
-	h := newHarness(t)
+	v := vaulttest.StartT(t)
+	keys, err := hmackey.Ephemeral()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := serve(t, v, setupVault(t, v), keys, nil, vault.Config{Address: v.Addr}, lease.Options{},
+		spc.Limits{MountMemory: 1 << 30, NodeMemory: 1 << 30})
 	big := func(c byte) string { return strings.Repeat(string(c), 2<<20) }
 	write(t, h.vault, "secret/data/big", map[string]any{"data": map[string]any{"a": big('a'), "b": big('b'), "small": "s3cret-small"}})
 	// Ten distinct 4 MiB secrets: their files are small, but the mount
@@ -117,4 +130,29 @@ func copies(n int, line string) string {
 		fmt.Fprintf(&b, line, i)
 	}
 	return b.String()
+}
+
+// TestMountAccount checks that the mount's account, at its defaults, refuses
+// what a class combines past it, naming its flag, and that a secret of a
+// few MiB still fits.
+func TestMountAccount(t *testing.T) {
+	h := newHarness(t)
+	big := func(c byte) string { return strings.Repeat(string(c), 2<<20) }
+	write(t, h.vault, "secret/data/big", map[string]any{"data": map[string]any{"a": big('a'), "b": big('b'), "small": "s3cret-small"}})
+	resp, err := h.mount(t, map[string]string{"objects": "- {objectName: a.bin, secretPath: secret/data/big, secretKey: a}"})
+	if err != nil || len(resp.GetFiles()) != 1 || len(resp.GetFiles()[0].Contents) != 2<<20 {
+		t.Fatalf("one 2 MiB file of a 4 MiB secret: %v, %d files", err, len(resp.GetFiles()))
+	}
+	// Each template renders the 900 KiB value again: together they pass
+	// the account, though each is within its own limits.
+	write(t, h.vault, "secret/data/mid", map[string]any{"data": map[string]any{"a": strings.Repeat("a", 900<<10)}})
+	_, err = h.mount(t, map[string]string{"objects": "- {objectName: a, secretPath: secret/data/mid, secretKey: a, templateOnly: true}\n" +
+		copies(8, "- {objectName: t%d, template: '{{ .a }}'}\n")})
+	msg := status.Convert(err).Message()
+	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(msg, "(-max-mount-memory)") {
+		t.Fatalf("eight templates of 2 MiB: %v, want ResourceExhausted naming -max-mount-memory", err)
+	}
+	if strings.Contains(msg, "aaaa") {
+		t.Errorf("message quotes the value: %.200s", msg)
+	}
 }

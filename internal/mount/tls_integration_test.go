@@ -2,6 +2,7 @@ package mount_test
 
 import (
 	"context"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,7 +74,7 @@ func TestMountOverTLS(t *testing.T) {
 			// token cached by one case can help another.
 			node := tt.node
 			node.Address = v.Addr
-			h := serve(t, v, issuer, keys, nil, node, lease.Options{})
+			h := serve(t, v, issuer, keys, nil, node, lease.Options{}, spc.Limits{})
 			params := map[string]string{"objects": "- {objectName: k, secretPath: secret/data/tls, secretKey: k}"}
 			for k, val := range tt.params {
 				params[k] = val
