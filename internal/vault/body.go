@@ -30,7 +30,7 @@ type headersTooLargeError struct {
 }
 
 func (e *headersTooLargeError) Error() string {
-	return fmt.Sprintf("response headers larger than %d bytes", maxHeaderBytes)
+	return fmt.Sprintf("response headers larger than %d bytes, the limit for any answer", maxHeaderBytes)
 }
 
 func (e *headersTooLargeError) Unwrap() error { return e.cause }
@@ -50,7 +50,7 @@ type bodyTooLargeError struct {
 }
 
 func (e *bodyTooLargeError) Error() string {
-	return fmt.Sprintf("HTTP %d: response body larger than %d bytes", e.status, e.limit)
+	return fmt.Sprintf("HTTP %d: response body larger than %d bytes, the limit for its status", e.status, e.limit)
 }
 
 // limitResponses bounds every response body, whatever its status, before
