@@ -5,7 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"runtime"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/account/accounttest"
 	"strings"
 	"testing"
 
@@ -15,16 +15,6 @@ import (
 	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
-
-// allocatedBy is what f allocates, garbage included.
-func allocatedBy(f func()) int64 {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return int64(after.TotalAlloc - before.TotalAlloc)
-}
 
 // renderSlack is what rendering may allocate beyond its charges: the
 // per-call bookkeeping (maps of values, lists of sizes, errors) that no
@@ -88,7 +78,7 @@ func TestRenderChargesWhatItAllocates(t *testing.T) {
 			for limit := int64(1 << 10); limit <= 256<<20 && !succeeded; limit *= 4 {
 				acct := account.New(context.Background(), account.Limits{Bytes: limit})
 				var rerr error
-				allocated := allocatedBy(func() {
+				allocated := accounttest.Allocated(func() {
 					_, rerr = render(context.Background(), acct, p.Plan, got, 64<<20)
 				})
 				charged, _ := acct.Used()

@@ -1,7 +1,7 @@
 package spc
 
 import (
-	"runtime"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/account/accounttest"
 	"strings"
 	"testing"
 
@@ -10,16 +10,6 @@ import (
 	"github.com/vault-csi-provider/vault-csi-provider/internal/nested"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/tmpl"
 )
-
-// allocated is what f allocates, garbage included.
-func allocated(f func()) int {
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	f()
-	runtime.ReadMemStats(&after)
-	return int(after.TotalAlloc - before.TotalAlloc)
-}
 
 // TestParseCostsCoverAllocations checks that what parsing is charged
 // covers what the parsers allocate, for the shapes that make them allocate
@@ -42,7 +32,7 @@ func TestParseCostsCoverAllocations(t *testing.T) {
 	for name, d := range docs {
 		t.Run("yaml "+name, func(t *testing.T) {
 			var n yaml.Node
-			got, charged := allocated(func() { _ = yaml.Unmarshal([]byte(d), &n) }), yamlTreeBytes(d)
+			got, charged := accounttest.Allocated(func() { _ = yaml.Unmarshal([]byte(d), &n) }), int64(yamlTreeBytes(d))
 			t.Logf("%d bytes: allocated %d, charged %d", len(d), got, charged)
 			if charged < got {
 				t.Errorf("charged %d, below the %d bytes yaml.v3 allocated", charged, got)
@@ -56,7 +46,7 @@ func TestParseCostsCoverAllocations(t *testing.T) {
 	}
 	for name, src := range sources {
 		t.Run("template "+name, func(t *testing.T) {
-			got, charged := allocated(func() { _, _ = tmpl.Parse("t", src, tmpl.Limits{SourceBytes: len(src)}) }), parseBytesPerByte*len(src)
+			got, charged := accounttest.Allocated(func() { _, _ = tmpl.Parse("t", src, tmpl.Limits{SourceBytes: len(src)}) }), int64(parseBytesPerByte*len(src))
 			t.Logf("%d bytes: allocated %d, charged %d", len(src), got, charged)
 			if charged < got {
 				t.Errorf("charged %d, below the %d bytes the template parser allocated", charged, got)
@@ -64,7 +54,7 @@ func TestParseCostsCoverAllocations(t *testing.T) {
 		})
 	}
 	expr := ("a.b[0].c | [?x == 'y'] | length(@)" + strings.Repeat(" || a.b", 160))[:nested.MaxExprBytes]
-	got, charged := allocated(func() { _, _ = nested.Compile(expr) }), parseBytesPerByte*len(expr)
+	got, charged := accounttest.Allocated(func() { _, _ = nested.Compile(expr) }), int64(parseBytesPerByte*len(expr))
 	if charged < got {
 		t.Errorf("jmesPath: charged %d, below the %d bytes Compile allocated", charged, got)
 	}

@@ -3,6 +3,7 @@ package tmpl
 import (
 	"context"
 	"errors"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/account/accounttest"
 	"runtime"
 	"strings"
 	"sync"
@@ -111,13 +112,10 @@ func TestInstanceBytesCoversNewInstance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	in := tp.newInstance()
-	runtime.ReadMemStats(&after)
+	var in *instance
+	got := accounttest.Allocated(func() { in = tp.newInstance() })
 	runtime.KeepAlive(in)
-	if got := after.TotalAlloc - before.TotalAlloc; got > instanceBytes {
+	if got > instanceBytes {
 		t.Errorf("newInstance allocated %d bytes, above instanceBytes %d", got, instanceBytes)
 	}
 }

@@ -2,6 +2,7 @@ package vault
 
 import (
 	"bytes"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/account/accounttest"
 	"runtime"
 	"strings"
 	"testing"
@@ -85,18 +86,16 @@ func TestDecodeSecretAllocatesWithinItsCharge(t *testing.T) {
 		"escapes":       rep(`"\n\u00e9"`, 100_000),
 		"one string":    []byte(`{"data":{"v":"` + strings.Repeat("x", 4<<20) + `"}}`),
 	} {
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		s, err := decodeSecret(raw)
-		runtime.ReadMemStats(&after)
+		var s *api.Secret
+		var err error
+		got := accounttest.Allocated(func() { s, err = decodeSecret(raw) })
 		runtime.KeepAlive(s)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, charged := after.TotalAlloc-before.TotalAlloc, account.JSONBytes(raw)
+		charged := account.JSONBytes(raw)
 		t.Logf("%s: %d bytes of JSON, allocated %d, charged %d", name, len(raw), got, charged)
-		if uint64(charged) < got {
+		if charged < got {
 			t.Errorf("%s: charged %d, below the %d bytes decoding allocated", name, charged, got)
 		}
 	}
