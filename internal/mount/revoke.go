@@ -82,7 +82,7 @@ func (s *Service) revokeTokens(ctx context.Context, uid string, tokens map[auth.
 	var wg sync.WaitGroup
 	for i := range tokens {
 		wg.Go(func() {
-			err := s.revoking.do(ctx, i.Vault.Address, func(ctx context.Context) error {
+			err := s.revoking.do(ctx, vault.ClusterKey(i.Vault.Address), func(ctx context.Context) error {
 				client, err := s.opts.Clients.Get(ctx, i.Vault)
 				if err != nil {
 					return err

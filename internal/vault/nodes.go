@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -323,6 +324,20 @@ func hostPort(addr string) string {
 		host = strings.TrimSuffix(strings.ToLower(host), ".")
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// ClusterKey names the Vault cluster a setting of one or several addresses
+// reaches, however they are written: the hosts and ports of its elements,
+// normalised as hostPort does, sorted. Bounds per Vault (revocations) key
+// by it, so that writing an address another way gets no share of its own.
+func ClusterKey(setting string) string {
+	addrs := Addresses(setting)
+	keys := make([]string, len(addrs))
+	for i, a := range addrs {
+		keys[i] = hostPort(a)
+	}
+	slices.Sort(keys)
+	return strings.Join(keys, ",")
 }
 
 // checkAddresses checks a setting that lists several addresses.

@@ -351,3 +351,20 @@ func TestSeveralAddressesOneHangs(t *testing.T) {
 		t.Errorf("data %v, calls %d to the hung address and %d to the good one", secret.Data, hung.calls.Load(), good.calls.Load())
 	}
 }
+
+func TestClusterKey(t *testing.T) {
+	same := []string{
+		"https://vault.example:8200,https://standby.example:8200",
+		"https://standby.example:8200/, HTTPS://VAULT.example.:8200",
+		"https://vault.example:08200,https://standby.example:8200",
+	}
+	want := ClusterKey(same[0])
+	for _, s := range same[1:] {
+		if got := ClusterKey(s); got != want {
+			t.Errorf("ClusterKey(%q) = %q, want %q as for %q", s, got, want, same[0])
+		}
+	}
+	if other := ClusterKey("https://vault.example:8201"); other == want {
+		t.Errorf("another port shares the key %q", other)
+	}
+}
