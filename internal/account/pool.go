@@ -13,8 +13,8 @@ type PoolLimits struct {
 	// Share bounds what the accounts of one tenant (a namespace) hold
 	// together, so one namespace's mounts cannot take the whole node.
 	Share int64
-	// Base is what an account is given when it opens: a mount of a real
-	// class never needs more, so it never meets a full node past admission.
+	// Base is what an account is given when it opens: a mount that stays
+	// within it never meets a full node past admission.
 	Base int64
 }
 
