@@ -27,7 +27,7 @@ const (
 // allocating, so a body can be charged before it is decoded. raw need not
 // be valid JSON: the estimate only covers a valid document. A decoder that
 // copies raw first (encoding/json's Decoder) costs DecoderCopy more.
-func JSONBytes(raw []byte) int64 {
+func JSONBytes[T ~string | ~[]byte](raw T) int64 {
 	// The decoded document's own root, whatever it holds.
 	n := int64(4 << 10)
 	for i := 0; i < len(raw); i++ {
@@ -86,51 +86,42 @@ func isNumberByte(c byte) bool {
 }
 
 // ValueBytes is what the decoded JSON value v holds, as JSONBytes counts it
-// (without a decoder's buffer), walking at most until limit is passed: it
-// then returns a value over limit. Shared parts count each time they are
+// (without a decoder's buffer). Shared parts count each time they are
 // reached.
-func ValueBytes(v any, limit int64) int64 {
-	w := sizer{left: limit}
-	w.walk(v)
-	return limit - w.left
-}
-
-type sizer struct{ left int64 }
-
-func (w *sizer) walk(v any) {
-	if w.left < 0 {
-		return
-	}
+func ValueBytes(v any) int64 {
 	switch t := v.(type) {
 	case string:
-		w.left -= StringBytes + int64(len(t))
+		return StringBytes + int64(len(t))
 	case json.Number:
-		w.left -= StringBytes + int64(len(t))
+		return StringBytes + int64(len(t))
 	case []byte:
-		w.left -= StringBytes + int64(len(t))
+		return StringBytes + int64(len(t))
 	case map[string]any:
-		w.left -= MapBytes + int64(len(t))*MapEntryBytes
+		n := MapBytes + int64(len(t))*MapEntryBytes
 		for k, e := range t {
-			w.left -= StringBytes + int64(len(k))
-			w.walk(e)
+			n += StringBytes + int64(len(k)) + ValueBytes(e)
 		}
+		return n
 	case map[string]string:
-		w.left -= MapBytes + int64(len(t))*MapEntryBytes
+		n := MapBytes + int64(len(t))*MapEntryBytes
 		for k, e := range t {
-			w.left -= 2*StringBytes + int64(len(k)+len(e))
+			n += 2*StringBytes + int64(len(k)+len(e))
 		}
+		return n
 	case []any:
-		w.left -= SliceBytes + int64(len(t))*SliceElemBytes
+		n := SliceBytes + int64(len(t))*SliceElemBytes
 		for _, e := range t {
-			w.walk(e)
+			n += ValueBytes(e)
 		}
+		return n
 	case []string:
-		w.left -= SliceBytes + int64(len(t))*SliceElemBytes
+		n := SliceBytes + int64(len(t))*SliceElemBytes
 		for _, e := range t {
-			w.left -= int64(len(e))
+			n += int64(len(e))
 		}
+		return n
 	default:
 		// bool, nil, numbers: held in the interface itself.
-		w.left -= 8
+		return 8
 	}
 }

@@ -297,7 +297,7 @@ func selectValue(acct *account.Account, out *spc.Output, root map[string]any) (a
 		return v, nil
 	}
 	if str, ok := v.(string); ok && out.Key != "" {
-		if err := acct.Charge(int(account.JSONBytes([]byte(str))+account.DecoderCopy(len(str))), out.Label+": reading the value as JSON"); err != nil {
+		if err := acct.Charge(int(account.JSONBytes(str)+account.DecoderCopy(len(str))), out.Label+": reading the value as JSON"); err != nil {
 			return nil, err
 		}
 		parsed, err := nested.ParseJSONValue(str)

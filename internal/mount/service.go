@@ -188,7 +188,7 @@ func (s *Service) mount(ctx context.Context, req *pb.MountRequest) (*Result, err
 	key := attrsKey(sha256.Sum256([]byte(raw)))
 	p, ok := s.parsed.Get(key)
 	if !ok {
-		if err := acct.Charge(int(account.JSONBytes([]byte(raw))), "decoding the attributes"); err != nil {
+		if err := acct.Charge(int(account.JSONBytes(raw)), "decoding the attributes"); err != nil {
 			return nil, err
 		}
 		attrs, err := decodeAttributes(raw)

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"math"
 	"net/url"
 	"strings"
 
@@ -153,7 +152,7 @@ func argsBytes(args map[string]any) int {
 	if args == nil {
 		return 0
 	}
-	return int(account.ValueBytes(args, math.MaxInt64))
+	return int(account.ValueBytes(args))
 }
 
 func stringsBytes(l []string) int {

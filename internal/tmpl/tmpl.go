@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"regexp"
 	"strings"
 	"sync"
@@ -192,7 +191,7 @@ func (t *Template) Execute(ctx context.Context, acct *account.Account, data any)
 	defer in.st.release()
 
 	if t.mutates {
-		if err := acct.Charge(int(account.ValueBytes(data, math.MaxInt64)), t.name+": copying the data"); err != nil {
+		if err := acct.Charge(int(account.ValueBytes(data)), t.name+": copying the data"); err != nil {
 			return nil, err
 		}
 		data = copyData(data)
