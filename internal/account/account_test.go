@@ -5,11 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/vault-csi-provider/vault-csi-provider/internal/account/accounttest"
 	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/account/accounttest"
 )
 
 func TestChargeAndWork(t *testing.T) {

@@ -5,13 +5,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/vault-csi-provider/vault-csi-provider/internal/account/accounttest"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/vault/api"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/account"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/account/accounttest"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )

@@ -1,14 +1,13 @@
 package mount
 
 import (
-	"github.com/vault-csi-provider/vault-csi-provider/internal/account"
-
 	"context"
 	"errors"
 
 	"google.golang.org/grpc/codes"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 
+	"github.com/vault-csi-provider/vault-csi-provider/internal/account"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/nested"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"

@@ -2,18 +2,18 @@ package mount_test
 
 import (
 	"fmt"
-	"github.com/vault-csi-provider/vault-csi-provider/internal/hmackey"
-	"github.com/vault-csi-provider/vault-csi-provider/internal/lease"
-	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
-	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
-	"github.com/vault-csi-provider/vault-csi-provider/internal/vaulttest"
 	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/vault-csi-provider/vault-csi-provider/internal/hmackey"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/lease"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/spc/spctest"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/vaulttest"
 )
 
 // TestMountLimits drives the limits of each feature through the socket, as

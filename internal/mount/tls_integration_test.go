@@ -2,7 +2,6 @@ package mount_test
 
 import (
 	"context"
-	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/hmackey"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/lease"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vaulttest"
 )

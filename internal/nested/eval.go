@@ -2,12 +2,12 @@ package nested
 
 import (
 	"fmt"
-
-	"github.com/vault-csi-provider/vault-csi-provider/internal/account"
 	"math"
 	"sort"
 
 	"github.com/jmespath-community/go-jmespath/pkg/parsing"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/account"
 )
 
 // interp evaluates a checked AST. It is per Select, so the budget is too.

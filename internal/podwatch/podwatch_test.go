@@ -14,9 +14,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/kube/kubetest"
-	clienttesting "k8s.io/client-go/testing"
 )
 
 func TestDeleteEventForgetsOncePodsOfOtherNodesIgnored(t *testing.T) {

@@ -13,9 +13,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/kube/kubetest"
-	"k8s.io/client-go/tools/cache"
 )
 
 func TestRunValidatesOptions(t *testing.T) {

@@ -1,12 +1,12 @@
 package spc
 
 import (
-	"github.com/vault-csi-provider/vault-csi-provider/internal/account/accounttest"
 	"strings"
 	"testing"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/vault-csi-provider/vault-csi-provider/internal/account/accounttest"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/nested"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/tmpl"
 )

@@ -3,12 +3,13 @@ package tmpl
 import (
 	"context"
 	"errors"
-	"github.com/vault-csi-provider/vault-csi-provider/internal/account/accounttest"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/account/accounttest"
 )
 
 func TestBounds(t *testing.T) {

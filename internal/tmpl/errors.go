@@ -1,14 +1,14 @@
 package tmpl
 
 import (
-	"github.com/vault-csi-provider/vault-csi-provider/internal/account"
-
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"text/template"
 	"text/template/parse"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/account"
 )
 
 // execError rewrites an error from text/template into one that names the

@@ -118,6 +118,9 @@ func guard(st *execState, name string, fn any, pre precheck) any {
 	out := []reflect.Type{ft.Out(0), errorType}
 	wt := reflect.FuncOf(in, out, variadic)
 	lim := st.lim.StringBytes
+	// What the account's charges name, made once per function rather than
+	// at every call.
+	calling, result := "calling "+name+" in a template", "the result of "+name+" in a template"
 
 	fail := func(err error) []reflect.Value {
 		ev := reflect.New(errorType).Elem()
@@ -138,10 +141,10 @@ func guard(st *execState, name string, fn any, pre precheck) any {
 		}
 		// A function's work grows with its arguments, and so does its
 		// result: charged at their size before it runs, settled after.
-		if err := st.acct.Work(size+stepWork, "calling "+name+" in a template"); err != nil {
+		if err := st.acct.Work(size+stepWork, calling); err != nil {
 			return fail(err)
 		}
-		if err := st.acct.Charge(size+callBytes, "calling "+name+" in a template"); err != nil {
+		if err := st.acct.Charge(size+callBytes, calling); err != nil {
 			return fail(err)
 		}
 		if pre != nil {
@@ -174,7 +177,7 @@ func guard(st *execState, name string, fn any, pre precheck) any {
 		}
 		// A result may live on in a variable: the mount holds it to the end.
 		if made > size {
-			if err := st.acct.Charge(made-size, "the result of "+name+" in a template"); err != nil {
+			if err := st.acct.Charge(made-size, result); err != nil {
 				return fail(err)
 			}
 		} else {

@@ -2,7 +2,6 @@ package vault
 
 import (
 	"bytes"
-	"github.com/vault-csi-provider/vault-csi-provider/internal/account/accounttest"
 	"runtime"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/account"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/account/accounttest"
 )
 
 var decodeSeeds = []string{
