@@ -79,7 +79,7 @@ FUZZTIME ?= 60s
 FUZZ_TARGETS := ./internal/spc:FuzzParseObjects ./internal/spc:FuzzParseParams \
 	./internal/spc:FuzzValidateFilePath ./internal/mount:FuzzRender ./internal/mount:FuzzCheckSize \
 	./internal/auth:FuzzParseDriverTokens ./internal/nested:FuzzCompileSelect ./internal/tmpl:FuzzParseExecute \
-	./internal/vault:FuzzDecodeSecret
+	./internal/vault:FuzzDecodeSecret ./internal/jsonvalue:FuzzNumberLen
 
 .PHONY: fuzz
 fuzz: ## run each fuzz target in turn for FUZZTIME (default 60s, or e.g. FUZZTIME=1000000x)

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/jsonvalue"
 )
 
 // function is one allowed JMESPath function. Each one returns a scalar, a
@@ -232,48 +234,11 @@ func fnToNumber(in *interp, _ string, a []any) (any, error) {
 		if err := in.spendBytes(len(v)); err != nil {
 			return nil, err
 		}
-		if validNumber(v) {
+		if len(v) > 0 && jsonvalue.NumberLen(v) == len(v) {
 			return json.Number(v), nil
 		}
 	}
 	return nil, nil
-}
-
-// validNumber reports s as a JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
-func validNumber(s string) bool {
-	i := 0
-	digits := func() int {
-		start := i
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		return i - start
-	}
-	if i < len(s) && s[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(s) && s[i] == '0':
-		i++
-	case digits() == 0:
-		return false
-	}
-	if i < len(s) && s[i] == '.' {
-		i++
-		if digits() == 0 {
-			return false
-		}
-	}
-	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
-		i++
-		if i < len(s) && (s[i] == '+' || s[i] == '-') {
-			i++
-		}
-		if digits() == 0 {
-			return false
-		}
-	}
-	return i == len(s)
 }
 
 // homogeneous reports whether l holds only numbers or only strings.
