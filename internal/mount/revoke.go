@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/keyed"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
@@ -26,49 +27,22 @@ const (
 // for the node's, so the revocations waiting behind a hung Vault hold none
 // of the node's slots and other addresses' revocations go on.
 type revocations struct {
-	perAddress int64
-	total      *semaphore.Weighted
-	mu         sync.Mutex
-	addrs      map[string]*addressSlots // addresses with revocations waiting or under way
-}
-
-// addressSlots is one address's share; it lives while any revocation uses it.
-type addressSlots struct {
-	sem   *semaphore.Weighted
-	users int // guarded by revocations.mu
+	addrs *keyed.Semaphores
+	total *semaphore.Weighted
 }
 
 func newRevocations(perAddress, total int) *revocations {
-	return &revocations{
-		perAddress: int64(perAddress),
-		total:      semaphore.NewWeighted(int64(total)),
-		addrs:      make(map[string]*addressSlots),
-	}
+	return &revocations{addrs: keyed.New(int64(perAddress)), total: semaphore.NewWeighted(int64(total))}
 }
 
 // do runs fn once it holds a slot of addr and one of the node's, or returns
 // an error if ctx ends first.
 func (r *revocations) do(ctx context.Context, addr string, fn func(context.Context) error) error {
-	r.mu.Lock()
-	a := r.addrs[addr]
-	if a == nil {
-		a = &addressSlots{sem: semaphore.NewWeighted(r.perAddress)}
-		r.addrs[addr] = a
+	release, err := r.addrs.Acquire(ctx, addr)
+	if err != nil {
+		return fmt.Errorf("gave up waiting for one of the %d revocation slots of this Vault address: %w", r.addrs.Slots(), err)
 	}
-	a.users++
-	r.mu.Unlock()
-	defer func() {
-		r.mu.Lock()
-		if a.users--; a.users == 0 {
-			delete(r.addrs, addr)
-		}
-		r.mu.Unlock()
-	}()
-
-	if err := a.sem.Acquire(ctx, 1); err != nil {
-		return fmt.Errorf("gave up waiting for one of the %d revocation slots of this Vault address: %w", r.perAddress, err)
-	}
-	defer a.sem.Release(1)
+	defer release()
 	if err := r.total.Acquire(ctx, 1); err != nil {
 		return fmt.Errorf("gave up waiting for a revocation slot of the node: %w", err)
 	}

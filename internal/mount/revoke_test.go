@@ -67,7 +67,7 @@ func TestRevocationsBounds(t *testing.T) {
 
 			close(release)
 			held.Wait()
-			if n := len(r.addrs); n != 0 {
+			if n := r.addrs.Keys(); n != 0 {
 				t.Errorf("%d addresses remembered after every revocation ended, want 0", n)
 			}
 		})

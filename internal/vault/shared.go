@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/vault/api"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/vault-csi-provider/vault-csi-provider/internal/keyed"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/metrics"
 )
 
@@ -35,8 +36,7 @@ func WithMaxInFlight(n int) Option {
 func WithMaxInFlightPerTenant(n int) Option {
 	return func(s *shared) {
 		if n > 0 {
-			s.perTenant = int64(n)
-			s.tenants = make(map[string]*tenantSlots)
+			s.tenants = keyed.New(int64(n))
 		}
 	}
 }
@@ -58,12 +58,6 @@ func tenantOf(ctx context.Context) string {
 	return t
 }
 
-// tenantSlots is one tenant's share; it lives while any call uses it.
-type tenantSlots struct {
-	sem   *semaphore.Weighted
-	users int // guarded by shared.mu
-}
-
 // WithMetrics records every Vault call in m.
 func WithMetrics(m *metrics.Metrics) Option {
 	return func(s *shared) { s.metrics = m }
@@ -74,10 +68,8 @@ func WithMetrics(m *metrics.Metrics) Option {
 type shared struct {
 	slots   *semaphore.Weighted // nil: no cap
 	metrics *metrics.Metrics
-	// perTenant is each tenant's share of slots; 0: no share.
-	perTenant int64
-	mu        sync.Mutex
-	tenants   map[string]*tenantSlots // tenants with calls waiting or under way
+	// tenants are each tenant's share of slots; nil: no share.
+	tenants *keyed.Semaphores
 	// idleConns is the idle connections each client keeps to its Vault:
 	// as many as may be in flight under the cap.
 	idleConns int
@@ -170,33 +162,15 @@ func (s *shared) begin(ctx context.Context, kind callKind, op string) (func(stat
 // function gives it back.
 func (s *shared) acquireTenant(ctx context.Context, op string) (func(), error) {
 	tenant := tenantOf(ctx)
-	if s.perTenant == 0 || tenant == "" {
+	if s.tenants == nil || tenant == "" {
 		return func() {}, nil
 	}
-	s.mu.Lock()
-	t := s.tenants[tenant]
-	if t == nil {
-		t = &tenantSlots{sem: semaphore.NewWeighted(s.perTenant)}
-		s.tenants[tenant] = t
-	}
-	t.users++
-	s.mu.Unlock()
-	leave := func() {
-		s.mu.Lock()
-		if t.users--; t.users == 0 {
-			delete(s.tenants, tenant)
-		}
-		s.mu.Unlock()
-	}
-	if err := t.sem.Acquire(ctx, 1); err != nil {
-		leave()
+	release, err := s.tenants.Acquire(ctx, tenant)
+	if err != nil {
 		return nil, newError(ErrUnavailable, err, op, fmt.Sprintf(
-			"gave up waiting for one of namespace %q's %d Vault request slots (-max-vault-requests-per-namespace): %v", tenant, s.perTenant, err))
+			"gave up waiting for one of namespace %q's %d Vault request slots (-max-vault-requests-per-namespace): %v", tenant, s.tenants.Slots(), err))
 	}
-	return func() {
-		t.sem.Release(1)
-		leave()
-	}, nil
+	return release, nil
 }
 
 // String is the operation label of a call.
