@@ -58,6 +58,16 @@ type Metrics struct {
 	// HMACKeyAvailable is 1 while the HMAC key that versions objects is
 	// readable, 0 while mounts use the in-memory fallback key.
 	HMACKeyAvailable prometheus.Gauge
+	// PolicyDenials counts mounts refused by the node's policy, by the
+	// rule that refused (an admin's rule name, "default", "vaultAddresses"
+	// or "classMayNotSet": as many values as the policy has rules).
+	PolicyDenials *prometheus.CounterVec
+	// PolicyReloads counts reads of a changed policy file by result (ok,
+	// error).
+	PolicyReloads *prometheus.CounterVec
+	// PolicyFileValid is 1 while the policy in force is the file's, 0 while
+	// the file cannot be read or parsed and the last good policy applies.
+	PolicyFileValid prometheus.Gauge
 }
 
 // New creates the collectors and registers them, with the Go and process
@@ -117,9 +127,19 @@ func New(reg prometheus.Registerer) *Metrics {
 		HMACKeyAvailable: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "hmac_key_available", Help: "1 while the HMAC key Secret is readable, 0 while object versions use an in-memory fallback key.",
 		}),
+		PolicyDenials: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "policy_denials_total", Help: "Mounts refused by the node's policy (-policy-file), by the rule that refused.",
+		}, []string{"rule"}),
+		PolicyReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "policy_reloads_total", Help: "Reads of a changed node policy file, by result: ok (now in force), error (the last good policy stays).",
+		}, []string{"result"}),
+		PolicyFileValid: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "policy_file_valid", Help: "1 while the node policy in force is the file's, 0 while the file is unreadable or invalid and the last good policy applies.",
+		}),
 	}
 	reg.MustRegister(m.Mounts, m.MountDuration, m.VaultRequests, m.VaultRequestDuration, m.VaultRetries, m.VaultRequestsInFlight,
 		m.Logins, m.TokenCacheSize, m.TokenCacheHits, m.TokenCacheMisses, m.LeaseCacheSize, m.LeaseCacheBytes, m.LeaseCacheDropped, m.Leases, m.Certificates, m.KubernetesRequests, m.HMACKeyAvailable,
+		m.PolicyDenials, m.PolicyReloads, m.PolicyFileValid,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/vault-csi-provider/vault-csi-provider/internal/account"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/nested"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/policy"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/tmpl"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
@@ -30,7 +31,7 @@ func Code(ctx context.Context, err error) codes.Code {
 		return codes.DeadlineExceeded
 	case errors.Is(err, context.Canceled):
 		return codes.Canceled
-	case errors.Is(err, vault.ErrPermissionDenied):
+	case errors.Is(err, vault.ErrPermissionDenied), errors.Is(err, policy.ErrDenied):
 		return codes.PermissionDenied
 	case errors.Is(err, vault.ErrNotFound), errors.Is(err, ErrKeyNotFound), errors.Is(err, nested.ErrNotFound),
 		errors.Is(err, tmpl.ErrMissing):
@@ -39,7 +40,7 @@ func Code(ctx context.Context, err error) codes.Code {
 		// A template's own time or step limit, not the mount's deadline
 		// (above): retrying cannot help.
 		return codes.ResourceExhausted
-	case errors.Is(err, vault.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, vault.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, ErrNamespaceLabels):
 		return codes.Unavailable
 	case errors.Is(err, ErrFileConflict), errors.Is(err, nested.ErrType), errors.Is(err, nested.ErrLimit),
 		errors.Is(err, tmpl.ErrExec), errors.Is(err, tmpl.ErrSyntax):

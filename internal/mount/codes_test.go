@@ -12,6 +12,7 @@ import (
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/account"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/policy"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/tmpl"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
@@ -33,6 +34,8 @@ func TestCode(t *testing.T) {
 		{"malformed driver tokens", context.Background(), fmt.Errorf("x: %w", auth.ErrMalformedTokens), codes.InvalidArgument},
 		{"vault rejects the arguments", context.Background(), fmt.Errorf("read: %w", vault.ErrBadRequest), codes.InvalidArgument},
 		{"denied", context.Background(), fmt.Errorf("login: %w", vault.ErrPermissionDenied), codes.PermissionDenied},
+		{"refused by the policy", context.Background(), &policy.Denied{Rule: "r", Parameter: "roleName", Reason: "x"}, codes.PermissionDenied},
+		{"namespace labels unknown", context.Background(), fmt.Errorf("x: %w", ErrNamespaceLabels), codes.Unavailable},
 		{"missing secret", context.Background(), fmt.Errorf("read: %w", vault.ErrNotFound), codes.NotFound},
 		{"missing key", context.Background(), fmt.Errorf("object: %w", ErrKeyNotFound), codes.NotFound},
 		{"vault down", context.Background(), fmt.Errorf("read: %w", vault.ErrUnavailable), codes.Unavailable},

@@ -111,9 +111,10 @@ path "pki/issue/web" { capabilities = ["create", "update"] }
 
 // serve runs a provider for v on a new socket, with node defaults
 // nodeVault (address and TLS settings), the bounds of leases on what it
-// keeps, and the class limits lim (zero fields: the defaults).
+// keeps, and the class limits lim (zero fields: the defaults); more
+// changes the service's options last.
 func serve(t testing.TB, v *vaulttest.Server, issuer *vaulttest.JWTIssuer, keys mount.KeySource, kc kubernetes.Interface, nodeVault vault.Config,
-	leases lease.Options, lim spc.Limits) *harness {
+	leases lease.Options, lim spc.Limits, more ...func(*mount.Options)) *harness {
 	t.Helper()
 	logs := &syncBuffer{}
 	log, err := logging.New(logs, "debug", "text")
@@ -137,7 +138,7 @@ func serve(t testing.TB, v *vaulttest.Server, issuer *vaulttest.JWTIssuer, keys 
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := mount.NewService(mount.Options{
+	opts := mount.Options{
 		Defaults:    spc.Defaults{Vault: nodeVault, AuthMount: "jwt", Audience: "vault", Limits: lim},
 		Clients:     clients,
 		Auth:        authn,
@@ -148,7 +149,11 @@ func serve(t testing.TB, v *vaulttest.Server, issuer *vaulttest.JWTIssuer, keys 
 		Leases:      lease.New(leases),
 		Metrics:     m,
 		Revoke:      true,
-	})
+	}
+	for _, f := range more {
+		f(&opts)
+	}
+	svc, err := mount.NewService(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,6 +55,11 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// Revoke makes ForgetPod revoke the pod's Vault tokens and leases.
 	Revoke bool
+	// Policy is the node's policy, applied to every mount's parameters;
+	// nil allows everything.
+	Policy Policies
+	// NamespaceLabels serves policies that match namespaces by label.
+	NamespaceLabels NamespaceLabels
 }
 
 // Service implements the driver's provider API.
@@ -294,6 +299,10 @@ func (s *Service) mountParams(ctx context.Context, acct *account.Account, p *spc
 	ctx = vault.WithTenant(ctx, p.Pod.Namespace)
 	// The Vault calls charge their bodies to the mount's account.
 	ctx = account.With(ctx, acct)
+	// Before any network call or file the class names.
+	if err := s.checkPolicy(ctx, acct, p); err != nil {
+		return nil, err
+	}
 	client, err := s.opts.Clients.Get(ctx, p.Vault)
 	if err != nil {
 		return nil, err

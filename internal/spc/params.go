@@ -2,6 +2,7 @@ package spc
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -92,6 +93,9 @@ type Params struct {
 	LeaseReuse bool
 	// Certificates is the class's reuse of certificates without a lease.
 	Certificates Certificates
+	// Set are the class parameters the attributes set (ClassParameters), as
+	// opposed to the node's defaults: what the node's policy may forbid.
+	Set []string
 	// Bytes is what the parameters hold in memory, for the caches that
 	// keep them.
 	Bytes int
@@ -153,14 +157,31 @@ func (p *problems) err() error {
 	return &ParamsError{Problems: p.list, More: p.dropped}
 }
 
+// ClassParameters are the parameters a SecretProviderClass (or a pod's
+// inline volumeAttributes) may set; the driver adds the csi.storage.k8s.io
+// keys.
+var ClassParameters = []string{
+	KeyRoleName, KeyVaultAddress, KeyVaultNamespace, KeyAudience, KeyAuthMount, KeyKubernetesMount,
+	KeyCACert, KeyCADirectory, KeyTLSServerName, KeyClientCert, KeyClientKey, KeySkipVerify, KeyLeaseReuse,
+	KeyCertReuse, KeyRenewBefore, KeyRenewBeforePct, KeyObjects,
+}
+
 // checkedKeys are the parameters read as single-line text; none may hold a
 // control character (objects is YAML, and the tokens are JSON that
 // auth.ParseDriverTokens reads strictly).
-var checkedKeys = []string{
-	KeyRoleName, KeyVaultAddress, KeyVaultNamespace, KeyAudience, KeyAuthMount, KeyKubernetesMount,
-	KeyCACert, KeyCADirectory, KeyTLSServerName, KeyClientCert, KeyClientKey, KeySkipVerify, KeyLeaseReuse,
-	KeyCertReuse, KeyRenewBefore, KeyRenewBeforePct,
-	KeyPodName, KeyPodNamespace, KeyPodUID, KeyServiceAccount,
+var checkedKeys = append(slices.DeleteFunc(slices.Clone(ClassParameters), func(k string) bool { return k == KeyObjects }),
+	KeyPodName, KeyPodNamespace, KeyPodUID, KeyServiceAccount)
+
+// setParameters are the class parameters attrs sets: an empty value counts
+// as unset, as everywhere else.
+func setParameters(attrs map[string]string) []string {
+	var set []string
+	for _, k := range ClassParameters {
+		if attrs[k] != "" {
+			set = append(set, k)
+		}
+	}
+	return set
 }
 
 // attrsSize is the bytes of the attributes' keys and values, a lower bound
@@ -202,6 +223,7 @@ func ParseParams(acct *account.Account, attrs map[string]string, d Defaults) (*P
 		RoleName:     attrs[KeyRoleName],
 		Audience:     pick(attrs[KeyAudience], d.Audience),
 		DriverTokens: attrs[KeyDriverTokens],
+		Set:          setParameters(attrs),
 	}
 	if p.RoleName == "" {
 		probs.add("roleName is required: set it to the Vault role the pod logs in with")
@@ -220,7 +242,7 @@ func ParseParams(acct *account.Account, attrs map[string]string, d Defaults) (*P
 		return nil, err
 	}
 	// The parameters keep strings of the attributes (the tokens among them).
-	p.Bytes = p.Plan.Bytes + size + len(attrs)*account.StringBytes
+	p.Bytes = p.Plan.Bytes + size + (len(attrs)+len(p.Set))*account.StringBytes
 	return p, nil
 }
 
