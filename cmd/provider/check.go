@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/vault-csi-provider/vault-csi-provider/internal/kube"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/logging"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/mount"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/policy"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
@@ -74,9 +76,26 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	if err != nil {
 		return err
 	}
-	svc, err := mount.NewService(mount.Options{Defaults: c.Defaults, Clients: clients, Auth: authn, Keys: keys, Concurrency: 8, Version: version, Logger: log})
+	opts := mount.Options{Defaults: c.Defaults, Clients: clients, Auth: authn, Keys: keys, Concurrency: 8, Version: version, Logger: log}
+	if c.PolicyFile != "" {
+		pf, err := policy.Open(c.PolicyFile)
+		if err != nil {
+			return err
+		}
+		opts.Policy, opts.NamespaceLabels = pf, fixedLabels(c.NamespaceLabels)
+	}
+	svc, err := mount.NewService(opts)
 	if err != nil {
 		return err
+	}
+	if c.PolicyOnly() {
+		rule, err := svc.PolicyRule(ctx, attrs, c.NamespaceLabels)
+		if err != nil {
+			return fmt.Errorf("policy check failed (%s): %w", mount.Code(ctx, err), err)
+		}
+		fmt.Fprintf(stdout, "allowed by the node policy's %s for namespace %s (no mount: give -token-file or -kubeconfig to mount)\n",
+			ruleName(rule), pod.Namespace)
+		return nil
 	}
 	log.Debug("mounting", "secret_provider_class", spc.Metadata.Name, "pod", pod.Namespace+"/"+pod.Name)
 	res, err := svc.MountAttributes(ctx, attrs, checkFileMode)
@@ -91,6 +110,19 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	fmt.Fprintf(stdout, "%d files written to %s\n", len(res.Files), c.OutDir)
 	return nil
+}
+
+// fixedLabels are the namespace's labels given with -namespace-labels.
+type fixedLabels map[string]string
+
+func (l fixedLabels) Labels(context.Context, string) (map[string]string, error) { return l, nil }
+
+// ruleName shows the rule that applies as the policy's messages do.
+func ruleName(rule string) string {
+	if rule == policy.DefaultRule {
+		return "default rule"
+	}
+	return "rule " + strconv.Quote(rule)
 }
 
 // podGetter reads a pod (internal/kube's Client).

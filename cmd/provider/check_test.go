@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -142,4 +143,50 @@ func TestCheckCommand(t *testing.T) {
 			t.Errorf("err = %v", err)
 		}
 	})
+}
+
+// An app team checks its class against the node's policy before deploying,
+// with no Vault and no token: the rule that applies, or the refusal.
+func TestCheckPolicyOnly(t *testing.T) {
+	dir := t.TempDir()
+	spc := writeFile(t, dir, "spc.yaml", checkSPC)
+	pol := writeFile(t, dir, "policy.yaml", `
+vaultAddresses: ["https://vault.vault.svc:8200"]
+rules:
+  - name: shop
+    namespaces: {names: [shop], labels: {team: shop}}
+    roles: [web]
+    secretPaths: [{prefix: secret/data/, methods: [GET]}]
+default: {roles: []}
+`)
+	env := envOf(map[string]string{"VAULT_ADDR": "https://vault.vault.svc:8200"})
+	base := []string{"mount", "-f", spc, "-policy", pol, "-dry-run"}
+	tests := []struct {
+		name    string
+		args    []string
+		wantOut string
+		wantErr string
+	}{
+		{"allowed", []string{"-namespace-labels", "team=shop"}, `allowed by the node policy's rule "shop" for namespace shop`, ""},
+		{"without the label: the default rule", nil, "",
+			`policy check failed (PermissionDenied): refused by the node's policy: the default rule does not allow roleName "web"`},
+		{"another namespace", []string{"-pod-namespace", "bank", "-namespace-labels", "team=shop"}, "", "the default rule"},
+		{"an address outside", []string{"-namespace-labels", "team=shop", "-vault-addr", "https://evil.example:8200"}, "",
+			`vaultAddresses does not allow vaultAddress "https://evil.example:8200"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout bytes.Buffer
+			err := run(context.Background(), append(slices.Clone(base), tc.args...), &stdout, io.Discard, env)
+			if tc.wantErr == "" {
+				if err != nil || !strings.Contains(stdout.String(), tc.wantOut) {
+					t.Fatalf("run = %v, printed %q; want %q", err, stdout.String(), tc.wantOut)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("run = %v, want %q", err, tc.wantErr)
+			}
+		})
+	}
 }

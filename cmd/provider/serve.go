@@ -26,7 +26,9 @@ import (
 	"github.com/vault-csi-provider/vault-csi-provider/internal/logging"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/metrics"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/mount"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/nslabels"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/podwatch"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/policy"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/server"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
@@ -65,7 +67,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
-	svc, err := newService(cfg, kc, m, log)
+	pf, err := openPolicy(cfg.PolicyFile, m, log)
+	if err != nil {
+		return err
+	}
+	svc, err := newService(ctx, cfg, kc, pf, m, log)
 	if err != nil {
 		return err
 	}
@@ -99,20 +105,25 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 		httpServers = append(httpServers, httpServer{name: h.name, lis: l,
 			srv: &http.Server{Handler: h.handler, ReadHeaderTimeout: 5 * time.Second}})
 	}
-	var watch func(context.Context) error
+	var background []func(context.Context) error
+	if pf != nil {
+		background = append(background, func(ctx context.Context) error {
+			return watchPolicy(ctx, pf, cfg.PolicyReload, m, log)
+		})
+	}
 	if kc != nil && cfg.NodeName != "" {
-		watch = func(ctx context.Context) error {
+		background = append(background, func(ctx context.Context) error {
 			err := podwatch.Run(ctx, podwatch.Options{Pods: kc.PodsOnNode(cfg.NodeName), NodeName: cfg.NodeName, Resync: podResync, Logger: log}, svc)
 			if err != nil {
 				// Mounts keep working without the watch; say what is lost.
 				log.Error("pod watch stopped: deleted pods' tokens and leases are not revoked early", "error", err)
 			}
 			return nil
-		}
+		})
 	} else if cfg.RevokeOnPodDelete {
 		log.Warn("no pod watch (needs Kubernetes access and -node-name / NODE_NAME): leases of deleted pods end with their TTL")
 	}
-	return runServers(ctx, log, svc, lis, health, httpServers, watch, cfg.ShutdownTimeout)
+	return runServers(ctx, log, svc, lis, health, httpServers, background, cfg.ShutdownTimeout)
 }
 
 // httpServer is one of the HTTP endpoints (health, metrics).
@@ -122,8 +133,9 @@ type httpServer struct {
 	srv  *http.Server
 }
 
-// newService wires the process-wide caches into the mount service.
-func newService(cfg *config.Serve, kc *kube.Client, m *metrics.Metrics, log *slog.Logger) (*mount.Service, error) {
+// newService wires the process-wide caches and the node's policy (pf, nil
+// for none) into the mount service; ctx bounds the namespace watch.
+func newService(ctx context.Context, cfg *config.Serve, kc *kube.Client, pf *policy.File, m *metrics.Metrics, log *slog.Logger) (*mount.Service, error) {
 	var (
 		keys *hmackey.Source
 		// tokens stays a nil interface without Kubernetes, not one holding
@@ -162,7 +174,7 @@ func newService(cfg *config.Serve, kc *kube.Client, m *metrics.Metrics, log *slo
 	log.Info("starting", "version", version, "commit", buildCommit(), "endpoint", cfg.Endpoint,
 		"vault_addr", cfg.Defaults.Vault.Address, "auth_mount", cfg.Defaults.AuthMount, "kubernetes", kc != nil,
 		"limits", fmt.Sprintf("%+v", cfg.Defaults.Limits), "max_kept_bytes_per_pod", cfg.MaxKeptBytesPerPod, "max_kept_bytes", cfg.MaxKeptBytes)
-	return mount.NewService(mount.Options{
+	opts := mount.Options{
 		Defaults:    cfg.Defaults,
 		Clients:     clients,
 		Auth:        authn,
@@ -173,7 +185,15 @@ func newService(cfg *config.Serve, kc *kube.Client, m *metrics.Metrics, log *slo
 		Leases:      leases,
 		Metrics:     m,
 		Revoke:      cfg.RevokeOnPodDelete,
-	})
+	}
+	// Interfaces left nil, never holding a nil pointer.
+	if pf != nil {
+		opts.Policy = pf
+		if kc != nil {
+			opts.NamespaceLabels = nslabels.New(kc.Namespaces(), ctx.Done(), log)
+		}
+	}
+	return mount.NewService(opts)
 }
 
 // tokenRequester is the TokenRequest fallback, nil with -driver-tokens-only.
@@ -215,13 +235,13 @@ type provider interface {
 	Abandon() []auth.Pod
 }
 
-// runServers serves gRPC on lis, the HTTP endpoints and the pod watch (if
-// any) until ctx ends, then stops within stopTimeout: in-flight mounts may
+// runServers serves gRPC on lis, the HTTP endpoints and the background
+// loops (pod watch, policy reload) until ctx ends, then stops within stopTimeout: in-flight mounts may
 // finish until then; those still running are cancelled, logged and left
 // behind, because a mount stuck where it cannot see its context (reading
 // a file that never ends) would otherwise hold the daemon forever.
 func runServers(ctx context.Context, log *slog.Logger, svc provider, lis net.Listener,
-	health *server.Health, httpServers []httpServer, watch func(context.Context) error, stopTimeout time.Duration) error {
+	health *server.Health, httpServers []httpServer, background []func(context.Context) error, stopTimeout time.Duration) error {
 	grpcSrv := grpc.NewServer(grpc.UnaryInterceptor(server.Interceptor(log)))
 	pb.RegisterCSIDriverProviderServer(grpcSrv, svc)
 
@@ -248,8 +268,8 @@ func runServers(ctx context.Context, log *slog.Logger, svc provider, lis net.Lis
 			return nil
 		})
 	}
-	if watch != nil {
-		g.Go(func() error { return watch(gctx) })
+	for _, run := range background {
+		g.Go(func() error { return run(gctx) })
 	}
 	g.Go(func() error {
 		<-gctx.Done()

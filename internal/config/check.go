@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 )
@@ -28,6 +29,18 @@ type Check struct {
 	DryRun     bool
 	LogLevel   string
 	Defaults   spc.Defaults
+	// PolicyFile is a node policy to check the class against; without a
+	// token or a kubeconfig the check stops there.
+	PolicyFile string
+	// NamespaceLabels stand for the pod's namespace's labels, for policy
+	// rules that match by label.
+	NamespaceLabels map[string]string
+}
+
+// PolicyOnly reports whether the check judges the class by the policy
+// without mounting: there is no way to log in.
+func (c *Check) PolicyOnly() bool {
+	return c.PolicyFile != "" && c.TokenFile == "" && c.Kubeconfig == ""
 }
 
 // ParseCheck parses the arguments of the mount subcommand.
@@ -45,6 +58,9 @@ func ParseCheck(args []string, getenv Getenv, usage io.Writer) (*Check, error) {
 	fs.StringVar(&c.OutDir, "out", "", "directory to write the files into")
 	fs.BoolVar(&c.DryRun, "dry-run", false, "print what would be written (names, modes, sizes, versions; never values)")
 	fs.StringVar(&c.LogLevel, "log-level", "warn", "log level: debug, info, warn or error")
+	fs.StringVar(&c.PolicyFile, "policy", "", "a node policy (the provider's -policy-file) to check the class against, before anything else; "+
+		"with -dry-run and neither -token-file nor -kubeconfig, only the policy is checked")
+	labels := fs.String("namespace-labels", "", "labels of the pod's namespace for -policy rules that match by label, e.g. team=shop,tier=prod")
 	defaults, validateVault := vaultFlags(fs, getenv)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -60,14 +76,35 @@ func ParseCheck(args []string, getenv Getenv, usage io.Writer) (*Check, error) {
 	if c.SPCFile == "" {
 		problems = append(problems, "-f is required: the SecretProviderClass manifest to mount")
 	}
-	if c.TokenFile == "" && c.Kubeconfig == "" {
-		problems = append(problems, "give -token-file, or -kubeconfig to request a token for the pod")
+	if l, err := parseLabels(*labels); err != nil {
+		problems = append(problems, "-namespace-labels: "+err.Error())
+	} else {
+		c.NamespaceLabels = l
 	}
-	if c.TokenFile == "" && c.PodName == "" {
+	switch {
+	case c.PolicyOnly() && !c.DryRun:
+		problems = append(problems, "-policy without -token-file or -kubeconfig checks the policy only: add -dry-run")
+	case c.PolicyOnly():
+	case c.TokenFile == "" && c.Kubeconfig == "":
+		problems = append(problems, "give -token-file, or -kubeconfig to request a token for the pod (or only -policy FILE -dry-run to check the policy)")
+	case c.TokenFile == "" && c.PodName == "":
 		problems = append(problems, "-pod-name is required to request a token for the pod")
 	}
 	if (c.OutDir == "") == !c.DryRun {
 		problems = append(problems, "give exactly one of -out DIR or -dry-run")
 	}
 	return c, joinProblems(problems)
+}
+
+// parseLabels reads "k=v,k2=v2".
+func parseLabels(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range splitList(s) {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%q is not key=value", kv)
+		}
+		out[k] = v
+	}
+	return out, nil
 }

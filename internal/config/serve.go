@@ -72,6 +72,11 @@ type Serve struct {
 	ServiceAccountTokenFile string
 	// ShutdownTimeout bounds the wait for in-flight mounts on SIGTERM.
 	ShutdownTimeout time.Duration
+	// PolicyFile is the node's policy (internal/policy); empty: none, every
+	// class may ask for anything, as hashicorp/vault-csi-provider lets it.
+	PolicyFile string
+	// PolicyReload is how often the policy file is read for changes.
+	PolicyReload time.Duration
 }
 
 // ParseServe parses the daemon's arguments. flag.ErrHelp is returned for -h.
@@ -116,6 +121,10 @@ func ParseServe(args []string, getenv Getenv, usage io.Writer) (*Serve, error) {
 	fs.StringVar(&s.ServiceAccountTokenFile, "service-account-token-file", auth.InClusterTokenFile,
 		"the provider's own service-account token; its aud claim names the audiences the API server accepts, which are never requested")
 	fs.DurationVar(&s.ShutdownTimeout, "shutdown-timeout", 10*time.Second, "on SIGTERM, how long in-flight mounts may finish before they are abandoned")
+	fs.StringVar(&s.PolicyFile, "policy-file", "", "the node's policy (YAML): which Vault addresses, parameters, roles, auth mounts, "+
+		"Vault namespaces, secret paths and service accounts each namespace's classes may use; empty: no policy")
+	fs.DurationVar(&s.PolicyReload, "policy-reload-interval", 10*time.Second, "how often -policy-file is read for changes; "+
+		"a file that does not parse leaves the last good policy in force")
 	defaults, validateVault := vaultFlags(fs, getenv)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -192,6 +201,9 @@ func (s *Serve) validate(validateVault func() error) error {
 	problems = append(problems, s.validateKeptBytes()...)
 	if s.ShutdownTimeout <= 0 {
 		problems = append(problems, "-shutdown-timeout must be positive")
+	}
+	if s.PolicyReload <= 0 {
+		problems = append(problems, "-policy-reload-interval must be positive")
 	}
 	problems = append(problems, s.validateNamespaceShare()...)
 	for _, d := range s.AllowedTLSDirs {

@@ -43,6 +43,7 @@ func TestParseServeDefaults(t *testing.T) {
 		AllowedAudiences:        []string{"vault"},
 		ServiceAccountTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token",
 		ShutdownTimeout:         10 * time.Second,
+		PolicyReload:            10 * time.Second,
 		// A quarter of -max-vault-requests.
 		MaxVaultRequestsPerNamespace: 16,
 		Defaults: spc.Defaults{
@@ -172,6 +173,9 @@ func TestParseServeTokenAndShutdownFlags(t *testing.T) {
 		{"token file", []string{"-service-account-token-file=/tmp/t"}, func(s *Serve) bool { return s.ServiceAccountTokenFile == "/tmp/t" }, ""},
 		{"shutdown timeout", []string{"-shutdown-timeout=3s"}, func(s *Serve) bool { return s.ShutdownTimeout == 3*time.Second }, ""},
 		{"zero shutdown timeout", []string{"-shutdown-timeout=0s"}, nil, "-shutdown-timeout must be positive"},
+		{"policy file", []string{"-policy-file=/etc/p.yaml", "-policy-reload-interval=1s"},
+			func(s *Serve) bool { return s.PolicyFile == "/etc/p.yaml" && s.PolicyReload == time.Second }, ""},
+		{"zero policy reload", []string{"-policy-reload-interval=0s"}, nil, "-policy-reload-interval must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -282,6 +286,9 @@ func TestParseCheck(t *testing.T) {
 		{"nothing", nil, []string{"-f is required", "-token-file", "exactly one of -out DIR or -dry-run"}},
 		{"kubeconfig without pod", []string{"-f=x", "-kubeconfig=kc", "-dry-run"}, []string{"-pod-name is required"}},
 		{"both out and dry run", []string{"-f=x", "-token-file=t", "-out=d", "-dry-run"}, []string{"exactly one"}},
+		{"policy only", []string{"-f=x", "-policy=p.yaml", "-dry-run", "-namespace-labels=team=shop, tier=prod"}, nil},
+		{"policy only needs dry run", []string{"-f=x", "-policy=p.yaml", "-out=d"}, []string{"add -dry-run"}},
+		{"bad labels", []string{"-f=x", "-policy=p.yaml", "-dry-run", "-namespace-labels=team"}, []string{`-namespace-labels: "team" is not key=value`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

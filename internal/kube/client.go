@@ -1,6 +1,6 @@
 // Package kube is the provider's Kubernetes client: the TokenRequest
-// fallback, the HMAC key Secret, the pod watch and the offline check's pod
-// lookup.
+// fallback, the HMAC key Secret, the pod watch, the namespaces' labels for
+// the node policy and the offline check's pod lookup.
 //
 // It is a REST client for core/v1 that knows only the types those calls
 // use, rather than client-go's clientset: the clientset links in and
@@ -129,6 +129,22 @@ func (c *Client) PodsOnNode(node string) cache.ListerWatcher {
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			o.FieldSelector, o.Watch = selector, true
 			return c.rest.Get().Resource("pods").VersionedParams(&o, c.params).Watch(ctx)
+		},
+	}
+}
+
+// Namespaces lists and watches every namespace, for an informer of their
+// labels.
+func (c *Client) Namespaces() cache.ListerWatcher {
+	return &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			out := &corev1.NamespaceList{}
+			err := c.rest.Get().Resource("namespaces").VersionedParams(&o, c.params).Do(ctx).Into(out)
+			return out, err
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.Watch = true
+			return c.rest.Get().Resource("namespaces").VersionedParams(&o, c.params).Watch(ctx)
 		},
 	}
 }
