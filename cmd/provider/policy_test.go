@@ -81,13 +81,17 @@ func TestPolicyReloadWhileServing(t *testing.T) {
 	}
 
 	writePolicy("vaultAddresses: http://127.0.0.1:2\n") // not a list
-	waitFor(t, "policy_file_valid 0", func() bool { return metric("vault_csi_provider_policy_file_valid") == "vault_csi_provider_policy_file_valid 0" })
+	waitFor(t, "policy_file_valid 0", func() bool {
+		return metric("vault_csi_provider_policy_file_valid") == "vault_csi_provider_policy_file_valid 0"
+	})
 	if got := mountCode(); got != codes.PermissionDenied {
 		t.Fatalf("broken file: %s, want PermissionDenied by the last good policy", got)
 	}
 
 	writePolicy("vaultAddresses: [\"http://127.0.0.1:2\"]\n")
-	waitFor(t, "policy_file_valid 1", func() bool { return metric("vault_csi_provider_policy_file_valid") == "vault_csi_provider_policy_file_valid 1" })
+	waitFor(t, "policy_file_valid 1", func() bool {
+		return metric("vault_csi_provider_policy_file_valid") == "vault_csi_provider_policy_file_valid 1"
+	})
 	// Allowed now: the mount goes on, to an address where nothing listens.
 	if got := mountCode(); got != codes.Unavailable {
 		t.Fatalf("new policy: %s, want Unavailable (nothing listens there)", got)
