@@ -32,12 +32,19 @@ declare -A sets=(
 	[helm-minimal]="metrics.enabled=false,rbac.create=false,serviceAccount.create=false,serviceAccount.name=existing-sa,priorityClassName=,monitoring.dashboard.enabled=true,monitoring.prometheusRule.enabled=true"
 	[helm-driver-tokens-only]="serviceAccountTokens.driverTokensOnly=true"
 	[helm-dashboards-alerts]="monitoring.dashboard.enabled=true,monitoring.dashboard.namespace=monitoring,monitoring.dashboard.annotations.grafana_folder=Vault,monitoring.prometheusRule.enabled=true,monitoring.prometheusRule.labels.release=prometheus,maxVaultRequests=128"
+	[helm-no-policy]="policy.enabled=false"
+	[helm-policy-file]=""
 )
+# The example policy for two teams, installed as a whole file.
+declare -A files=([helm-policy-file]="policy.file=$root/deployment/examples/policy/two-teams.yaml")
 
-for name in helm-default helm-tls-monitoring helm-minimal helm-driver-tokens-only helm-dashboards-alerts; do
+for name in helm-default helm-tls-monitoring helm-minimal helm-driver-tokens-only helm-dashboards-alerts helm-no-policy helm-policy-file; do
 	args=()
 	if [[ -n ${sets[$name]} ]]; then
 		args=(--set "${sets[$name]}")
+	fi
+	if [[ -n ${files[$name]:-} ]]; then
+		args+=(--set-file "${files[$name]}")
 	fi
 	echo "== helm lint --strict ($name)"
 	"$helm" lint --strict "$chart" "${args[@]}"
@@ -75,8 +82,13 @@ expect helm-driver-tokens-only.yaml '- -driver-tokens-only$' "-driver-tokens-onl
 reject helm-driver-tokens-only.yaml 'serviceaccounts/token' "the TokenRequest rule"
 reject helm-driver-tokens-only.yaml '-allowed-audiences' "-allowed-audiences"
 expect helm-default.yaml '- -max-vault-requests=64$' "-max-vault-requests"
-reject helm-default.yaml '^kind: (PrometheusRule|ConfigMap)$' "PrometheusRule or dashboard ConfigMap"
-reject helm-minimal.yaml '^kind: (PrometheusRule|ConfigMap)$' "PrometheusRule or dashboard ConfigMap without metrics"
+reject helm-default.yaml '^kind: PrometheusRule$|grafana_dashboard' "PrometheusRule or dashboard ConfigMap"
+reject helm-minimal.yaml '^kind: PrometheusRule$|grafana_dashboard' "PrometheusRule or dashboard ConfigMap without metrics"
+expect helm-default.yaml '- -policy-file=/etc/vault-csi-provider/policy/policy\.yaml$' "-policy-file"
+expect helm-default.yaml '^  name: vault-csi-provider-policy$' "policy ConfigMap"
+reject helm-default.yaml 'namespaces"\]' "namespaces rule without label rules"
+reject helm-no-policy.yaml 'policy' "policy without policy.enabled"
+expect helm-policy-file.yaml 'resources: \["namespaces"\]' "namespaces rule for a policy file"
 expect helm-dashboards-alerts.yaml '^kind: PrometheusRule$' "PrometheusRule"
 expect helm-dashboards-alerts.yaml '^    release: prometheus$' "PrometheusRule label"
 expect helm-dashboards-alerts.yaml '>= 0\.9 \* 128 # -max-vault-requests$' "maxVaultRequests in the slots alert"
@@ -101,6 +113,30 @@ for cap in 0 128; do
 		--set "monitoring.prometheusRule.enabled=true,maxVaultRequests=$cap" |
 		sed -n '/^spec:$/,$p' | sed '1d; s/^  //' >"$out/rules/alerts-$cap.yaml"
 	"$promtool" check rules "$out/rules/alerts-$cap.yaml"
+done
+
+# The policies the chart renders, read by the provider's own parser: the
+# default (vault.address only) and the example file, against the example
+# class: the chart's default allows its vault.address; the example's default
+# rule refuses the class's namespace (default).
+echo "== node policies rendered (vault-csi-provider mount -policy)"
+mkdir -p "$out/policy"
+"$go" build -o "$out/policy/vault-csi-provider" "$root/cmd/provider"
+declare -A vaultAddr=([helm-default]=https://vault.vault:8200 [helm-policy-file]=https://vault.vault.svc:8200)
+for name in helm-default helm-policy-file; do
+	awk '/^  policy\.yaml: \|$/ {p = 1; next} p && /^(---|[^ ])/ {p = 0} p {sub(/^    /, ""); print}' \
+		"$out/$name.yaml" >"$out/policy/$name.yaml"
+	[[ -s $out/policy/$name.yaml ]] || { echo "$name: no policy.yaml in the ConfigMap" >&2; exit 1; }
+	set +e
+	got=$("$out/policy/vault-csi-provider" mount -f "$root/deployment/examples/secretproviderclass.yaml" -policy "$out/policy/$name.yaml" \
+		-dry-run -vault-addr "${vaultAddr[$name]}" 2>&1)
+	set -e
+	echo "$name: $got"
+	case $name:$got in
+	helm-default:*"allowed by the node policy's default rule"*) ;;
+	helm-policy-file:*"refused by the node's policy: the default rule does not allow roleName \"web\""*) ;;
+	*) echo "$name: unexpected answer of the policy check" >&2; exit 1 ;;
+	esac
 done
 
 # kubectl apply --dry-run=client needs an API server (discovery), so the

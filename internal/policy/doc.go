@@ -12,6 +12,6 @@
 // no other character is special. A field left out allows anything; an empty
 // list allows nothing.
 //
-// example.yaml in this directory documents the file format. A Policy is
+// deployment/examples/policy/two-teams.yaml documents the file format. A Policy is
 // immutable once parsed and safe for concurrent use.
 package policy

@@ -11,7 +11,7 @@ import (
 // neither may panic, Parse's errors wrap ErrInvalid, and Check's refusals
 // wrap ErrDenied within the message bound.
 func FuzzParse(f *testing.F) {
-	example, err := os.ReadFile("example.yaml")
+	example, err := os.ReadFile(exampleFile)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -172,7 +172,7 @@ func ruleList(n int) string {
 }
 
 func TestExample(t *testing.T) {
-	data, err := os.ReadFile("example.yaml")
+	data, err := os.ReadFile(exampleFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,3 +216,7 @@ func TestExample(t *testing.T) {
 		t.Error("the example matches payments by label, but NeedsLabels() = false")
 	}
 }
+
+// exampleFile is the documented policy for a cluster of two teams, which
+// the chart installs with --set-file policy.file=... (deploy-check).
+const exampleFile = "../../deployment/examples/policy/two-teams.yaml"

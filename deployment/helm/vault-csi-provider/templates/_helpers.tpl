@@ -46,6 +46,46 @@ provider directory, and the provider's name is vault: not a value.
 {{/* Where the Vault CA Secret is mounted in the container. */}}
 {{- define "vault-csi-provider.caDir" -}}/vault/tls{{- end -}}
 
+{{/* Where the policy ConfigMap is mounted. */}}
+{{- define "vault-csi-provider.policyDir" -}}/etc/vault-csi-provider/policy{{- end -}}
+
+{{/*
+The node policy file: the values' policy, with vault.address's addresses
+as vaultAddresses unless the values list some.
+*/}}
+{{- define "vault-csi-provider.policy" -}}
+{{- $p := dict -}}
+{{- $addrs := .Values.policy.vaultAddresses -}}
+{{- if not $addrs }}
+{{- $addrs = list -}}
+{{- range splitList "," .Values.vault.address }}
+{{- $addrs = append $addrs (trim .) -}}
+{{- end }}
+{{- end }}
+{{- $_ := set $p "vaultAddresses" $addrs -}}
+{{- with .Values.policy.classMayNotSet }}
+{{- $_ := set $p "classMayNotSet" . -}}
+{{- end }}
+{{- with .Values.policy.rules }}
+{{- $_ := set $p "rules" . -}}
+{{- end }}
+{{- $_ := set $p "default" (.Values.policy.default | default dict) -}}
+{{- toYaml $p -}}
+{{- end -}}
+
+{{/*
+Whether some rule of the policy may match namespaces by label: a policy
+file is not read here, so with one the provider may always watch.
+*/}}
+{{- define "vault-csi-provider.policyLabels" -}}
+{{- if .Values.policy.enabled }}
+{{- if .Values.policy.file }}true{{ end }}
+{{- range .Values.policy.rules }}
+{{- if and .namespaces .namespaces.labels }}true{{ end }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
 {{/* The provider's flags, one quoted list item each. */}}
 {{- define "vault-csi-provider.args" -}}
 {{- $args := list (printf "-endpoint=/provider/%s" (include "vault-csi-provider.socketName" .)) -}}
@@ -86,6 +126,10 @@ provider directory, and the provider's name is vault: not a value.
 {{- $args = append $args (printf "-allowed-audiences=%s" (join "," .Values.serviceAccountTokens.allowedAudiences)) -}}
 {{- end }}
 {{- $args = append $args (printf "-max-vault-requests=%v" (int .Values.maxVaultRequests)) -}}
+{{- if .Values.policy.enabled }}
+{{- $args = append $args (printf "-policy-file=%s/policy.yaml" (include "vault-csi-provider.policyDir" .)) -}}
+{{- $args = append $args (printf "-policy-reload-interval=%s" .Values.policy.reloadInterval) -}}
+{{- end }}
 {{- range .Values.extraArgs }}
 {{- $args = append $args (toString .) -}}
 {{- end }}
