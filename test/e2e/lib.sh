@@ -67,9 +67,13 @@ http_ok() {
 }
 
 # start_provider: (re)start our provider with the stack's flags, wait until
-# /readyz says the socket is serving.
+# /readyz says the socket is serving. Its node policy, $E2E_DIR/policy.yaml,
+# allows everything ({}) but while 85-policy.bats rewrites it.
 start_provider() {
+	[[ -f $E2E_DIR/policy.yaml ]] || echo '{}' >"$E2E_DIR/policy.yaml"
 	start_bg provider env -u VAULT_TOKEN "$ROOT/bin/vault-csi-provider" \
+		-policy-file "$E2E_DIR/policy.yaml" \
+		-policy-reload-interval 200ms \
 		-endpoint "$E2E_DIR/providers/vault.sock" \
 		-kubeconfig "$E2E_DIR/provider.kubeconfig" \
 		-service-account-token-file "$E2E_DIR/provider.token" \
