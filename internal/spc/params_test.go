@@ -3,6 +3,7 @@ package spc
 import (
 	"errors"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -207,7 +208,8 @@ func TestParseParams(t *testing.T) {
 			if got.Bytes < attrsSize(attrs) {
 				t.Errorf("Bytes %d below the attributes' %d", got.Bytes, attrsSize(attrs))
 			}
-			if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(Params{}, "Bytes")); diff != "" {
+			// Set has a test of its own (TestParseParamsSet).
+			if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(Params{}, "Bytes", "Set")); diff != "" {
 				t.Errorf("ParseParams mismatch (-want +got):\n%s", diff)
 			}
 		})
@@ -383,5 +385,23 @@ func TestParseParamsNeverEchoesTokens(t *testing.T) {
 	_, err := ParseParams(nil, attrs, testDefaults())
 	if err == nil || strings.Contains(err.Error(), "s3cr3t-jwt") {
 		t.Errorf("error %v: want an error that does not contain the token", err)
+	}
+}
+
+// Set lists the class parameters the attributes hold, whoever wrote them
+// (class or inline volumeAttributes): not the driver's keys, not empty
+// values, not the node's defaults.
+func TestParseParamsSet(t *testing.T) {
+	attrs := validAttrs()
+	attrs[KeyVaultAddress] = "https://other:8200"
+	attrs[KeySkipVerify] = "false"
+	attrs[KeyVaultNamespace] = ""
+	p, err := ParseParams(nil, attrs, Defaults{Vault: vault.Config{Address: "https://vault:8200", Namespace: "team"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{KeyRoleName, KeyVaultAddress, KeySkipVerify, KeyObjects}
+	if !slices.Equal(p.Set, want) {
+		t.Errorf("Set = %q, want %q", p.Set, want)
 	}
 }
