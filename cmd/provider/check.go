@@ -44,7 +44,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		pods   podGetter
 		tokens auth.TokenCreator
 	)
-	if c.Kubeconfig != "" {
+	if c.Kubeconfig != "" && !c.PolicyOnly() {
 		kc, err := kube.NewClient(c.Kubeconfig, "vault-csi-provider-check/"+version, nil)
 		if err != nil {
 			return err
@@ -93,7 +93,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 		if err != nil {
 			return fmt.Errorf("policy check failed (%s): %w", mount.Code(ctx, err), err)
 		}
-		fmt.Fprintf(stdout, "allowed by the node policy's %s for namespace %s (no mount: give -token-file or -kubeconfig to mount)\n",
+		fmt.Fprintf(stdout, "allowed by the node policy's %s for namespace %s (no mount: give -token-file, or -kubeconfig and -pod-name, to mount)\n",
 			ruleName(rule), pod.Namespace)
 		return nil
 	}

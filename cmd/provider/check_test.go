@@ -159,7 +159,8 @@ rules:
     secretPaths: [{prefix: secret/data/, methods: [GET]}]
 default: {roles: []}
 `)
-	env := envOf(map[string]string{"VAULT_ADDR": "https://vault.vault.svc:8200"})
+	// A KUBECONFIG in the user's shell does not make a mount without a pod.
+	env := envOf(map[string]string{"VAULT_ADDR": "https://vault.vault.svc:8200", "KUBECONFIG": filepath.Join(dir, "missing")})
 	base := []string{"mount", "-f", spc, "-policy", pol, "-dry-run"}
 	tests := []struct {
 		name    string

@@ -30,7 +30,7 @@ type Check struct {
 	LogLevel   string
 	Defaults   spc.Defaults
 	// PolicyFile is a node policy to check the class against; without a
-	// token or a kubeconfig the check stops there.
+	// token file or a pod to request one for, the check stops there.
 	PolicyFile string
 	// NamespaceLabels stand for the pod's namespace's labels, for policy
 	// rules that match by label.
@@ -38,9 +38,10 @@ type Check struct {
 }
 
 // PolicyOnly reports whether the check judges the class by the policy
-// without mounting: there is no way to log in.
+// without mounting: there is no token to log in with, nor a pod to request
+// one for (KUBECONFIG alone, often set in a shell, does not make a mount).
 func (c *Check) PolicyOnly() bool {
-	return c.PolicyFile != "" && c.TokenFile == "" && c.Kubeconfig == ""
+	return c.PolicyFile != "" && c.TokenFile == "" && c.PodName == ""
 }
 
 // ParseCheck parses the arguments of the mount subcommand.
@@ -59,7 +60,7 @@ func ParseCheck(args []string, getenv Getenv, usage io.Writer) (*Check, error) {
 	fs.BoolVar(&c.DryRun, "dry-run", false, "print what would be written (names, modes, sizes, versions; never values)")
 	fs.StringVar(&c.LogLevel, "log-level", "warn", "log level: debug, info, warn or error")
 	fs.StringVar(&c.PolicyFile, "policy", "", "a node policy (the provider's -policy-file) to check the class against, before anything else; "+
-		"with -dry-run and neither -token-file nor -kubeconfig, only the policy is checked")
+		"with -dry-run and neither -token-file nor -pod-name, only the policy is checked")
 	labels := fs.String("namespace-labels", "", "labels of the pod's namespace for -policy rules that match by label, e.g. team=shop,tier=prod")
 	defaults, validateVault := vaultFlags(fs, getenv)
 	if err := fs.Parse(args); err != nil {
@@ -83,7 +84,7 @@ func ParseCheck(args []string, getenv Getenv, usage io.Writer) (*Check, error) {
 	}
 	switch {
 	case c.PolicyOnly() && !c.DryRun:
-		problems = append(problems, "-policy without -token-file or -kubeconfig checks the policy only: add -dry-run")
+		problems = append(problems, "-policy without -token-file or -pod-name checks the policy only: add -dry-run")
 	case c.PolicyOnly():
 	case c.TokenFile == "" && c.Kubeconfig == "":
 		problems = append(problems, "give -token-file, or -kubeconfig to request a token for the pod (or only -policy FILE -dry-run to check the policy)")

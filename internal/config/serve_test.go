@@ -288,6 +288,7 @@ func TestParseCheck(t *testing.T) {
 		{"both out and dry run", []string{"-f=x", "-token-file=t", "-out=d", "-dry-run"}, []string{"exactly one"}},
 		{"policy only", []string{"-f=x", "-policy=p.yaml", "-dry-run", "-namespace-labels=team=shop, tier=prod"}, nil},
 		{"policy only needs dry run", []string{"-f=x", "-policy=p.yaml", "-out=d"}, []string{"add -dry-run"}},
+		{"policy only with a kubeconfig", []string{"-f=x", "-policy=p.yaml", "-dry-run", "-kubeconfig=kc"}, nil},
 		{"bad labels", []string{"-f=x", "-policy=p.yaml", "-dry-run", "-namespace-labels=team"}, []string{`-namespace-labels: "team" is not key=value`}},
 	}
 	for _, tt := range tests {
