@@ -56,7 +56,7 @@ type hostileCase struct {
 // the budget's.
 var hostileCases = append(slices.Clone(hardeningCases), budgetCases...)
 
-// hardeningCases are attacks on a single limit each (README: "Measured").
+// hardeningCases are attacks on a single limit each (docs/security.md, "Measured").
 var hardeningCases = []hostileCase{
 	{name: "ca-dev-zero", about: "vaultCACertPath: /dev/zero",
 		params: func(h *hostileEnv) map[string]string {

@@ -19,7 +19,7 @@ type PoolLimits struct {
 }
 
 // DefaultPoolLimits fit the DaemonSet's 256 MiB memory limit beside the
-// provider's caches (see the README's "Limits and security").
+// provider's caches (see docs/security.md).
 func DefaultPoolLimits() PoolLimits {
 	return PoolLimits{Bytes: 64 << 20, Share: 16 << 20, Base: 1 << 20}
 }

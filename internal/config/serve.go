@@ -81,7 +81,22 @@ type Serve struct {
 
 // ParseServe parses the daemon's arguments. flag.ErrHelp is returned for -h.
 func ParseServe(args []string, getenv Getenv, usage io.Writer) (*Serve, error) {
-	fs := flag.NewFlagSet("vault-csi-provider", flag.ContinueOnError)
+	fs, finish := ServeFlags(getenv, usage)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q (flags start with -)", fs.Args())
+	}
+	return finish()
+}
+
+// ServeFlags defines the daemon's flags on a new flag set; finish, called
+// once the set has parsed the arguments, completes and validates the
+// settings. ParseServe is built on it, and the test that keeps docs/flags.md
+// complete lists its flags.
+func ServeFlags(getenv Getenv, usage io.Writer) (fs *flag.FlagSet, finish func() (*Serve, error)) {
+	fs = flag.NewFlagSet("vault-csi-provider", flag.ContinueOnError)
 	fs.SetOutput(usage)
 	s := &Serve{}
 	var debug bool
@@ -126,28 +141,24 @@ func ParseServe(args []string, getenv Getenv, usage io.Writer) (*Serve, error) {
 	fs.DurationVar(&s.PolicyReload, "policy-reload-interval", 10*time.Second, "how often -policy-file is read for changes; "+
 		"a file that does not parse leaves the last good policy in force")
 	defaults, validateVault := vaultFlags(fs, getenv)
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected arguments %q (flags start with -)", fs.Args())
-	}
-	if debug {
-		s.LogLevel = "debug"
-	}
-	s.Defaults = *defaults
-	s.Defaults.NoLeaseReuse = !*leaseReuse
-	s.AllowedAudiences = splitList(*audiences)
-	s.AllowedTLSDirs = splitList(tlsDirs)
-	if s.Namespace == "" {
-		if b, err := os.ReadFile(inClusterNamespaceFile); err == nil {
-			s.Namespace = strings.TrimSpace(string(b))
+	return fs, func() (*Serve, error) {
+		if debug {
+			s.LogLevel = "debug"
 		}
+		s.Defaults = *defaults
+		s.Defaults.NoLeaseReuse = !*leaseReuse
+		s.AllowedAudiences = splitList(*audiences)
+		s.AllowedTLSDirs = splitList(tlsDirs)
+		if s.Namespace == "" {
+			if b, err := os.ReadFile(inClusterNamespaceFile); err == nil {
+				s.Namespace = strings.TrimSpace(string(b))
+			}
+		}
+		if s.ShowVersion {
+			return s, nil
+		}
+		return s, s.validate(validateVault)
 	}
-	if s.ShowVersion {
-		return s, nil
-	}
-	return s, s.validate(validateVault)
 }
 
 func (s *Serve) validate(validateVault func() error) error {

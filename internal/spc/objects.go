@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -107,6 +108,10 @@ func (o *Object) Kind() Kind {
 // objectFields are the fields an object may have.
 var objectFields = []string{"objectName", "secretPath", "secretKey", "method", "secretArgs", "encoding", "filePermission",
 	"jmesPath", "jsonShape", "keysAsFiles", "template", "templateOnly", "optional"}
+
+// ObjectFields returns the fields an object may have; docs/parameters.md
+// documents each.
+func ObjectFields() []string { return slices.Clone(objectFields) }
 
 const noObjects = "no objects: list the secrets to mount in the objects parameter, e.g. \"- objectName: password\\n  secretPath: secret/data/app\\n  secretKey: password\""
 

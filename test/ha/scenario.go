@@ -23,7 +23,7 @@ const afterFault = 2 * time.Second
 // while the pods mount. Through the front, the node refusing connections is
 // a standby: the front, like a Service of the active node, has no other
 // node to send to, so refusing the active one would be an outage of that
-// setup whatever its clients do (README "High availability").
+// setup whatever its clients do (docs/ha.md).
 func (h *harness) scenario(ctx context.Context, front bool) ([]fault, error) {
 	var faults []fault
 	if err := sleep(ctx, 3*time.Second); err != nil {
