@@ -224,3 +224,51 @@ func TestAlertRulesExportedMetrics(t *testing.T) {
 		t.Fatal("no expr in the alert rules")
 	}
 }
+
+// TestDocsNameEveryMetric: docs/metrics.md has a row for every metric the
+// provider exports (a row may name several, "`a_total`, `_misses_total`"
+// giving the second by its suffix), and none that it does not.
+func TestDocsNameEveryMetric(t *testing.T) {
+	known := exported(t)
+	raw, err := os.ReadFile("../../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for k := range known {
+		if base, ok := strings.CutSuffix(k, "_bucket"); ok {
+			names[base] = true
+		} else if !strings.HasSuffix(k, "_sum") && !strings.HasSuffix(k, "_count") {
+			names[k] = true
+		}
+	}
+	cell := regexp.MustCompile("`([a-z_]+)`")
+	documented := map[string]bool{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if !strings.HasPrefix(line, "| `vault_csi_provider_") {
+			continue
+		}
+		first := strings.Split(line, "|")[1]
+		var prefix string
+		for _, m := range cell.FindAllStringSubmatch(first, -1) {
+			name := m[1]
+			if strings.HasPrefix(name, "vault_csi_provider_") {
+				prefix = name[:strings.LastIndex(name, "_")]
+				prefix = prefix[:strings.LastIndex(prefix, "_")]
+			} else {
+				name = prefix + name
+			}
+			documented[name] = true
+		}
+	}
+	for n := range names {
+		if !documented[n] {
+			t.Errorf("docs/metrics.md has no row for %s", n)
+		}
+	}
+	for n := range documented {
+		if !names[n] {
+			t.Errorf("docs/metrics.md documents %s, which the provider does not export", n)
+		}
+	}
+}
