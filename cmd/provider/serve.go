@@ -30,6 +30,7 @@ import (
 	"github.com/vault-csi-provider/vault-csi-provider/internal/podwatch"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/policy"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/server"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/stale"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
@@ -185,6 +186,11 @@ func newService(ctx context.Context, cfg *config.Serve, kc *kube.Client, pf *pol
 		Leases:      leases,
 		Metrics:     m,
 		Revoke:      cfg.RevokeOnPodDelete,
+	}
+	if cfg.MaxStaleIfError > 0 {
+		opts.Stale, opts.MaxStaleIfError = stale.New(cfg.MaxStaleBytes), cfg.MaxStaleIfError
+		log.Info("stale answers allowed while Vault is down, for classes that set staleIfError",
+			"max_stale_if_error", cfg.MaxStaleIfError.String(), "max_stale_bytes", cfg.MaxStaleBytes)
 	}
 	// Interfaces left nil, never holding a nil pointer.
 	if pf != nil {
