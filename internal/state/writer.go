@@ -86,15 +86,21 @@ type Writer struct {
 	Logger  *slog.Logger
 }
 
-// Run writes after each change, at most once per Delay, until ctx ends,
-// then writes once more if anything changed. Failures are logged and
-// counted; the next change tries again.
+// Run writes at its first tick and after each change, at most once per
+// Delay, until ctx ends, then writes once more if anything changed. A
+// write that takes long
+// spaces the next ones out to ten times its duration, so the writer takes
+// at most a tenth of a core whatever the state's size and the mounts'
+// pace. Failures are logged and counted; the next change tries again.
 func (w *Writer) Run(ctx context.Context) error {
 	delay := w.Delay
 	if delay <= 0 {
 		delay = DefaultDelay
 	}
-	written := w.Sources.changes()
+	// The first tick writes what there is: the state restored at start,
+	// without what had ended.
+	written := ^w.Sources.changes()
+	var next time.Time
 	tick := time.NewTicker(delay)
 	defer tick.Stop()
 	for {
@@ -104,13 +110,18 @@ func (w *Writer) Run(ctx context.Context) error {
 				w.write()
 			}
 			return nil
-		case <-tick.C:
+		case now := <-tick.C:
+			if now.Before(next) {
+				continue
+			}
 		}
 		if n := w.Sources.changes(); n != written {
 			// Counted before the snapshot: a change made while it is taken
 			// is written next time.
 			written = n
+			began := time.Now()
 			w.write()
+			next = began.Add(10 * time.Since(began))
 		}
 	}
 }
