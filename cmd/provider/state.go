@@ -18,11 +18,15 @@ import (
 )
 
 const (
-	// stateKeyTimeout bounds the read (or creation) of the state key.
-	stateKeyTimeout = 30 * time.Second
+	// stateKeyTimeout bounds the read (or creation) of the state key, and
+	// the list of the node's pods, before the provider serves.
+	stateKeyTimeout = 10 * time.Second
 	// goneRevokeTimeout bounds the revocations of the pods deleted while
-	// the provider was down, made before it serves.
-	goneRevokeTimeout = 30 * time.Second
+	// the provider was down; goneRevokeWait is how long the provider waits
+	// for them before it serves (a Vault that is down must not keep the
+	// known pods from starting), leaving the rest to go on meanwhile.
+	goneRevokeTimeout = time.Minute
+	goneRevokeWait    = 10 * time.Second
 )
 
 // stateKube is what the state needs of Kubernetes: the key Secret and the
@@ -77,8 +81,10 @@ func restoreState(ctx context.Context, cfg *config.Serve, kc stateKube, svc podF
 }
 
 // revokeGone forgets, and revokes what the provider held for, the pods of
-// the state file that no longer run on the node; it returns how many.
-// Without a pod list it leaves them to the pod watch's sweeps.
+// the state file that no longer run on the node; it returns how many, once
+// their revocations are done or goneRevokeWait has passed (they go on in
+// the background until goneRevokeTimeout). Without a pod list it leaves
+// them to the pod watch's sweeps.
 func revokeGone(ctx context.Context, cfg *config.Serve, kc stateKube, svc podForgetter, uids []string, log *slog.Logger) int {
 	if len(uids) == 0 {
 		return 0
@@ -87,13 +93,14 @@ func revokeGone(ctx context.Context, cfg *config.Serve, kc stateKube, svc podFor
 		log.Warn("no -node-name: the pods deleted while the provider was down keep their tokens and leases until they expire")
 		return 0
 	}
-	ctx, cancel := context.WithTimeout(ctx, goneRevokeTimeout)
-	defer cancel()
-	running, err := podwatch.Running(ctx, kc.PodsOnNode(cfg.NodeName), cfg.NodeName)
+	lctx, cancel := context.WithTimeout(ctx, stateKeyTimeout)
+	running, err := podwatch.Running(lctx, kc.PodsOnNode(cfg.NodeName), cfg.NodeName)
+	cancel()
 	if err != nil {
 		log.Warn("the pods deleted while the provider was down are left to the pod watch", "error", err)
 		return 0
 	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), goneRevokeTimeout)
 	var wg sync.WaitGroup
 	n := 0
 	for _, uid := range uids {
@@ -101,8 +108,18 @@ func revokeGone(ctx context.Context, cfg *config.Serve, kc stateKube, svc podFor
 			continue
 		}
 		n++
-		wg.Go(func() { svc.ForgetPod(ctx, uid) })
+		wg.Go(func() { svc.ForgetPod(rctx, uid) })
 	}
-	wg.Wait()
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		cancel()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(goneRevokeWait):
+		log.Warn("still revoking what the pods deleted while the provider was down held: serving meanwhile", "pods", n)
+	}
 	return n
 }
