@@ -99,69 +99,51 @@ type file struct {
 	Stale   []json.RawMessage
 }
 
-// record is one encoded entry on its way into the file.
-type record struct {
+// entry is one entry of a snapshot on its way into the file.
+type entry struct {
 	kind int // 0 token, 1 lease, 2 stale
+	i    int // its index in its list
 	used time.Time
-	raw  json.RawMessage
 }
 
 // Encode seals s with key into at most max bytes, leaving out the least
 // recently used entries that do not fit; it returns the file and how many
-// entries it left out.
+// entries it left out. The entries are encoded one at a time, the most
+// recently used first, so it holds a few times -max-state-bytes at most,
+// whatever the caches hold.
 func Encode(s *Snapshot, key []byte, max int) ([]byte, int, error) {
-	var recs []record
-	for _, t := range s.Tokens {
-		raw, err := json.Marshal(t)
-		if err != nil {
-			return nil, 0, fmt.Errorf("encoding a token: %w", err)
-		}
-		recs = append(recs, record{0, t.Used, raw})
+	var order []entry
+	for i, t := range s.Tokens {
+		order = append(order, entry{0, i, t.Used})
 	}
-	for _, l := range s.Leases {
-		sec, err := json.Marshal(l.Secret)
-		if err != nil {
-			return nil, 0, fmt.Errorf("encoding a kept lease: %w", err)
-		}
-		raw, err := json.Marshal(wireLease{Saved: l, Secret: sec})
-		if err != nil {
-			return nil, 0, fmt.Errorf("encoding a kept lease: %w", err)
-		}
-		recs = append(recs, record{1, l.Used, raw})
+	for i, l := range s.Leases {
+		order = append(order, entry{1, i, l.Used})
 	}
-	for _, st := range s.Stale {
-		w := wireStale{Key: st.Key, Obtained: st.Response.Obtained, Ends: st.Response.Ends, Pod: st.Response.Pod, Used: st.Used}
-		if st.Response.Secret != nil {
-			sec, err := json.Marshal(st.Response.Secret)
-			if err != nil {
-				return nil, 0, fmt.Errorf("encoding a stale response: %w", err)
-			}
-			w.Secret = sec
-		}
-		raw, err := json.Marshal(w)
-		if err != nil {
-			return nil, 0, fmt.Errorf("encoding a stale response: %w", err)
-		}
-		recs = append(recs, record{2, st.Used, raw})
+	for i, st := range s.Stale {
+		order = append(order, entry{2, i, st.Used})
 	}
-	sort.SliceStable(recs, func(i, j int) bool { return recs[i].used.After(recs[j].used) })
+	sort.SliceStable(order, func(i, j int) bool { return order[i].used.After(order[j].used) })
 	// The seal, the nonce and the document's own punctuation.
 	room := max - len(magic) - 12 - 16 - 256
 	f := file{Written: s.Written}
 	left := 0
-	for _, r := range recs {
-		if len(r.raw)+1 > room {
+	for _, e := range order {
+		raw, err := s.encode(e)
+		if err != nil {
+			return nil, 0, err
+		}
+		if len(raw)+1 > room {
 			left++
 			continue
 		}
-		room -= len(r.raw) + 1
-		switch r.kind {
+		room -= len(raw) + 1
+		switch e.kind {
 		case 0:
-			f.Tokens = append(f.Tokens, r.raw)
+			f.Tokens = append(f.Tokens, raw)
 		case 1:
-			f.Leases = append(f.Leases, r.raw)
+			f.Leases = append(f.Leases, raw)
 		default:
-			f.Stale = append(f.Stale, r.raw)
+			f.Stale = append(f.Stale, raw)
 		}
 	}
 	plain, err := json.Marshal(f)
@@ -170,6 +152,43 @@ func Encode(s *Snapshot, key []byte, max int) ([]byte, int, error) {
 	}
 	sealed, err := seal(key, plain)
 	return sealed, left, err
+}
+
+// encode is one entry's JSON, its secret as Vault's JSON.
+func (s *Snapshot) encode(e entry) (json.RawMessage, error) {
+	switch e.kind {
+	case 0:
+		raw, err := json.Marshal(s.Tokens[e.i])
+		if err != nil {
+			return nil, fmt.Errorf("encoding a token: %w", err)
+		}
+		return raw, nil
+	case 1:
+		l := s.Leases[e.i]
+		sec, err := json.Marshal(l.Secret)
+		if err != nil {
+			return nil, fmt.Errorf("encoding a kept lease: %w", err)
+		}
+		raw, err := json.Marshal(wireLease{Saved: l, Secret: sec})
+		if err != nil {
+			return nil, fmt.Errorf("encoding a kept lease: %w", err)
+		}
+		return raw, nil
+	}
+	st := s.Stale[e.i]
+	w := wireStale{Key: st.Key, Obtained: st.Response.Obtained, Ends: st.Response.Ends, Pod: st.Response.Pod, Used: st.Used}
+	if st.Response.Secret != nil {
+		sec, err := json.Marshal(st.Response.Secret)
+		if err != nil {
+			return nil, fmt.Errorf("encoding a stale response: %w", err)
+		}
+		w.Secret = sec
+	}
+	raw, err := json.Marshal(w)
+	if err != nil {
+		return nil, fmt.Errorf("encoding a stale response: %w", err)
+	}
+	return raw, nil
 }
 
 // Decode opens a file sealed by Encode; entries that do not decode are
