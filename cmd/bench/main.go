@@ -20,6 +20,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vault-csi-provider/vault-csi-provider/internal/kube/fakeapi"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vaulttest"
 )
 
@@ -130,7 +131,7 @@ func run(ctx context.Context, args []string) error {
 		fmt.Println("note: this provider has no -metrics-addr flag: its metrics are n/a")
 	}
 	if o.kube {
-		fmt.Printf("kubernetes: an in-process fake API server per scenario; the provider runs with -namespace %s -node-name %s and sees the bench's pods\n", benchSystem, benchNode)
+		fmt.Printf("kubernetes: an in-process fake API server per scenario; the provider runs with -namespace %s -node-name %s and sees the bench's pods\n", fakeapi.System, fakeapi.Node)
 	} else {
 		fmt.Println("note: this provider has no -kubeconfig or -node-name flag: it runs without Kubernetes and pods are never deleted")
 	}

@@ -7,6 +7,8 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/kube/fakeapi"
 )
 
 const (
@@ -28,15 +30,15 @@ var errNotForgotten = errors.New("deleted pods not forgotten")
 
 // startKube starts the fake API server for a scenario when the provider
 // can use it, and returns it (nil otherwise) with the provider's flags.
-func startKube(o *options, dir string) (*fakeKube, []string, error) {
+func startKube(o *options, dir string) (*fakeapi.Server, []string, error) {
 	if !o.kube {
 		return nil, nil, nil
 	}
-	k, err := startFakeKube(dir)
+	k, err := fakeapi.Start(dir)
 	if err != nil {
 		return nil, nil, err
 	}
-	return k, k.providerArgs(), nil
+	return k, k.ProviderArgs(), nil
 }
 
 // registerPods waits for the provider's pod watch and then creates the
@@ -45,14 +47,14 @@ func (s *session) registerPods(ctx context.Context) error {
 	if s.kube == nil {
 		return nil
 	}
-	if err := s.kube.waitWatching(ctx, watchTimeout); err != nil {
+	if err := s.kube.WaitWatching(ctx, watchTimeout); err != nil {
 		return fmt.Errorf("%w\nprovider log:\n%s", err, s.prov.LogTail())
 	}
-	refs, err := podRefs(s.reqs)
+	refs, err := fakeapi.PodsOf(s.reqs)
 	if err != nil {
 		return err
 	}
-	s.kube.addPods(refs)
+	s.kube.AddPods(refs)
 	return nil
 }
 
@@ -90,7 +92,7 @@ func deletePods(ctx context.Context, s *session, r *scenarioResult) error {
 	}
 	before := s.prov.metrics.scrape(ctx)
 	start := time.Now()
-	n := s.kube.deleteAll()
+	n := s.kube.DeleteAll()
 	forgot, snap := waitForgotten(ctx, s.prov.metrics, forgetTimeout)
 	elapsed := time.Since(start)
 	select {
@@ -112,7 +114,7 @@ func deletePods(ctx context.Context, s *session, r *scenarioResult) error {
 		took = fmt.Sprintf("NOT within %s: token cache %s, lease cache %s", forgetTimeout, f0(snap.sum(mTokenCache)), f0(snap.sum(mLeaseCache)))
 	}
 	revokes := after.sum(mVaultRequests, "operation", "revoke") - before.sum(mVaultRequests, "operation", "revoke")
-	lists, watches, _ := s.kube.counts()
+	lists, watches, _ := s.kube.Counts()
 	printf("delete: %d pods; token and lease caches empty after %s; Vault revoke requests per pod %s (not 2xx: %s); Vault's login leases gone per pod %s (%d -> %d); pod lists %d, watches %d",
 		n, took, f2(perMount(revokes, n)), f0(notOK(after, before, "revoke")),
 		f2(perMount(float64(vaultBefore["logins"]-vaultAfter["logins"]), n)), vaultBefore["logins"], vaultAfter["logins"], lists, watches)

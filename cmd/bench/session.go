@@ -10,6 +10,8 @@ import (
 
 	"github.com/hashicorp/vault/api"
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/kube/fakeapi"
 )
 
 // errMountsFailed marks a scenario in which some Mount failed; the bench
@@ -22,7 +24,7 @@ type session struct {
 	opts *options
 	sc   scenario
 	prov *provider
-	kube *fakeKube // nil when the provider cannot use Kubernetes
+	kube *fakeapi.Server // nil when the provider cannot use Kubernetes
 	// prefix names the pods, prefix-NNNN, and their class.
 	prefix string
 	reqs   []*pb.MountRequest
@@ -107,7 +109,7 @@ func startSession(ctx context.Context, e *env, sc scenario, o *options, files in
 		return nil, nil, err
 	}
 	if kube != nil {
-		stops = append(stops, kube.close) // after the provider stopped
+		stops = append(stops, kube.Close) // after the provider stopped
 	}
 	prov, err := startProvider(ctx, o.provider, dir, e.vault.Addr, o.metrics, kubeArgs...)
 	if err != nil {

@@ -30,6 +30,8 @@ import (
 	"github.com/vault-csi-provider/vault-csi-provider/internal/podwatch"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/policy"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/server"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/stale"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/state"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
@@ -71,10 +73,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 	if err != nil {
 		return err
 	}
-	svc, err := newService(ctx, cfg, kc, pf, m, log)
+	svc, src, err := newService(ctx, cfg, kc, pf, m, log)
 	if err != nil {
 		return err
 	}
+	// Before the socket exists: the driver's first mounts find the state.
+	var sk stateKube // a nil interface without Kubernetes, never a nil *kube.Client
+	if kc != nil {
+		sk = kc
+	}
+	writer := restoreState(ctx, cfg, sk, svc, src, m, log)
 	if filepath.Base(cfg.Endpoint) != mount.ProviderName+".sock" {
 		log.Warn("the driver only connects to a socket named vault.sock in its provider directory", "endpoint", cfg.Endpoint)
 	}
@@ -106,6 +114,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer, getenv 
 			srv: &http.Server{Handler: h.handler, ReadHeaderTimeout: 5 * time.Second}})
 	}
 	var background []func(context.Context) error
+	if writer != nil {
+		background = append(background, writer.Run)
+	}
 	if pf != nil {
 		background = append(background, func(ctx context.Context) error {
 			return watchPolicy(ctx, pf, cfg.PolicyReload, m, log)
@@ -135,7 +146,7 @@ type httpServer struct {
 
 // newService wires the process-wide caches and the node's policy (pf, nil
 // for none) into the mount service; ctx bounds the namespace watch.
-func newService(ctx context.Context, cfg *config.Serve, kc *kube.Client, pf *policy.File, m *metrics.Metrics, log *slog.Logger) (*mount.Service, error) {
+func newService(ctx context.Context, cfg *config.Serve, kc *kube.Client, pf *policy.File, m *metrics.Metrics, log *slog.Logger) (*mount.Service, state.Sources, error) {
 	var (
 		keys *hmackey.Source
 		// tokens stays a nil interface without Kubernetes, not one holding
@@ -146,11 +157,11 @@ func newService(ctx context.Context, cfg *config.Serve, kc *kube.Client, pf *pol
 	if kc == nil {
 		log.Warn("no Kubernetes configuration: using an in-memory HMAC key (object versions change on restart) and driver-supplied tokens only")
 		if keys, err = hmackey.Ephemeral(); err != nil {
-			return nil, err
+			return nil, state.Sources{}, err
 		}
 	} else {
 		if cfg.Namespace == "" {
-			return nil, errors.New("the provider's namespace is unknown: set -namespace or POD_NAMESPACE (the DaemonSet does this from the downward API)")
+			return nil, state.Sources{}, errors.New("the provider's namespace is unknown: set -namespace or POD_NAMESPACE (the DaemonSet does this from the downward API)")
 		}
 		keys = hmackey.New(kc, cfg.Namespace, cfg.HMACSecretName)
 		tokens = kc
@@ -160,15 +171,15 @@ func newService(ctx context.Context, cfg *config.Serve, kc *kube.Client, pf *pol
 		vault.WithMaxInFlight(cfg.MaxVaultRequests), vault.WithMaxInFlightPerTenant(cfg.MaxVaultRequestsPerNamespace), vault.WithMetrics(m),
 		vault.WithTLSFiles([]string{d.CACert, d.CADirectory, d.ClientCert, d.ClientKey}, cfg.AllowedTLSDirs))
 	if err != nil {
-		return nil, err
+		return nil, state.Sources{}, err
 	}
 	requester, err := tokenRequester(cfg, tokens, log)
 	if err != nil {
-		return nil, err
+		return nil, state.Sources{}, err
 	}
 	authn, err := auth.NewAuthenticator(cfg.CacheSize, requester, m)
 	if err != nil {
-		return nil, err
+		return nil, state.Sources{}, err
 	}
 	leases := lease.New(lease.Options{MaxBytesPerPod: cfg.MaxKeptBytesPerPod, MaxBytes: cfg.MaxKeptBytes, Metrics: m})
 	log.Info("starting", "version", version, "commit", buildCommit(), "endpoint", cfg.Endpoint,
@@ -186,6 +197,11 @@ func newService(ctx context.Context, cfg *config.Serve, kc *kube.Client, pf *pol
 		Metrics:     m,
 		Revoke:      cfg.RevokeOnPodDelete,
 	}
+	if cfg.MaxStaleIfError > 0 {
+		opts.Stale, opts.MaxStaleIfError = stale.New(cfg.MaxStaleBytes), cfg.MaxStaleIfError
+		log.Info("stale answers allowed while Vault is down, for classes that set staleIfError",
+			"max_stale_if_error", cfg.MaxStaleIfError.String(), "max_stale_bytes", cfg.MaxStaleBytes)
+	}
 	// Interfaces left nil, never holding a nil pointer.
 	if pf != nil {
 		opts.Policy = pf
@@ -193,7 +209,8 @@ func newService(ctx context.Context, cfg *config.Serve, kc *kube.Client, pf *pol
 			opts.NamespaceLabels = nslabels.New(kc.Namespaces(), ctx.Done(), log)
 		}
 	}
-	return mount.NewService(opts)
+	svc, err := mount.NewService(opts)
+	return svc, state.Sources{Auth: authn, Leases: leases, Stale: opts.Stale}, err
 }
 
 // tokenRequester is the TokenRequest fallback, nil with -driver-tokens-only.

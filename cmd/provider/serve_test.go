@@ -31,7 +31,7 @@ func mountWithoutKubernetes(t *testing.T, flags []string, objects string) error 
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := newService(context.Background(), cfg, nil, nil, metrics.NewUnregistered(), slog.New(slog.DiscardHandler))
+	svc, _, err := newService(context.Background(), cfg, nil, nil, metrics.NewUnregistered(), slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

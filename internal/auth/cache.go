@@ -2,6 +2,7 @@ package auth
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -27,12 +28,15 @@ type cachedToken struct {
 	token     string
 	refreshAt time.Time // zero: never
 	expires   time.Time // zero: never
+	used      time.Time // the last mount it served, for the state file
 }
 
 // tokenCache is a bounded LRU of Vault tokens; size 0 disables caching.
 type tokenCache struct {
 	mu  sync.Mutex // makes remove's compare-and-delete atomic
 	lru *lru.Cache[cacheKey, cachedToken]
+	// changes counts tokens added and removed, for the state writer.
+	changes atomic.Uint64
 }
 
 func newTokenCache(size int) (*tokenCache, error) {
@@ -58,8 +62,11 @@ func (c *tokenCache) get(k cacheKey, now time.Time) (cachedToken, bool) {
 	}
 	if !t.refreshAt.IsZero() && !now.Before(t.refreshAt) {
 		c.lru.Remove(k)
+		c.changes.Add(1)
 		return cachedToken{}, false
 	}
+	t.used = now
+	c.lru.Add(k, t)
 	return t, true
 }
 
@@ -70,6 +77,7 @@ func (c *tokenCache) add(k cacheKey, t cachedToken) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.lru.Add(k, t)
+	c.changes.Add(1)
 }
 
 // removePod drops every token issued for the pod and returns them with the
@@ -89,6 +97,7 @@ func (c *tokenCache) removePod(uid string) []Issued {
 			out = append(out, Issued{Vault: k.vault, Token: t.token})
 		}
 		c.lru.Remove(k)
+		c.changes.Add(1)
 	}
 	return out
 }
@@ -119,6 +128,7 @@ func (c *tokenCache) remove(k cacheKey, token string) {
 	defer c.mu.Unlock()
 	if t, ok := c.lru.Peek(k); ok && t.token == token {
 		c.lru.Remove(k)
+		c.changes.Add(1)
 	}
 }
 

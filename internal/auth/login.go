@@ -155,7 +155,7 @@ func (a *Authenticator) login(ctx context.Context, c Loginer, key cacheKey, req 
 			req.Role, req.AuthMount, req.Pod.Namespace, req.Pod.ServiceAccount, err)
 	}
 	a.metrics.Logins.WithLabelValues("ok").Inc()
-	t := cachedToken{token: l.Token, refreshAt: refreshAt(issued, l.TTL)}
+	t := cachedToken{token: l.Token, refreshAt: refreshAt(issued, l.TTL), used: issued}
 	if l.TTL > 0 {
 		t.expires = issued.Add(l.TTL)
 	}

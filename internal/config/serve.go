@@ -19,6 +19,7 @@ import (
 	"github.com/vault-csi-provider/vault-csi-provider/internal/auth"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/lease"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/stale"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
@@ -77,6 +78,19 @@ type Serve struct {
 	PolicyFile string
 	// PolicyReload is how often the policy file is read for changes.
 	PolicyReload time.Duration
+	// MaxStaleIfError caps the staleIfError a class may ask for; 0: the
+	// node never answers from stale responses.
+	MaxStaleIfError time.Duration
+	// MaxStaleBytes bounds the memory of the responses kept for stale
+	// answers.
+	MaxStaleBytes int
+	// StateFile keeps tokens, leases, certificates and stale responses
+	// across restarts, encrypted; empty: nothing survives a restart.
+	StateFile string
+	// StateSecretName is the Secret holding the state file's key.
+	StateSecretName string
+	// MaxStateBytes bounds the state file.
+	MaxStateBytes int
 }
 
 // ParseServe parses the daemon's arguments. flag.ErrHelp is returned for -h.
@@ -140,10 +154,23 @@ func ServeFlags(getenv Getenv, usage io.Writer) (fs *flag.FlagSet, finish func()
 		"Vault namespaces, secret paths and service accounts each namespace's classes may use; empty: no policy")
 	fs.DurationVar(&s.PolicyReload, "policy-reload-interval", 10*time.Second, "how often -policy-file is read for changes; "+
 		"a file that does not parse leaves the last good policy in force")
+	fs.DurationVar(&s.MaxStaleIfError, "max-stale-if-error", 0, "the longest staleIfError a class may ask for: while every address of its Vault "+
+		"is down, a mount may be answered from the last good responses its identity read within it; 0: never")
+	fs.IntVar(&s.MaxStaleBytes, "max-stale-bytes", stale.DefaultMaxBytes, "estimated bytes of the last good responses kept for staleIfError on the node; "+
+		"past it the least recently used are dropped")
+	fs.StringVar(&s.StateFile, "state-file", "", "encrypted file keeping Vault tokens, leases, certificates and stale responses across restarts; "+
+		"default: vault.state beside -endpoint; set empty (-state-file=) for none")
+	fs.StringVar(&s.StateSecretName, "state-secret-name", "vault-csi-provider-state-key", "Kubernetes Secret holding the state file's encryption key")
+	fs.IntVar(&s.MaxStateBytes, "max-state-bytes", DefaultMaxStateBytes, "bound of the state file; what does not fit is left out, the least recently used first")
 	defaults, validateVault := vaultFlags(fs, getenv)
 	return fs, func() (*Serve, error) {
 		if debug {
 			s.LogLevel = "debug"
+		}
+		stateSet := false
+		fs.Visit(func(f *flag.Flag) { stateSet = stateSet || f.Name == "state-file" })
+		if !stateSet {
+			s.StateFile = filepath.Join(filepath.Dir(s.Endpoint), StateFileName)
 		}
 		s.Defaults = *defaults
 		s.Defaults.NoLeaseReuse = !*leaseReuse
@@ -217,12 +244,43 @@ func (s *Serve) validate(validateVault func() error) error {
 		problems = append(problems, "-policy-reload-interval must be positive")
 	}
 	problems = append(problems, s.validateNamespaceShare()...)
+	problems = append(problems, s.validateState()...)
 	for _, d := range s.AllowedTLSDirs {
 		if !filepath.IsAbs(d) || filepath.Clean(d) != d {
 			problems = append(problems, fmt.Sprintf("-allowed-tls-dirs: %q is not a clean absolute directory path", d))
 		}
 	}
 	return joinProblems(problems)
+}
+
+// DefaultMaxStateBytes bounds the state file: on most nodes it lies on a
+// tmpfs, in memory.
+const DefaultMaxStateBytes = 16 << 20
+
+// StateFileName is the state file's name beside the socket by default.
+const StateFileName = "vault.state"
+
+func (s *Serve) validateState() []string {
+	var problems []string
+	if s.MaxStaleIfError < 0 {
+		problems = append(problems, "-max-stale-if-error must be 0 or more")
+	}
+	if s.MaxStaleBytes < 1 {
+		problems = append(problems, "-max-stale-bytes must be 1 or more (-max-stale-if-error=0 keeps nothing)")
+	}
+	if s.MaxStateBytes < 1<<10 {
+		problems = append(problems, "-max-state-bytes must be 1024 or more (-state-file= writes none)")
+	}
+	if s.StateFile != "" && !filepath.IsAbs(s.StateFile) {
+		problems = append(problems, fmt.Sprintf("-state-file %q must be an absolute path", s.StateFile))
+	}
+	for _, msg := range validation.IsDNS1123Subdomain(s.StateSecretName) {
+		problems = append(problems, fmt.Sprintf("-state-secret-name %q: %s", s.StateSecretName, msg))
+	}
+	if s.StateSecretName == s.HMACSecretName {
+		problems = append(problems, "-state-secret-name must differ from -hmac-secret-name")
+	}
+	return problems
 }
 
 // splitList splits a comma-separated flag value; an empty value is no

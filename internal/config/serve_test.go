@@ -44,6 +44,10 @@ func TestParseServeDefaults(t *testing.T) {
 		ServiceAccountTokenFile: "/var/run/secrets/kubernetes.io/serviceaccount/token",
 		ShutdownTimeout:         10 * time.Second,
 		PolicyReload:            10 * time.Second,
+		MaxStaleBytes:           16 << 20,
+		StateFile:               "/provider/vault.state",
+		StateSecretName:         "vault-csi-provider-state-key",
+		MaxStateBytes:           16 << 20,
 		// A quarter of -max-vault-requests.
 		MaxVaultRequestsPerNamespace: 16,
 		Defaults: spc.Defaults{
@@ -130,6 +134,40 @@ func TestParseServeReportsEveryProblem(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q: %v", want, err)
 		}
+	}
+}
+
+func TestParseServeState(t *testing.T) {
+	tests := []struct {
+		args    []string
+		want    string // StateFile
+		wantErr string
+	}{
+		{args: []string{"-endpoint=/etc/kubernetes/secrets-store-csi-providers/vault.sock"}, want: "/etc/kubernetes/secrets-store-csi-providers/vault.state"},
+		{args: []string{"-state-file="}, want: ""},
+		{args: []string{"-state-file=/var/lib/vcsp/state"}, want: "/var/lib/vcsp/state"},
+		{args: []string{"-state-file=state"}, wantErr: "must be an absolute path"},
+		{args: []string{"-max-stale-if-error=-1s"}, wantErr: "-max-stale-if-error"},
+		{args: []string{"-max-stale-bytes=0"}, wantErr: "-max-stale-bytes"},
+		{args: []string{"-max-state-bytes=10"}, wantErr: "-max-state-bytes"},
+		{args: []string{"-state-secret-name=vault-csi-provider-hmac-key"}, wantErr: "must differ"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			got, err := ParseServe(tt.args, env(nil), io.Discard)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one with %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.StateFile != tt.want {
+				t.Errorf("StateFile %q, want %q", got.StateFile, tt.want)
+			}
+		})
 	}
 }
 

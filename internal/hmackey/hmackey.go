@@ -35,6 +35,8 @@ type Source struct {
 	client    SecretClient // nil for an ephemeral Source
 	namespace string
 	name      string
+	// what names the key in errors: "HMAC key" unless NewNamed says.
+	what string
 
 	flight singleflight.Group
 	mu     sync.Mutex
@@ -51,7 +53,13 @@ type SecretClient interface {
 // New returns a Source reading, or creating, Secret namespace/name through
 // client.
 func New(client SecretClient, namespace, name string) *Source {
-	return &Source{client: client, namespace: namespace, name: name}
+	return NewNamed(client, namespace, name, "HMAC key")
+}
+
+// NewNamed is New for another key kept the same way (the state file's),
+// what naming it in errors.
+func NewNamed(client SecretClient, namespace, name, what string) *Source {
+	return &Source{client: client, namespace: namespace, name: name, what: what}
 }
 
 // Ephemeral returns a Source with a random in-memory key and no Kubernetes
@@ -62,7 +70,7 @@ func Ephemeral() (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Source{key: key}, nil
+	return &Source{key: key, what: "HMAC key"}, nil
 }
 
 // Key returns the key. After the first success it is served from memory.
@@ -97,7 +105,7 @@ func (s *Source) Key(ctx context.Context) ([]byte, error) {
 		}
 		return bytes.Clone(res.Val.([]byte)), nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("waiting for the HMAC key from Secret %s/%s: %w", s.namespace, s.name, ctx.Err())
+		return nil, fmt.Errorf("waiting for the %s from Secret %s/%s: %w", s.what, s.namespace, s.name, ctx.Err())
 	}
 }
 
@@ -129,7 +137,7 @@ func (s *Source) load(ctx context.Context) ([]byte, error) {
 	case err == nil:
 		return s.keyFrom(sec)
 	case !apierrors.IsNotFound(err):
-		return nil, fmt.Errorf("reading HMAC key Secret %s/%s: %w", s.namespace, s.name, err)
+		return nil, fmt.Errorf("reading %s Secret %s/%s: %w", s.what, s.namespace, s.name, err)
 	}
 
 	key, err := randomKey()
@@ -141,12 +149,12 @@ func (s *Source) load(ctx context.Context) ([]byte, error) {
 	case err == nil:
 		return key, nil
 	case !apierrors.IsAlreadyExists(err):
-		return nil, fmt.Errorf("creating HMAC key Secret %s/%s: %w", s.namespace, s.name, err)
+		return nil, fmt.Errorf("creating %s Secret %s/%s: %w", s.what, s.namespace, s.name, err)
 	}
 
 	sec, err = s.client.GetSecret(ctx, s.namespace, s.name)
 	if err != nil {
-		return nil, fmt.Errorf("reading HMAC key Secret %s/%s after another pod created it: %w", s.namespace, s.name, err)
+		return nil, fmt.Errorf("reading %s Secret %s/%s after another pod created it: %w", s.what, s.namespace, s.name, err)
 	}
 	return s.keyFrom(sec)
 }
@@ -154,12 +162,12 @@ func (s *Source) load(ctx context.Context) ([]byte, error) {
 func (s *Source) keyFrom(sec *corev1.Secret) ([]byte, error) {
 	key, ok := sec.Data[DataKey]
 	if !ok {
-		return nil, fmt.Errorf("HMAC key Secret %s/%s has no data key %q; delete the Secret so that it is recreated",
-			s.namespace, s.name, DataKey)
+		return nil, fmt.Errorf("%s Secret %s/%s has no data key %q; delete the Secret so that it is recreated",
+			s.what, s.namespace, s.name, DataKey)
 	}
 	if len(key) != keySize {
-		return nil, fmt.Errorf("HMAC key Secret %s/%s: data key %q holds %d bytes, want %d; delete the Secret so that it is recreated",
-			s.namespace, s.name, DataKey, len(key), keySize)
+		return nil, fmt.Errorf("%s Secret %s/%s: data key %q holds %d bytes, want %d; delete the Secret so that it is recreated",
+			s.what, s.namespace, s.name, DataKey, len(key), keySize)
 	}
 	return bytes.Clone(key), nil
 }

@@ -9,6 +9,7 @@ package lease
 import (
 	"container/list"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/vault/api"
@@ -87,6 +88,8 @@ type Entry struct {
 	// certStart to validUntil; Vault does not revoke it with its token.
 	certificate bool
 	certStart   time.Time
+	// used is the last mount it served, for the state file.
+	used time.Time
 	// key is where the entry is kept.
 	key Key
 	// size is the memory the entry keeps (entryBytes).
@@ -119,6 +122,9 @@ type Cache struct {
 	now             func() time.Time
 	metrics         *metrics.Metrics
 	nextSweep       time.Time
+	// changes counts entries kept, renewed and dropped, for the state
+	// writer.
+	changes atomic.Uint64
 }
 
 // podEntries lists one pod's entries, the most recently used first.
@@ -198,6 +204,7 @@ func (c *Cache) Put(k Key, s *api.Secret, token string, tokenEnd time.Time) {
 	e := &Entry{Secret: s, Token: token, Vault: k.Vault, obtained: now, tokenEnd: tokenEnd, renewable: s.Renewable, size: size}
 	e.validUntil = capAt(now.Add(time.Duration(s.LeaseDuration)*time.Second), tokenEnd)
 	e.validity = e.validUntil.Sub(now)
+	e.used = now
 	c.metrics.Leases.WithLabelValues("created").Inc()
 	c.keepLocked(k, e, now)
 }
@@ -215,7 +222,7 @@ func (c *Cache) PutCertificate(k Key, s *api.Secret, v Validity, token string) {
 	}
 	c.metrics.Certificates.WithLabelValues(event).Inc()
 	c.keepLocked(k, &Entry{Secret: s, Token: token, Vault: k.Vault, obtained: now, validUntil: v.End,
-		validity: v.End.Sub(v.Start), certificate: true, certStart: v.Start, size: size}, now)
+		validity: v.End.Sub(v.Start), certificate: true, certStart: v.Start, size: size, used: now}, now)
 }
 
 // NotKept counts a certificate issued for a mount whose policy keeps none,
@@ -243,6 +250,7 @@ func (c *Cache) Renewed(k Key, ttl time.Duration, renewable bool) bool {
 	}
 	e.renewable = renewable
 	e.obtained, e.validUntil = now, until
+	c.changes.Add(1)
 	c.metrics.Leases.WithLabelValues("renewed").Inc()
 	return true
 }
@@ -317,6 +325,7 @@ func (c *Cache) keepLocked(k Key, e *Entry, now time.Time) {
 		c.pods[k.PodUID] = p
 	}
 	e.key = k
+	c.changes.Add(1)
 	e.node, e.pod = c.lru.PushFront(e), p.lru.PushFront(e)
 	p.bytes += e.size
 	c.bytes += e.size
@@ -329,12 +338,14 @@ func (c *Cache) evictLocked(el *list.Element, reason string) {
 }
 
 func (c *Cache) touchLocked(e *Entry) {
+	e.used = c.now()
 	c.lru.MoveToFront(e.node)
 	c.pods[e.key.PodUID].lru.MoveToFront(e.pod)
 }
 
 // removeLocked takes e out of the cache; the caller updates the gauges.
 func (c *Cache) removeLocked(e *Entry) {
+	c.changes.Add(1)
 	delete(c.entries, e.key)
 	c.lru.Remove(e.node)
 	c.bytes -= e.size

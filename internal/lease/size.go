@@ -157,3 +157,12 @@ func allocBytes(n int) int {
 		return (n + pageBytes - 1) / pageBytes * pageBytes
 	}
 }
+
+// SecretBytes is the memory s keeps as the Vault client decodes it, for
+// the other caches that keep responses (internal/stale).
+func SecretBytes(s *api.Secret) int {
+	if s == nil {
+		return 0
+	}
+	return secretBytes(s)
+}

@@ -68,6 +68,18 @@ type Metrics struct {
 	// PolicyFileValid is 1 while the policy in force is the file's, 0 while
 	// the file cannot be read or parsed and the last good policy applies.
 	PolicyFileValid prometheus.Gauge
+	// StaleAnswers counts the responses served from the last good ones
+	// while every address of their Vault was down (staleIfError).
+	StaleAnswers prometheus.Counter
+	// StaleKeptBytes is the memory of the responses kept for stale answers.
+	StaleKeptBytes prometheus.Gauge
+	// StateWrites counts writes of the state file by result (ok, error).
+	StateWrites *prometheus.CounterVec
+	// StateFileBytes is the size of the last state file written.
+	StateFileBytes prometheus.Gauge
+	// StateLeftOut counts the entries left out of a state file write to
+	// keep it within -max-state-bytes (the least recently used first).
+	StateLeftOut prometheus.Counter
 }
 
 // New creates the collectors and registers them, with the Go and process
@@ -136,10 +148,25 @@ func New(reg prometheus.Registerer) *Metrics {
 		PolicyFileValid: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "policy_file_valid", Help: "1 while the node policy in force is the file's, 0 while the file is unreadable or invalid and the last good policy applies.",
 		}),
+		StaleAnswers: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "stale_answers_total", Help: "Responses served from the last good ones of the same identity while every address of their Vault was down (staleIfError).",
+		}),
+		StaleKeptBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "stale_kept_bytes", Help: "Estimated memory of the last good responses kept for staleIfError.",
+		}),
+		StateWrites: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "state_writes_total", Help: "Writes of the state file (-state-file) by result: ok, error.",
+		}, []string{"result"}),
+		StateFileBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace, Name: "state_file_bytes", Help: "Size of the state file last written.",
+		}),
+		StateLeftOut: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "state_left_out_total", Help: "Entries (tokens, leases, certificates, stale responses) left out of a state file write to stay within -max-state-bytes, the least recently used first.",
+		}),
 	}
 	reg.MustRegister(m.Mounts, m.MountDuration, m.VaultRequests, m.VaultRequestDuration, m.VaultRetries, m.VaultRequestsInFlight,
 		m.Logins, m.TokenCacheSize, m.TokenCacheHits, m.TokenCacheMisses, m.LeaseCacheSize, m.LeaseCacheBytes, m.LeaseCacheDropped, m.Leases, m.Certificates, m.KubernetesRequests, m.HMACKeyAvailable,
-		m.PolicyDenials, m.PolicyReloads, m.PolicyFileValid,
+		m.PolicyDenials, m.PolicyReloads, m.PolicyFileValid, m.StaleAnswers, m.StaleKeptBytes, m.StateWrites, m.StateFileBytes, m.StateLeftOut,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -27,6 +27,9 @@ func (s *Service) ForgetPod(ctx context.Context, uid string) {
 	for _, i := range s.opts.Auth.ForgetPod(uid) {
 		tokens[i] = true
 	}
+	if s.opts.Stale != nil {
+		s.opts.Stale.ForgetPod(uid)
+	}
 	leases := 0
 	if s.opts.Leases != nil {
 		for _, e := range s.opts.Leases.ForgetPod(uid) {

@@ -23,6 +23,7 @@ import (
 	"github.com/vault-csi-provider/vault-csi-provider/internal/logging"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/metrics"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
+	"github.com/vault-csi-provider/vault-csi-provider/internal/stale"
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
@@ -60,6 +61,11 @@ type Options struct {
 	Policy Policies
 	// NamespaceLabels serves policies that match namespaces by label.
 	NamespaceLabels NamespaceLabels
+	// Stale keeps the last good responses for classes with staleIfError;
+	// nil, or MaxStaleIfError 0, serves none and keeps none.
+	Stale *stale.Cache
+	// MaxStaleIfError caps a class's staleIfError (-max-stale-if-error).
+	MaxStaleIfError time.Duration
 }
 
 // Service implements the driver's provider API.
@@ -396,8 +402,12 @@ func (s *Service) fetch(ctx context.Context, client *vault.Client, p *spc.Params
 		DriverTokens: p.DriverTokens,
 	}
 	defer s.forgetIfGone(ctx, p.Pod.UID)
-	var got responses
+	var (
+		got      responses
+		tokenEnd time.Time
+	)
 	err := s.opts.Auth.WithToken(ctx, client, lreq, func(tok auth.Token) error {
+		tokenEnd = tok.Expires
 		f := &fetcher{client: client, token: tok, login: lreq, limit: s.opts.Concurrency, leases: s.opts.Leases,
 			policy: reusePolicy(p)}
 		// Every response is held until the files are made.
@@ -406,5 +416,15 @@ func (s *Service) fetch(ctx context.Context, client *vault.Client, p *spc.Params
 		got, err = f.fetchAll(vault.WithResponseBudget(ctx, budget), p.Plan.Requests)
 		return err
 	})
+	window := s.staleWindow(p)
+	switch {
+	case window <= 0:
+	case err == nil:
+		s.keepForStale(ctx, client.Config(), p, got, tokenEnd)
+	default:
+		if old, ok := s.staleAnswer(ctx, client.Config(), p, window, err); ok {
+			return old, nil
+		}
+	}
 	return got, err
 }

@@ -33,6 +33,7 @@ const (
 	KeyCertReuse       = "certificateReuse"
 	KeyRenewBefore     = "renewBefore"
 	KeyRenewBeforePct  = "renewBeforePercentage"
+	KeyStaleIfError    = "staleIfError"
 	KeyPodName         = "csi.storage.k8s.io/pod.name"
 	KeyPodNamespace    = "csi.storage.k8s.io/pod.namespace"
 	KeyPodUID          = "csi.storage.k8s.io/pod.uid"
@@ -93,6 +94,10 @@ type Params struct {
 	LeaseReuse bool
 	// Certificates is the class's reuse of certificates without a lease.
 	Certificates Certificates
+	// StaleIfError is how old a last good response may be and still be
+	// served while every address of the class's Vault is down; 0: never.
+	// The node's -max-stale-if-error caps it.
+	StaleIfError time.Duration
 	// Set are the class parameters the attributes set (ClassParameters), as
 	// opposed to the node's defaults: what the node's policy may forbid.
 	Set []string
@@ -163,7 +168,7 @@ func (p *problems) err() error {
 var ClassParameters = []string{
 	KeyRoleName, KeyVaultAddress, KeyVaultNamespace, KeyAudience, KeyAuthMount, KeyKubernetesMount,
 	KeyCACert, KeyCADirectory, KeyTLSServerName, KeyClientCert, KeyClientKey, KeySkipVerify, KeyLeaseReuse,
-	KeyCertReuse, KeyRenewBefore, KeyRenewBeforePct, KeyObjects,
+	KeyCertReuse, KeyRenewBefore, KeyRenewBeforePct, KeyStaleIfError, KeyObjects,
 }
 
 // checkedKeys are the parameters read as single-line text; none may hold a
@@ -233,6 +238,7 @@ func ParseParams(acct *account.Account, attrs map[string]string, d Defaults) (*P
 	p.Pod = podInfo(attrs, &probs)
 	p.LeaseReuse = !d.NoLeaseReuse && boolParam(attrs, KeyLeaseReuse, true, &probs)
 	p.Certificates = certificates(attrs, d.Certificates, &probs)
+	p.StaleIfError = staleIfError(attrs[KeyStaleIfError], &probs)
 	objs, labels := parseObjects(attrs[KeyObjects], lim, &probs)
 	if err := probs.err(); err != nil {
 		return nil, err
@@ -244,6 +250,19 @@ func ParseParams(acct *account.Account, attrs map[string]string, d Defaults) (*P
 	// The parameters keep strings of the attributes (the tokens among them).
 	p.Bytes = p.Plan.Bytes + size + (len(attrs)+len(p.Set))*account.StringBytes
 	return p, nil
+}
+
+// staleIfError reads the class's staleIfError window, a Go duration.
+func staleIfError(s string, probs *problems) time.Duration {
+	if s == "" {
+		return 0
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		probs.add("%s %s is not a duration of 0 or more: write it as Go does, e.g. 10m or 1h", KeyStaleIfError, Quote(s))
+		return 0
+	}
+	return d
 }
 
 // boolParam reads a "true"/"false" parameter, def when it is unset.

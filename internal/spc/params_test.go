@@ -99,6 +99,11 @@ func TestParseParams(t *testing.T) {
 			},
 		},
 		{
+			name:  "staleIfError: a window",
+			attrs: map[string]string{"staleIfError": "10m"},
+			want:  func(p *Params) { p.StaleIfError = 10 * time.Minute },
+		},
+		{
 			name:  "leaseReuse turned off",
 			attrs: map[string]string{"leaseReuse": "false"},
 			want:  func(p *Params) { p.LeaseReuse = false },
@@ -235,6 +240,16 @@ func TestParseParamsErrors(t *testing.T) {
 			attrs: map[string]string{"certificateReuse": "maybe", "renewBeforePercentage": "100"},
 			want: []string{`certificateReuse "maybe" is not a boolean`,
 				`renewBeforePercentage "100" is not a whole number from 1 to 99`},
+		},
+		{
+			name:  "staleIfError not a duration",
+			attrs: map[string]string{"staleIfError": "1 day"},
+			want:  []string{`staleIfError "1 day" is not a duration of 0 or more`},
+		},
+		{
+			name:  "staleIfError negative",
+			attrs: map[string]string{"staleIfError": "-1m"},
+			want:  []string{`staleIfError "-1m" is not a duration of 0 or more`},
 		},
 		{
 			name:  "certificates: both renewBefore and its percentage",

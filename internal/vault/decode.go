@@ -111,3 +111,10 @@ func isZero(s *api.Secret) bool {
 	return s.RequestID == "" && s.LeaseID == "" && s.LeaseDuration == 0 && !s.Renewable && s.Data == nil &&
 		s.Warnings == nil && s.Auth == nil && s.WrapInfo == nil && s.MountType == ""
 }
+
+// DecodeSecret decodes a secret as a response from Vault is decoded, for
+// responses kept elsewhere (the state file), so that a secret read back
+// renders as it did.
+func DecodeSecret(raw []byte) (*api.Secret, error) {
+	return decodeSecret(raw)
+}

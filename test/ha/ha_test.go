@@ -16,6 +16,9 @@ func TestParseFlags(t *testing.T) {
 		{name: "no pods", args: []string{"-pods", "0"}, wantErr: true},
 		{name: "negative mounts", args: []string{"-min-mounts", "-1"}, wantErr: true},
 		{name: "stray argument", args: []string{"extra"}, wantErr: true},
+		{name: "chaos", args: []string{"-scenario", "chaos", "-vault-down", "30s"}},
+		{name: "unknown scenario", args: []string{"-scenario", "storm"}, wantErr: true},
+		{name: "chaos with too few pods", args: []string{"-scenario", "chaos", "-pods", "4"}, wantErr: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := parseFlags(tc.args); (err != nil) != tc.wantErr {

@@ -8,7 +8,13 @@
 // node the provider uses refuses connections. It runs twice: through the
 // front, and with the three taps' addresses in vaultAddress.
 //
+// With -scenario chaos it runs chaos.go's scenarios instead: the provider
+// killed and restarted with its state file twice while pods mount and some
+// are deleted, then every Vault node stopped for -vault-down while new pods
+// start.
+//
 //	go run ./test/ha -provider bin/vault-csi-provider [-strict]
+//	go run ./test/ha -provider bin/vault-csi-provider -scenario chaos -vault-down 5m
 package main
 
 import (
@@ -46,6 +52,10 @@ type options struct {
 	minMounts    int
 	strict       bool
 	keep         bool
+	// scenario is "ha" or "chaos".
+	scenario string
+	// vaultDown is how long chaos keeps every Vault node stopped.
+	vaultDown time.Duration
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -57,6 +67,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.IntVar(&o.minMounts, "min-mounts", 500, "fewest mounts a run must make")
 	fs.BoolVar(&o.strict, "strict", false, "fail on the timing target too (longest outage at most Vault's own + 1 s)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temp dir (logs, raft data) even on success")
+	fs.StringVar(&o.scenario, "scenario", "ha", "ha: faults of the active node; chaos: provider restarts, then every Vault node stopped")
+	fs.DurationVar(&o.vaultDown, "vault-down", 5*time.Minute, "chaos: how long every Vault node stays stopped")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -65,6 +77,10 @@ func parseFlags(args []string) (*options, error) {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	case o.pods < 1 || o.minMounts < 0:
 		return nil, errors.New("-pods must be positive and -min-mounts not negative")
+	case o.scenario != "ha" && o.scenario != "chaos":
+		return nil, fmt.Errorf("-scenario %q: use ha or chaos", o.scenario)
+	case o.scenario == "chaos" && (o.pods < 1+2*deletedPerRestart || o.vaultDown < startEvery):
+		return nil, fmt.Errorf("chaos needs -pods of at least %d and -vault-down of at least %s", 1+2*deletedPerRestart, startEvery)
 	}
 	o.providerArgs = strings.Fields(*providerArgs)
 	var err error
@@ -126,6 +142,16 @@ func run(ctx context.Context) (err error) {
 	fmt.Printf("ha: set up in %.1f s\n", time.Since(begin).Seconds())
 
 	var failures []string
+	if opts.scenario == "chaos" {
+		if failures, err = h.chaos(ctx); err != nil {
+			return fmt.Errorf("chaos: %w", err)
+		}
+		fmt.Printf("chaos: done in %.1f s\n", time.Since(begin).Seconds())
+		if len(failures) > 0 {
+			return fmt.Errorf("targets missed: %s", strings.Join(failures, "; "))
+		}
+		return nil
+	}
 	for _, m := range []struct{ mode, addr string }{
 		{modeFront, h.front.url()},
 		{modeAddresses, strings.Join(h.tapURLs(), ",")},

@@ -30,20 +30,29 @@ func podRequests(s *seeded, prefix, vaultAddr string, n int) ([]*pb.MountRequest
 		pod := csitest.Pod{Name: fmt.Sprintf("%s-%02d", prefix, i), Namespace: namespace,
 			UID: fmt.Sprintf("%s-0000-4000-8000-%012d", prefix, i)}
 		pod.ServiceAccount = "sa-" + pod.Name
-		jwt, err := s.issuer.ServiceAccountToken(pod.Namespace, pod.ServiceAccount, pod.Name, pod.UID, "vault", time.Hour)
-		if err != nil {
-			return nil, err
-		}
-		reqs[i], err = csitest.Request{Pod: pod,
-			Params: map[string]string{spc.KeyRoleName: role, spc.KeyVaultAddress: vaultAddr,
-				spc.KeyAuthMount: "jwt", spc.KeyObjects: objects, "secretProviderClass": "ha"},
-			Tokens: map[string]csitest.Token{"vault": {Token: jwt, Expiration: time.Now().Add(time.Hour)}},
-		}.Build()
-		if err != nil {
+		var err error
+		if reqs[i], err = podRequest(s, pod, vaultAddr, nil); err != nil {
 			return nil, err
 		}
 	}
 	return reqs, nil
+}
+
+// podRequest builds pod's Mount request with its own token, for the class
+// of the runs with more parameters.
+func podRequest(s *seeded, pod csitest.Pod, vaultAddr string, more map[string]string) (*pb.MountRequest, error) {
+	jwt, err := s.issuer.ServiceAccountToken(pod.Namespace, pod.ServiceAccount, pod.Name, pod.UID, "vault", time.Hour)
+	if err != nil {
+		return nil, err
+	}
+	params := map[string]string{spc.KeyRoleName: role, spc.KeyVaultAddress: vaultAddr,
+		spc.KeyAuthMount: "jwt", spc.KeyObjects: objects, "secretProviderClass": "ha"}
+	for k, v := range more {
+		params[k] = v
+	}
+	return csitest.Request{Pod: pod, Params: params,
+		Tokens: map[string]csitest.Token{"vault": {Token: jwt, Expiration: time.Now().Add(time.Hour)}},
+	}.Build()
 }
 
 // tally is what the pods of one run saw.

@@ -120,6 +120,12 @@ file is not read here, so with one the provider may always watch.
 {{- $args = append $args (printf "-log-level=%s" .Values.logLevel) -}}
 {{- $args = append $args (printf "-log-format=%s" .Values.logFormat) -}}
 {{- $args = append $args (printf "-hmac-secret-name=%s" (required "hmacSecretName is required" .Values.hmacSecretName)) -}}
+{{- if .Values.state.enabled }}
+{{- $args = append $args (printf "-state-secret-name=%s" (required "state.secretName is required" .Values.state.secretName)) -}}
+{{- else }}
+{{- $args = append $args "-state-file=" -}}
+{{- end }}
+{{- $args = append $args (printf "-max-stale-if-error=%s" .Values.maxStaleIfError) -}}
 {{- if .Values.serviceAccountTokens.driverTokensOnly }}
 {{- $args = append $args "-driver-tokens-only" -}}
 {{- else }}

@@ -1,4 +1,4 @@
-package main
+package fakeapi
 
 import (
 	"context"
@@ -51,44 +51,44 @@ func (f *forgetter) forgotten() []string {
 func TestFakeKube(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	k, err := startFakeKube(t.TempDir())
+	k, err := Start(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer k.close()
-	kc, err := kube.NewClient(k.kubeconfig, "bench-test", nil)
+	defer k.Close()
+	kc, err := kube.NewClient(k.Kubeconfig, "bench-test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	const secret = "vault-csi-provider-hmac-key"
-	created, err := hmackey.New(kc, benchSystem, secret).Key(ctx) // GET 404, POST 201
+	created, err := hmackey.New(kc, System, secret).Key(ctx) // GET 404, POST 201
 	if err != nil {
 		t.Fatalf("creating the HMAC key: %v", err)
 	}
-	read, err := hmackey.New(kc, benchSystem, secret).Key(ctx) // GET 200
+	read, err := hmackey.New(kc, System, secret).Key(ctx) // GET 200
 	if err != nil || string(read) != string(created) {
 		t.Fatalf("reading the HMAC key: %v; same key: %v", err, string(read) == string(created))
 	}
 
-	var refs []podRef
+	var refs []Pod
 	f := &forgetter{}
 	for i := range 3 {
-		r := podRef{name: fmt.Sprintf("p-%d", i), uid: fmt.Sprintf("uid-%d", i), sa: "sa"}
+		r := Pod{Name: fmt.Sprintf("p-%d", i), Namespace: "bench", UID: fmt.Sprintf("uid-%d", i), ServiceAccount: "sa"}
 		refs = append(refs, r)
-		f.uids = append(f.uids, r.uid)
+		f.uids = append(f.uids, r.UID)
 	}
-	k.addPods(refs[:1]) // before the list
+	k.AddPods(refs[:1]) // before the list
 	wctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- podwatch.Run(wctx, podwatch.Options{Pods: kc.PodsOnNode(benchNode), NodeName: benchNode}, f)
+		done <- podwatch.Run(wctx, podwatch.Options{Pods: kc.PodsOnNode(Node), NodeName: Node}, f)
 	}()
-	if err := k.waitWatching(ctx, 10*time.Second); err != nil {
+	if err := k.WaitWatching(ctx, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	k.addPods(refs[1:]) // through the watch
-	if n := k.deleteAll(); n != 3 {
+	k.AddPods(refs[1:]) // through the watch
+	if n := k.DeleteAll(); n != 3 {
 		t.Fatalf("deleteAll = %d, want 3", n)
 	}
 	want := []string{"uid-0", "uid-1", "uid-2"}
@@ -106,7 +106,7 @@ func TestFakeKube(t *testing.T) {
 
 	// Resource version 1 is the Secret's; a watch from 2 (the first pod's
 	// ADDED) replays ADDED p-1, ADDED p-2, then the three DELETED.
-	w, err := cache.ToListerWatcherWithContext(kc.PodsOnNode(benchNode)).WatchWithContext(ctx, metav1.ListOptions{ResourceVersion: "2"})
+	w, err := cache.ToListerWatcherWithContext(kc.PodsOnNode(Node)).WatchWithContext(ctx, metav1.ListOptions{ResourceVersion: "2"})
 	if err != nil {
 		t.Fatal(err)
 	}

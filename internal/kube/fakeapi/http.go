@@ -1,4 +1,4 @@
-package main
+package fakeapi
 
 import (
 	"encoding/json"
@@ -20,12 +20,12 @@ import (
 // provider asks for is logged to stderr and answered 404, so that a new
 // call shows up at once. There is no authentication: client-go sends a
 // kubeconfig's token only over TLS.
-func (k *fakeKube) serveHTTP(w http.ResponseWriter, r *http.Request) {
+func (k *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	segs := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	switch {
 	case r.Method == http.MethodGet && r.URL.Path == "/api/v1/pods":
 		if sel := r.URL.Query().Get("fieldSelector"); sel != nodeSelector {
-			fmt.Fprintf(os.Stderr, "bench: fake kube-apiserver: pods with fieldSelector %q, want %q\n", sel, nodeSelector)
+			fmt.Fprintf(os.Stderr, "fake kube-apiserver: pods with fieldSelector %q, want %q\n", sel, nodeSelector)
 		}
 		if r.URL.Query().Get("watch") == "true" || r.URL.Query().Get("watch") == "1" {
 			k.watch(w, r)
@@ -35,12 +35,12 @@ func (k *fakeKube) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	case len(segs) >= 5 && segs[0] == "api" && segs[1] == "v1" && segs[2] == "namespaces" && segs[4] == "secrets":
 		k.secret(w, r, segs[3], segs[5:])
 	default:
-		fmt.Fprintf(os.Stderr, "bench: fake kube-apiserver: unexpected %s %s\n", r.Method, r.URL.RequestURI())
+		fmt.Fprintf(os.Stderr, "fake kube-apiserver: unexpected %s %s\n", r.Method, r.URL.RequestURI())
 		writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound, "not served by the bench")
 	}
 }
 
-func (k *fakeKube) list(w http.ResponseWriter) {
+func (k *Server) list(w http.ResponseWriter) {
 	k.mu.Lock()
 	k.lists++
 	l := corev1.PodList{TypeMeta: metav1.TypeMeta{Kind: "PodList", APIVersion: "v1"},
@@ -57,7 +57,7 @@ func (k *fakeKube) list(w http.ResponseWriter) {
 // a bookmark marking their end), one JSON object a line,
 // flushed per event, until the client goes, the bench closes the server or
 // the client's timeoutSeconds pass, as the API server does.
-func (k *fakeKube) watch(w http.ResponseWriter, r *http.Request) {
+func (k *Server) watch(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	timeout := maxWatchTimeout
 	if s, err := strconv.Atoi(q.Get("timeoutSeconds")); err == nil && s > 0 {
@@ -133,7 +133,7 @@ func (k *fakeKube) watch(w http.ResponseWriter, r *http.Request) {
 }
 
 // secret serves GET namespaces/NS/secrets/NAME and POST namespaces/NS/secrets.
-func (k *fakeKube) secret(w http.ResponseWriter, r *http.Request, ns string, rest []string) {
+func (k *Server) secret(w http.ResponseWriter, r *http.Request, ns string, rest []string) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	switch {
@@ -152,7 +152,7 @@ func (k *fakeKube) secret(w http.ResponseWriter, r *http.Request, ns string, res
 			_, _, err = scheme.Codecs.UniversalDeserializer().Decode(body, nil, &s)
 		}
 		if err != nil || s.Name == "" || (s.Namespace != "" && s.Namespace != ns) {
-			fmt.Fprintf(os.Stderr, "bench: fake kube-apiserver: bad Secret in POST %s (%s): %v\n", r.URL.Path, r.Header.Get("Content-Type"), err)
+			fmt.Fprintf(os.Stderr, "fake kube-apiserver: bad Secret in POST %s (%s): %v\n", r.URL.Path, r.Header.Get("Content-Type"), err)
 			writeStatus(w, http.StatusBadRequest, metav1.StatusReasonBadRequest, fmt.Sprintf("bad Secret: %v", err))
 			return
 		}
@@ -167,7 +167,7 @@ func (k *fakeKube) secret(w http.ResponseWriter, r *http.Request, ns string, res
 		k.secrets[ns+"/"+s.Name] = &s
 		writeJSON(w, http.StatusCreated, &s)
 	default:
-		fmt.Fprintf(os.Stderr, "bench: fake kube-apiserver: unexpected %s %s\n", r.Method, r.URL.RequestURI())
+		fmt.Fprintf(os.Stderr, "fake kube-apiserver: unexpected %s %s\n", r.Method, r.URL.RequestURI())
 		writeStatus(w, http.StatusNotFound, metav1.StatusReasonNotFound, "not served by the bench")
 	}
 }
