@@ -151,6 +151,19 @@ $(KUBE_CONTROLLER_MANAGER): $(KUBE_DIR)/go.mod $(KUBE_DIR)/go.sum
 	$(FETCH) $(KUBE_DIR)
 	cd $(KUBE_DIR) && $(GO) build -ldflags='-s -w $(KUBE_VERSION_LDFLAGS)' -o $(KUBE_CONTROLLER_MANAGER) k8s.io/kubernetes/cmd/kube-controller-manager
 
+# The one-node cluster's kubelet and scheduler (test/node), from the same module
+# as the apiserver so the four binaries share compiled packages.
+KUBE_SCHEDULER := $(KUBE_BIN)/kube-scheduler
+KUBE_KUBELET   := $(KUBE_BIN)/kubelet
+
+$(KUBE_SCHEDULER): $(KUBE_DIR)/go.mod $(KUBE_DIR)/go.sum
+	$(FETCH) $(KUBE_DIR)
+	cd $(KUBE_DIR) && $(GO) build -ldflags='-s -w $(KUBE_VERSION_LDFLAGS)' -o $(KUBE_SCHEDULER) k8s.io/kubernetes/cmd/kube-scheduler
+
+$(KUBE_KUBELET): $(KUBE_DIR)/go.mod $(KUBE_DIR)/go.sum
+	$(FETCH) $(KUBE_DIR)
+	cd $(KUBE_DIR) && $(GO) build -ldflags='-s -w $(KUBE_VERSION_LDFLAGS)' -o $(KUBE_KUBELET) k8s.io/kubernetes/cmd/kubelet
+
 .PHONY: kube-bin
 kube-bin: ## print the directory of KUBE_VERSION's kube-apiserver and kube-controller-manager
 	@echo $(KUBE_BIN)
@@ -220,3 +233,33 @@ image-test: image ## unpack the built image, run its entrypoint with -version, c
 	cd tools/image && IMAGE_LAYOUT=$(IMAGE_LAYOUT) IMAGE_TAR=$(IMAGE_TAR) IMAGE_TAR_PLATFORM=$(IMAGE_TAR_PLATFORM) \
 		IMAGE_VERSION=$(VERSION) IMAGE_REVISION=$(COMMIT) IMAGE_SOURCE=$(IMAGE_SOURCE) \
 		$(GO) test -count=1 -v ./...
+
+# The one-node cluster (test/node): the Kubernetes control plane and a real
+# kubelet (tools/kube), containerd (tools/containerd) on Debian's runc, the
+# CNI plugins it needs (tools/cni), images built here and imported, the
+# driver and the provider installed from their Helm charts.
+NODE_BIN   := $(BIN)/node
+CONTAINERD := $(NODE_BIN)/containerd
+CNI_BIN    := $(NODE_BIN)/cni
+CNI_PLUGINS := $(CNI_BIN)/bridge $(CNI_BIN)/host-local $(CNI_BIN)/loopback
+NODE_IMAGES := $(NODE_BIN)/images.stamp
+
+$(CONTAINERD): tools/containerd/go.mod tools/containerd/go.sum
+	$(FETCH) tools/containerd
+	cd tools/containerd && v=$$($(GO) list -m -f '{{.Version}}' github.com/containerd/containerd/v2) && \
+		CGO_ENABLED=0 $(GO) build -tags no_btrfs,no_devmapper,no_zfs -ldflags="-s -w -X github.com/containerd/containerd/v2/version.Version=$$v" \
+			-o $(NODE_BIN)/ github.com/containerd/containerd/v2/cmd/containerd \
+			github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 github.com/containerd/containerd/v2/cmd/ctr
+
+$(CNI_PLUGINS) &: tools/cni/go.mod tools/cni/go.sum
+	$(FETCH) tools/cni
+	cd tools/cni && CGO_ENABLED=0 $(GO) build -ldflags='-s -w' -o $(CNI_BIN)/ \
+		github.com/containernetworking/plugins/plugins/main/bridge \
+		github.com/containernetworking/plugins/plugins/ipam/host-local \
+		github.com/containernetworking/plugins/plugins/main/loopback
+
+.PHONY: e2e-node-tools e2e-node
+e2e-node-tools: $(KUBE_APISERVER) $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER) $(KUBE_KUBELET) $(CONTAINERD) $(CNI_PLUGINS) $(CSI_DRIVER) $(HELM) $(VAULT) ## build what the one-node cluster runs
+
+e2e-node: ## a one-node cluster (real kubelet, containerd, runc, CNI); driver and provider from their charts; bats cases in test/node/bats
+	test/node/run.sh
