@@ -258,8 +258,28 @@ $(CNI_PLUGINS) &: tools/cni/go.mod tools/cni/go.sum
 		github.com/containernetworking/plugins/plugins/ipam/host-local \
 		github.com/containernetworking/plugins/plugins/main/loopback
 
+# The images of the node besides the provider's (bin/image.tar): the pod
+# sandbox (pause), the test workload (app), the driver's node image (the
+# driver and busybox-static's mount and umount, which k8s mount-utils runs)
+# and its sidecars, our registrar and liveness probe (test/node/cmd). Each a
+# docker-save tarball for `ctr images import`.
+NODE_IMAGE_TAG := test
+BUSYBOX        := /bin/busybox
+$(NODE_IMAGES): $(IMAGE_TOOL) $(CSI_DRIVER) test/node/go.mod test/node/go.sum $(wildcard test/node/cmd/*/*.go)
+	$(FETCH) test/node
+	cd test/node && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(NODE_BIN)/cmd/ ./cmd/...
+	@mkdir -p $(NODE_BIN)/images
+	@for c in pause app registrar livenessprobe; do \
+		$(IMAGE_TOOL) small -ref vault-csi-node/$$c:$(NODE_IMAGE_TAG) -tar $(NODE_BIN)/images/$$c.tar \
+			-file /$$c=$(NODE_BIN)/cmd/$$c -entrypoint /$$c -user 65532:65532; \
+	done
+	$(IMAGE_TOOL) small -ref vault-csi-node/driver:$(NODE_IMAGE_TAG) -tar $(NODE_BIN)/images/driver.tar \
+		-file /secrets-store-csi-driver=$(CSI_DRIVER) -file /bin/mount=$(BUSYBOX) -file /bin/umount=$(BUSYBOX) \
+		-entrypoint /secrets-store-csi-driver
+	@touch $@
+
 .PHONY: e2e-node-tools e2e-node
-e2e-node-tools: $(KUBE_APISERVER) $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER) $(KUBE_KUBELET) $(CONTAINERD) $(CNI_PLUGINS) $(CSI_DRIVER) $(HELM) $(VAULT) ## build what the one-node cluster runs
+e2e-node-tools: $(KUBE_APISERVER) $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER) $(KUBE_KUBELET) $(CONTAINERD) $(CNI_PLUGINS) $(CSI_DRIVER) $(HELM) $(VAULT) $(NODE_IMAGES) ## build what the one-node cluster runs
 
 e2e-node: ## a one-node cluster (real kubelet, containerd, runc, CNI); driver and provider from their charts; bats cases in test/node/bats
 	test/node/run.sh
