@@ -168,10 +168,12 @@ $(KUBE_KUBELET): $(KUBE_DIR)/go.mod $(KUBE_DIR)/go.sum
 kube-bin: ## print the directory of KUBE_VERSION's kube-apiserver and kube-controller-manager
 	@echo $(KUBE_BIN)
 
+# Static (CGO_ENABLED=0): the same binary runs on this machine (make e2e) and
+# in the driver's node image, which has no C library (make e2e-node).
 $(CSI_DRIVER): tools/csi/go.mod tools/csi/go.sum $(wildcard tools/csi/mlog/*.go)
 	$(FETCH) tools/csi
 	cd tools/csi && v=$$($(GO) list -m -f '{{.Version}}' sigs.k8s.io/secrets-store-csi-driver) && \
-		$(GO) build -ldflags="-s -w -X sigs.k8s.io/secrets-store-csi-driver/pkg/version.BuildVersion=$$v" \
+		CGO_ENABLED=0 $(GO) build -ldflags="-s -w -X sigs.k8s.io/secrets-store-csi-driver/pkg/version.BuildVersion=$$v" \
 			-o $(CSI_DRIVER) sigs.k8s.io/secrets-store-csi-driver/cmd/secrets-store-csi-driver
 
 $(KUBELET): test/kubelet/go.mod test/kubelet/go.sum $(wildcard test/kubelet/*.go)
@@ -269,9 +271,11 @@ $(NODE_IMAGES): $(IMAGE_TOOL) $(CSI_DRIVER) test/node/go.mod test/node/go.sum $(
 	$(FETCH) test/node
 	cd test/node && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(NODE_BIN)/cmd/ ./cmd/...
 	@mkdir -p $(NODE_BIN)/images
-	@for c in pause app registrar livenessprobe; do \
-		$(IMAGE_TOOL) small -ref vault-csi-node/$$c:$(NODE_IMAGE_TAG) -tar $(NODE_BIN)/images/$$c.tar \
-			-file /$$c=$(NODE_BIN)/cmd/$$c -entrypoint /$$c -user 65532:65532; \
+	@# The sidecars run as root, as their upstream images: the driver's socket is root's 0755.
+	@for c in pause:65532:65532 app:65532:65532 registrar livenessprobe; do \
+		n=$${c%%:*}; u=(); [[ $$c == *:* ]] && u=(-user "$${c#*:}"); \
+		$(IMAGE_TOOL) small -ref vault-csi-node/$$n:$(NODE_IMAGE_TAG) -tar $(NODE_BIN)/images/$$n.tar \
+			-file /$$n=$(NODE_BIN)/cmd/$$n -entrypoint /$$n "$${u[@]}"; \
 	done
 	$(IMAGE_TOOL) small -ref vault-csi-node/driver:$(NODE_IMAGE_TAG) -tar $(NODE_BIN)/images/driver.tar \
 		-file /secrets-store-csi-driver=$(CSI_DRIVER) -file /bin/mount=$(BUSYBOX) -file /bin/umount=$(BUSYBOX) \
