@@ -325,6 +325,9 @@ install_driver() {
 		--set enableSecretRotation=true,rotationPollInterval=5s \
 		--set logVerbosity=2 >/dev/null
 	kubectl -n kube-system rollout status daemonset/csi-secrets-store-csi-driver --timeout 120s >/dev/null
+	# Our registrar has told the kubelet, which records the driver on the CSINode.
+	wait_until 60 "the driver on CSINode $NODE_NAME" eval \
+		"kubectl get csinode $NODE_NAME -o jsonpath='{.spec.drivers[*].name}' | grep -qx secrets-store.csi.k8s.io"
 }
 
 # install_provider [HELM ARGS...]: our chart with the imported image.
