@@ -160,14 +160,29 @@ $(KUBE_CONTROLLER_MANAGER): $(KUBE_DIR)/go.mod $(KUBE_DIR)/go.sum
 	$(FETCH) $(KUBE_DIR)
 	cd $(KUBE_DIR) && $(GO) build -ldflags='-s -w $(KUBE_VERSION_LDFLAGS)' -o $(KUBE_CONTROLLER_MANAGER) k8s.io/kubernetes/cmd/kube-controller-manager
 
+# The one-node cluster's kubelet and scheduler (test/node), from the same module
+# as the apiserver so the four binaries share compiled packages.
+KUBE_SCHEDULER := $(KUBE_BIN)/kube-scheduler
+KUBE_KUBELET   := $(KUBE_BIN)/kubelet
+
+$(KUBE_SCHEDULER): $(KUBE_DIR)/go.mod $(KUBE_DIR)/go.sum
+	$(FETCH) $(KUBE_DIR)
+	cd $(KUBE_DIR) && $(GO) build -ldflags='-s -w $(KUBE_VERSION_LDFLAGS)' -o $(KUBE_SCHEDULER) k8s.io/kubernetes/cmd/kube-scheduler
+
+$(KUBE_KUBELET): $(KUBE_DIR)/go.mod $(KUBE_DIR)/go.sum
+	$(FETCH) $(KUBE_DIR)
+	cd $(KUBE_DIR) && $(GO) build -ldflags='-s -w $(KUBE_VERSION_LDFLAGS)' -o $(KUBE_KUBELET) k8s.io/kubernetes/cmd/kubelet
+
 .PHONY: kube-bin
 kube-bin: ## print the directory of KUBE_VERSION's kube-apiserver and kube-controller-manager
 	@echo $(KUBE_BIN)
 
+# Static (CGO_ENABLED=0): the same binary runs on this machine (make e2e) and
+# in the driver's node image, which has no C library (make e2e-node).
 $(CSI_DRIVER): tools/csi/go.mod tools/csi/go.sum $(wildcard tools/csi/mlog/*.go)
 	$(FETCH) tools/csi
 	cd tools/csi && v=$$($(GO) list -m -f '{{.Version}}' sigs.k8s.io/secrets-store-csi-driver) && \
-		$(GO) build -ldflags="-s -w -X sigs.k8s.io/secrets-store-csi-driver/pkg/version.BuildVersion=$$v" \
+		CGO_ENABLED=0 $(GO) build -ldflags="-s -w -X sigs.k8s.io/secrets-store-csi-driver/pkg/version.BuildVersion=$$v" \
 			-o $(CSI_DRIVER) sigs.k8s.io/secrets-store-csi-driver/cmd/secrets-store-csi-driver
 
 $(KUBELET): test/kubelet/go.mod test/kubelet/go.sum $(wildcard test/kubelet/*.go)
@@ -229,3 +244,55 @@ image-test: image ## unpack the built image, run its entrypoint with -version, c
 	cd tools/image && IMAGE_LAYOUT=$(IMAGE_LAYOUT) IMAGE_TAR=$(IMAGE_TAR) IMAGE_TAR_PLATFORM=$(IMAGE_TAR_PLATFORM) \
 		IMAGE_VERSION=$(VERSION) IMAGE_REVISION=$(COMMIT) IMAGE_SOURCE=$(IMAGE_SOURCE) \
 		$(GO) test -count=1 -v ./...
+
+# The one-node cluster (test/node): the Kubernetes control plane and a real
+# kubelet (tools/kube), containerd (tools/containerd) on Debian's runc, the
+# CNI plugins it needs (tools/cni), images built here and imported, the
+# driver and the provider installed from their Helm charts.
+NODE_BIN   := $(BIN)/node
+CONTAINERD := $(NODE_BIN)/containerd
+CNI_BIN    := $(NODE_BIN)/cni
+CNI_PLUGINS := $(CNI_BIN)/bridge $(CNI_BIN)/host-local $(CNI_BIN)/loopback
+NODE_IMAGES := $(NODE_BIN)/images.stamp
+
+$(CONTAINERD): tools/containerd/go.mod tools/containerd/go.sum
+	$(FETCH) tools/containerd
+	cd tools/containerd && v=$$($(GO) list -m -f '{{.Version}}' github.com/containerd/containerd/v2) && \
+		CGO_ENABLED=0 $(GO) build -tags no_btrfs,no_devmapper,no_zfs -ldflags="-s -w -X github.com/containerd/containerd/v2/version.Version=$$v" \
+			-o $(NODE_BIN)/ github.com/containerd/containerd/v2/cmd/containerd \
+			github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 github.com/containerd/containerd/v2/cmd/ctr
+
+$(CNI_PLUGINS) &: tools/cni/go.mod tools/cni/go.sum
+	$(FETCH) tools/cni
+	cd tools/cni && CGO_ENABLED=0 $(GO) build -ldflags='-s -w' -o $(CNI_BIN)/ \
+		github.com/containernetworking/plugins/plugins/main/bridge \
+		github.com/containernetworking/plugins/plugins/ipam/host-local \
+		github.com/containernetworking/plugins/plugins/main/loopback
+
+# The images of the node besides the provider's (bin/image.tar): the pod
+# sandbox (pause), the test workload (app), the driver's node image (the
+# driver and busybox-static's mount and umount, which k8s mount-utils runs)
+# and its sidecars, our registrar and liveness probe (test/node/cmd). Each a
+# docker-save tarball for `ctr images import`.
+NODE_IMAGE_TAG := test
+BUSYBOX        := /bin/busybox
+$(NODE_IMAGES): $(IMAGE_TOOL) $(CSI_DRIVER) test/node/go.mod test/node/go.sum $(wildcard test/node/cmd/*/*.go)
+	$(FETCH) test/node
+	cd test/node && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o $(NODE_BIN)/cmd/ ./cmd/...
+	@mkdir -p $(NODE_BIN)/images
+	@# The sidecars run as root, as their upstream images: the driver's socket is root's 0755.
+	@for c in pause:65532:65532 app:65532:65532 registrar livenessprobe; do \
+		n=$${c%%:*}; u=(); [[ $$c == *:* ]] && u=(-user "$${c#*:}"); \
+		$(IMAGE_TOOL) small -ref vault-csi-node/$$n:$(NODE_IMAGE_TAG) -tar $(NODE_BIN)/images/$$n.tar \
+			-file /$$n=$(NODE_BIN)/cmd/$$n -entrypoint /$$n "$${u[@]}"; \
+	done
+	$(IMAGE_TOOL) small -ref vault-csi-node/driver:$(NODE_IMAGE_TAG) -tar $(NODE_BIN)/images/driver.tar \
+		-file /secrets-store-csi-driver=$(CSI_DRIVER) -file /bin/mount=$(BUSYBOX) -file /bin/umount=$(BUSYBOX) \
+		-entrypoint /secrets-store-csi-driver
+	@touch $@
+
+.PHONY: e2e-node-tools e2e-node
+e2e-node-tools: $(KUBE_APISERVER) $(KUBE_CONTROLLER_MANAGER) $(KUBE_SCHEDULER) $(KUBE_KUBELET) $(CONTAINERD) $(CNI_PLUGINS) $(CSI_DRIVER) $(HELM) $(VAULT) $(NODE_IMAGES) ## build what the one-node cluster runs
+
+e2e-node: ## a one-node cluster (real kubelet, containerd, runc, CNI); driver and provider from their charts; bats cases in test/node/bats
+	test/node/run.sh

@@ -27,6 +27,10 @@ import (
 )
 
 func main() {
+	run := run
+	if len(os.Args) > 1 && os.Args[1] == "small" {
+		run = func(args []string, stdout io.Writer) error { return runSmall(args[1:], stdout) }
+	}
 	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "image:", err)
 		os.Exit(1)

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# make e2e-node: a one-node Kubernetes cluster on this machine (a real
+# kubelet on containerd and runc, pods on a bridge), the Secrets Store CSI
+# driver and the provider installed from their Helm charts, then the bats
+# files in test/node/bats against it; prints "N passed, N failed".
+# Everything lives under one temp dir; a trap stops every process by PID,
+# removes the containers, unmounts and deletes the bridge.
+#
+# Usage: test/node/run.sh [BATS FILE...]   (default: every test/node/bats/*.bats)
+# E2E_KEEP=1 keeps the temp dir on success; E2E_HOLD=1 holds the node until
+# Ctrl-C (source $E2E_DIR/env, then run bats or kubectl by hand).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+export ROOT
+cd "$ROOT"
+# shellcheck source=../e2e/lib.sh
+source test/e2e/lib.sh
+# shellcheck source=cluster.sh
+source test/node/cluster.sh
+
+# Debian's runc: this machine's kernel runs it, and it needs no build.
+RUNC=/usr/sbin/runc
+
+ensure_packages() {
+	local missing=() cmd lib
+	# command:package
+	for cmd in etcd:etcd-server runc:runc bats:bats jq:jq curl:curl openssl:openssl ip:iproute2; do
+		command -v "${cmd%%:*}" >/dev/null || missing+=("${cmd#*:}")
+	done
+	# The driver image's mount and umount.
+	[[ -x /bin/busybox ]] || missing+=(busybox-static)
+	for lib in bats-assert bats-support bats-file; do
+		[[ -f /usr/lib/bats/$lib/load.bash ]] || missing+=("$lib")
+	done
+	((${#missing[@]} == 0)) && return 0
+	"$ROOT/hack/apt-install.sh" "${missing[@]}"
+}
+
+print_logs() {
+	local f
+	for f in "$E2E_DIR"/logs/*.log; do
+		[[ -e $f ]] || continue
+		echo "===== $(basename "$f") (last ${E2E_LOG_LINES:-60} lines) ====="
+		tail -n "${E2E_LOG_LINES:-60}" "$f"
+	done
+	# The pods' containers: their logs are the kubelet's files.
+	while read -r f; do
+		echo "===== pod log ${f#"$E2E_DIR/pod-logs/"} (last ${E2E_LOG_LINES:-60} lines) ====="
+		tail -n "${E2E_LOG_LINES:-60}" "$f"
+	done < <(find "$E2E_DIR/pod-logs" -name '*.log' 2>/dev/null | sort)
+	echo "e2e-node: logs kept in $E2E_DIR"
+	LOGS_PRINTED=1
+}
+
+# our_pids: processes whose command line names our temp dir (containerd's
+# shims, started by containerd and left behind when it stops).
+our_pids() {
+	local p
+	for p in /proc/[0-9]*; do
+		tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF "$E2E_DIR/" && echo "${p#/proc/}"
+	done
+	return 0
+}
+
+cleanup() {
+	local rc=$? name f mnt id pid
+	trap - EXIT INT TERM
+	if [[ -d ${E2E_DIR:-} ]]; then
+		stop_bats
+		stop_one kubelet
+		# Every container and sandbox runc still runs for us.
+		if [[ -d $E2E_DIR/containerd/runc/k8s.io ]]; then
+			for id in $("$RUNC" --root "$E2E_DIR/containerd/runc/k8s.io" list -q 2>/dev/null); do
+				"$RUNC" --root "$E2E_DIR/containerd/runc/k8s.io" delete --force "$id" >/dev/null 2>&1 || true
+			done
+		fi
+		stop_one containerd
+		for pid in $(our_pids); do
+			[[ $pid == "$$" ]] || kill -KILL "$pid" 2>/dev/null || true
+		done
+		for name in vault kube-scheduler kube-controller-manager kube-apiserver etcd; do
+			stop_one "$name"
+		done
+		for f in "$E2E_DIR"/pids/*.pid; do
+			[[ -e $f ]] && stop_one "$(basename "$f" .pid)"
+		done
+		# Deepest mounts first: volumes, overlays, network namespaces, the kubelet's bind mount.
+		for _ in 1 2; do
+			while read -r mnt; do
+				umount "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
+			done < <(awk -v d="$E2E_DIR/" 'index($2, d) == 1 || $2 == substr(d, 1, length(d) - 1) {print $2}' /proc/mounts | sort -r)
+		done
+		[[ -f $E2E_DIR/bridge ]] && ip link del "$(cat "$E2E_DIR/bridge")" 2>/dev/null || true
+		if [[ ${E2E_HOLD:-} == 1 ]]; then
+			echo "e2e-node: stopped; logs kept in $E2E_DIR"
+		elif ((rc != 0)); then
+			[[ -n ${LOGS_PRINTED:-} ]] || print_logs
+		elif [[ ${E2E_KEEP:-} == 1 ]]; then
+			echo "e2e-node: kept $E2E_DIR"
+		else
+			rm -rf "$E2E_DIR"
+		fi
+	fi
+	exit "$rc"
+}
+
+main() {
+	local start=$SECONDS
+	((EUID == 0)) || { e2e_log "run as root: a kubelet, containerd and a bridge"; return 1; }
+	ensure_packages
+	command -v kubectl >/dev/null || { e2e_log "kubectl is needed"; return 1; }
+	e2e_log "building what is missing (make e2e-node-tools image, bin/e2e-kubelet for free ports)"
+	make e2e-node-tools image "$ROOT/bin/e2e-kubelet" >&2
+	KUBE_BIN=$(make -s kube-bin)
+	export KUBE_BIN RUNC
+
+	E2E_DIR=$(mktemp -d "${TMPDIR:-/tmp}/vault-csi-node.XXXXXX")
+	export E2E_DIR
+	trap cleanup EXIT
+	trap 'exit 130' INT TERM
+	node_up
+	if [[ ${E2E_HOLD:-} == 1 ]]; then
+		e2e_log "holding the node: source $E2E_DIR/env; Ctrl-C stops it"
+		while alive kubelet; do sleep 1; done
+		e2e_log "the kubelet exited"
+		return 1
+	fi
+	local files=("$@")
+	((${#files[@]} > 0)) || files=(test/node/bats/*.bats)
+	local rc=0
+	run_bats "${files[@]}" || rc=$?
+	((rc == 0)) || print_logs
+	e2e_log "total $((SECONDS - start))s on a node of Kubernetes $KUBE_SERVER_VERSION"
+	print_summary
+	return "$rc"
+}
+
+main "$@"
