@@ -1,0 +1,47 @@
+package mount
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+// TestWarnUnsyncable: a sync controller Mount whose files no sourcePath
+// can name logs one warning naming each such object once; flat files and
+// numeric suffixes log nothing.
+func TestWarnUnsyncable(t *testing.T) {
+	tests := []struct {
+		name  string
+		files []File
+		want  []string // objects named; nil: no warning
+	}{
+		{"flat names", []File{{Path: "password", Object: "password"}, {Path: "cert/1", Object: "cert"}}, nil},
+		{"nested and keysAsFiles", []File{
+			{Path: "password", Object: "password"},
+			{Path: "db/user", Object: "db"}, {Path: "db/password", Object: "db"},
+			{Path: "team/app", Object: "team/app"},
+		}, []string{"db", "team/app"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			s := &Service{opts: Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))}}
+			s.warnUnsyncable(context.Background(), tt.files)
+			got := buf.String()
+			if tt.want == nil {
+				if got != "" {
+					t.Errorf("logged %q, want nothing", got)
+				}
+				return
+			}
+			if strings.Count(got, "level=WARN") != 1 {
+				t.Fatalf("logged %q, want one warning", got)
+			}
+			if want := "objects=\"[" + strings.Join(tt.want, " ") + "]\""; !strings.Contains(got, want) {
+				t.Errorf("logged %q, want it to hold %s", got, want)
+			}
+		})
+	}
+}
