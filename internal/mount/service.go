@@ -425,6 +425,7 @@ func (s *Service) warnUnsyncable(ctx context.Context, files []File) {
 		}
 	}
 	if len(objects) > 0 {
+		s.opts.Metrics.SyncUnnameable.Add(float64(len(objects)))
 		s.opts.Logger.WarnContext(ctx, "sync controller: no sourcePath can name these objects' files; use a flat objectName without keysAsFiles",
 			slog.Any("objects", objects))
 	}

@@ -6,6 +6,10 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/metrics"
 )
 
 // TestWarnUnsyncable: a sync controller Mount whose files no sourcePath
@@ -27,8 +31,12 @@ func TestWarnUnsyncable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var buf bytes.Buffer
-			s := &Service{opts: Options{Logger: slog.New(slog.NewTextHandler(&buf, nil))}}
+			m := metrics.NewUnregistered()
+			s := &Service{opts: Options{Logger: slog.New(slog.NewTextHandler(&buf, nil)), Metrics: m}}
 			s.warnUnsyncable(context.Background(), tt.files)
+			if n := testutil.ToFloat64(m.SyncUnnameable); n != float64(len(tt.want)) {
+				t.Errorf("vault_csi_provider_sync_unnameable_objects_total = %v, want %d", n, len(tt.want))
+			}
 			got := buf.String()
 			if tt.want == nil {
 				if got != "" {
