@@ -35,9 +35,16 @@ func TestBadPolicyStopsStart(t *testing.T) {
 // good policy in force and clears policy_file_valid; a good one is applied.
 func TestPolicyReloadWhileServing(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "policy.yaml")
+	// Written whole and renamed into place: the reloader, every 20ms, must
+	// never read a half-written file (that counted a second reload error
+	// under load).
 	writePolicy := func(s string) {
 		t.Helper()
-		if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+		tmp := path + ".tmp"
+		if err := os.WriteFile(tmp, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -116,6 +116,17 @@ func TestTokenNeverCrossesIdentities(t *testing.T) {
 		}},
 		{"other vault address", func(_ *LoginRequest, c *vault.Config) { c.Address = "http://vault-2:8200" }},
 		{"other vault namespace", func(_ *LoginRequest, c *vault.Config) { c.Namespace = "team-a" }},
+		// The sync controller sends its own pod's name and UID for the
+		// SecretSyncs of every namespace: only the namespace and the
+		// service account (from the SecretSync) differ.
+		{"sync controller: same pod, other namespace, same service account", func(r *LoginRequest, _ *vault.Config) {
+			r.Pod.Namespace = "billing"
+			r.DriverTokens = driverTokens(t, r.Audience, "sa-jwt-billing", time.Now().Add(time.Hour))
+		}},
+		{"sync controller: same pod and namespace, other service account", func(r *LoginRequest, _ *vault.Config) {
+			r.Pod.ServiceAccount = "reports"
+			r.DriverTokens = driverTokens(t, r.Audience, "sa-jwt-reports", time.Now().Add(time.Hour))
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -18,18 +18,25 @@ import (
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
-// Key identifies a leased secret: the pod it was issued for, the identity
-// it logged in as (role, auth mount, audience), the Vault it came from and
-// the request that produced it. The login identity is part of it because
-// Vault decides per role: a secret read as one role must not be handed to
-// a volume of the same pod logging in as another, which Vault may refuse.
+// Key identifies a leased secret: the pod it was issued for, the namespace
+// and service account it was read for, the identity it logged in as (role,
+// auth mount, audience), the Vault it came from and the request that
+// produced it. The login identity is part of it because Vault decides per
+// role: a secret read as one role must not be handed to a volume of the
+// same pod logging in as another, which Vault may refuse. Namespace and
+// service account are part of it because a pod UID alone does not separate
+// tenants: the Secrets Store sync controller sends its own pod's UID for
+// the SecretSyncs of every namespace, so two namespaces using the same role
+// name and request would otherwise share a kept lease.
 type Key struct {
-	PodUID    string
-	Role      string
-	AuthMount string
-	Audience  string
-	Vault     vault.Config
-	Request   string
+	PodUID         string
+	Namespace      string
+	ServiceAccount string
+	Role           string
+	AuthMount      string
+	Audience       string
+	Vault          vault.Config
+	Request        string
 }
 
 // State says what a lookup found.

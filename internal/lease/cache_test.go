@@ -452,3 +452,27 @@ func TestConcurrent(t *testing.T) {
 	}
 	checkBounds(t, c, m)
 }
+
+// TestKeySeparatesTenantsOfOnePodUID: the sync controller sends its own
+// pod's UID for the SecretSyncs of every namespace. A lease kept for one
+// namespace or service account must not be found for another, although
+// the pod UID, role, auth mount, audience, Vault and request are equal.
+func TestKeySeparatesTenantsOfOnePodUID(t *testing.T) {
+	const controller = "5f1c1e0a-0000-4000-8000-000000000001"
+	tenant := func(ns, sa string) Key {
+		k := key(controller, "GET database/creds/app")
+		k.Namespace, k.ServiceAccount, k.Role, k.AuthMount, k.Audience = ns, sa, "app", "kubernetes", "vault"
+		return k
+	}
+	c, m, _ := newTestCache(t)
+	c.Put(tenant("shop", "app"), leased(90, true), "hvs.shop", time.Time{})
+	for _, k := range []Key{tenant("rival", "app"), tenant("shop", "other"), tenant("rival", "other"), tenant("", "app")} {
+		if e, st := c.Get(k, Policy{}); st != Missing || e != nil {
+			t.Errorf("Get(namespace %q, service account %q) = %+v, %v, want Missing", k.Namespace, k.ServiceAccount, e, st)
+		}
+	}
+	if e, st := c.Get(tenant("shop", "app"), Policy{}); st != Fresh || e.Token != "hvs.shop" {
+		t.Errorf("Get(the tenant that put it) = %+v, %v, want it Fresh", e, st)
+	}
+	checkMetrics(t, m, counts{created: 1, reused: 1, size: 1})
+}

@@ -62,7 +62,7 @@ func entryOverhead() int {
 // share them: the request alone can be 64 KiB.
 func keyBytes(k Key) int {
 	n := 0
-	for _, s := range []string{k.PodUID, k.Role, k.AuthMount, k.Audience, k.Request, k.Vault.Address, k.Vault.Namespace,
+	for _, s := range []string{k.PodUID, k.Namespace, k.ServiceAccount, k.Role, k.AuthMount, k.Audience, k.Request, k.Vault.Address, k.Vault.Namespace,
 		k.Vault.CACert, k.Vault.CADirectory, k.Vault.TLSServerName, k.Vault.ClientCert, k.Vault.ClientKey} {
 		n += stringBytes(s)
 	}

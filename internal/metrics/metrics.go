@@ -62,6 +62,9 @@ type Metrics struct {
 	// rule that refused (an admin's rule name, "default", "vaultAddresses"
 	// or "classMayNotSet": as many values as the policy has rules).
 	PolicyDenials *prometheus.CounterVec
+	// SyncUnnameable counts objects of sync controller Mounts whose files
+	// no SecretSync sourcePath can name (keysAsFiles, nested objectName).
+	SyncUnnameable prometheus.Counter
 	// PolicyReloads counts reads of a changed policy file by result (ok,
 	// error).
 	PolicyReloads *prometheus.CounterVec
@@ -142,6 +145,9 @@ func New(reg prometheus.Registerer) *Metrics {
 		PolicyDenials: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "policy_denials_total", Help: "Mounts refused by the node's policy (-policy-file), by the rule that refused.",
 		}, []string{"rule"}),
+		SyncUnnameable: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace, Name: "sync_unnameable_objects_total", Help: "Objects of sync controller Mounts whose files no SecretSync sourcePath can name (keysAsFiles, nested objectName).",
+		}),
 		PolicyReloads: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Name: "policy_reloads_total", Help: "Reads of a changed node policy file, by result: ok (now in force), error (the last good policy stays).",
 		}, []string{"result"}),
@@ -166,7 +172,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.Mounts, m.MountDuration, m.VaultRequests, m.VaultRequestDuration, m.VaultRetries, m.VaultRequestsInFlight,
 		m.Logins, m.TokenCacheSize, m.TokenCacheHits, m.TokenCacheMisses, m.LeaseCacheSize, m.LeaseCacheBytes, m.LeaseCacheDropped, m.Leases, m.Certificates, m.KubernetesRequests, m.HMACKeyAvailable,
-		m.PolicyDenials, m.PolicyReloads, m.PolicyFileValid, m.StaleAnswers, m.StaleKeptBytes, m.StateWrites, m.StateFileBytes, m.StateLeftOut,
+		m.PolicyDenials, m.PolicyReloads, m.PolicyFileValid, m.StaleAnswers, m.StaleKeptBytes, m.StateWrites, m.StateFileBytes, m.StateLeftOut, m.SyncUnnameable,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -352,6 +353,9 @@ func (s *Service) mountParams(ctx context.Context, acct *account.Account, p *spc
 	if err := checkFiles(res.Files); err != nil {
 		return nil, err
 	}
+	if p.SyncController {
+		s.warnUnsyncable(ctx, res.Files)
+	}
 	if err := checkSize(res, s.opts.Defaults.Limits.MountBytes); err != nil {
 		return nil, err
 	}
@@ -427,4 +431,22 @@ func (s *Service) fetch(ctx context.Context, client *vault.Client, p *spc.Params
 		}
 	}
 	return got, err
+}
+
+// warnUnsyncable logs, for a Mount of the sync controller, the objects
+// whose files no SecretSync sourcePath can name (nested objectNames,
+// keysAsFiles directories). The Mount still succeeds: the driver may use
+// the same class with a volume.
+func (s *Service) warnUnsyncable(ctx context.Context, files []File) {
+	var objects []string
+	for _, f := range files {
+		if !spc.Syncable(f.Path) && !slices.Contains(objects, f.Object) {
+			objects = append(objects, f.Object)
+		}
+	}
+	if len(objects) > 0 {
+		s.opts.Metrics.SyncUnnameable.Add(float64(len(objects)))
+		s.opts.Logger.WarnContext(ctx, "sync controller: no sourcePath can name these objects' files; use a flat objectName without keysAsFiles",
+			slog.Any("objects", objects))
+	}
 }

@@ -22,11 +22,14 @@ func version(key []byte, identity []byte, content []byte) string {
 }
 
 // identity names what a file is, for its version: where it is read (the
-// pod's namespace, the Vault address and Vault namespace), the output that
+// pod's namespace and service account, the Vault address and Vault
+// namespace), the output that
 // made it (its request and what it takes from it) and its path. The
 // namespace and the Vault make equal content read by another tenant, even
 // from its own Vault, get another version, so one tenant's versions tell
-// nothing about another's secrets.
+// nothing about another's secrets. The service account is there because
+// the sync controller's Mounts share one pod: namespace and service account
+// are what separates them.
 func identity(p *spc.Params, out *spc.Output, path string) []byte {
-	return spc.LengthPrefixed(p.Pod.Namespace, p.Vault.Address, p.Vault.Namespace, string(out.ID), path)
+	return spc.LengthPrefixed(p.Pod.Namespace, p.Pod.ServiceAccount, p.Vault.Address, p.Vault.Namespace, string(out.ID), path)
 }

@@ -16,8 +16,10 @@ func TestVersionIdentity(t *testing.T) {
 	key := []byte("0123456789abcdef0123456789abcdef")
 	content := []byte("s3cret")
 	params := func(ns, addr, vaultNS string) *spc.Params {
-		return &spc.Params{Pod: auth.Pod{Namespace: ns}, Vault: vault.Config{Address: addr, Namespace: vaultNS}}
+		return &spc.Params{Pod: auth.Pod{Namespace: ns, ServiceAccount: "app", UID: "controller-uid"},
+			Vault: vault.Config{Address: addr, Namespace: vaultNS}}
 	}
+	withSA := func(p *spc.Params, sa string) *spc.Params { p.Pod.ServiceAccount = sa; return p }
 	output := func(name string) *spc.Output {
 		return &spc.Output{ID: spc.LengthPrefixed("value", name, "password", "utf-8", "GET\x00secret/data/app")}
 	}
@@ -32,6 +34,9 @@ func TestVersionIdentity(t *testing.T) {
 	}{
 		{"same everything (republish, restart)", params("shop", "https://vault.shop:8200", ""), obj, true},
 		{"another pod namespace", params("rival", "https://vault.shop:8200", ""), obj, false},
+		// The sync controller's Mounts share one pod UID: the namespace
+		// (above) and the service account separate them.
+		{"another service account", withSA(params("shop", "https://vault.shop:8200", ""), "other"), obj, false},
 		{"another Vault address", params("shop", "https://vault.rival:8200", ""), obj, false},
 		{"another Vault namespace", params("shop", "https://vault.shop:8200", "rival"), obj, false},
 		// Without length prefixes "sho"+"p..." and "shop"+"..." could

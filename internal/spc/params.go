@@ -84,6 +84,10 @@ type Params struct {
 	Audience  string
 	Vault     vault.Config // defaults merged with SPC values
 	Pod       auth.Pod
+	// SyncController: the Mount comes from the Secrets Store sync
+	// controller (FromSyncController), whose pod stands for every
+	// namespace's SecretSyncs.
+	SyncController bool
 	// DriverTokens is the raw value of csi.storage.k8s.io/serviceAccount.tokens
 	// ("" if absent). It holds tokens: never log it.
 	DriverTokens string
@@ -236,6 +240,7 @@ func ParseParams(acct *account.Account, attrs map[string]string, d Defaults) (*P
 	p.Vault = mergeVault(attrs, d.Vault, &probs)
 	p.AuthMount = authMount(attrs, d.AuthMount, &probs)
 	p.Pod = podInfo(attrs, &probs)
+	p.SyncController = FromSyncController(attrs)
 	p.LeaseReuse = !d.NoLeaseReuse && boolParam(attrs, KeyLeaseReuse, true, &probs)
 	p.Certificates = certificates(attrs, d.Certificates, &probs)
 	p.StaleIfError = staleIfError(attrs[KeyStaleIfError], &probs)
