@@ -51,7 +51,7 @@ func leased(seconds int, renewable bool) *api.Secret {
 }
 
 func key(pod, request string) Key {
-	return Key{PodUID: pod, Vault: vault.Config{Address: "https://vault.test:8200"}, Request: request}
+	return Key{PodUID: pod, Identity: Identity{Vault: vault.Config{Address: "https://vault.test:8200"}, Request: request}}
 }
 
 func sec(n int) time.Duration { return time.Duration(n) * time.Second }
@@ -171,7 +171,7 @@ func TestGet(t *testing.T) {
 func TestGetUnknownKey(t *testing.T) {
 	c, m, _ := newTestCache(t)
 	c.Put(key("pod-1", "a"), leased(90, true), "tok", time.Time{})
-	for _, k := range []Key{key("pod-2", "a"), key("pod-1", "b"), {PodUID: "pod-1", Request: "a"}} {
+	for _, k := range []Key{key("pod-2", "a"), key("pod-1", "b"), {PodUID: "pod-1", Identity: Identity{Request: "a"}}} {
 		if e, st := c.Get(k, Policy{}); st != Missing || e != nil {
 			t.Errorf("Get(%+v) = %+v, %v, want Missing", k, e, st)
 		}
@@ -310,7 +310,7 @@ func TestRenewedMissingKey(t *testing.T) {
 func TestForgetPod(t *testing.T) {
 	c, m, _ := newTestCache(t)
 	other := vault.Config{Address: "https://other.test:8200"}
-	a1, a2 := key("pod-a", "r1"), Key{PodUID: "pod-a", Vault: other, Request: "r1"}
+	a1, a2 := key("pod-a", "r1"), Key{PodUID: "pod-a", Identity: Identity{Vault: other, Request: "r1"}}
 	b1 := key("pod-b", "r1")
 	c.Put(a1, leased(90, true), "tok-a1", time.Time{})
 	c.Put(a2, leased(90, true), "tok-a2", time.Time{})

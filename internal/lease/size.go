@@ -61,9 +61,8 @@ func entryOverhead() int {
 // keyBytes counts the key's strings whole, though entries of one pod may
 // share them: the request alone can be 64 KiB.
 func keyBytes(k Key) int {
-	n := 0
-	for _, s := range []string{k.PodUID, k.Namespace, k.ServiceAccount, k.Role, k.AuthMount, k.Audience, k.Request, k.Vault.Address, k.Vault.Namespace,
-		k.Vault.CACert, k.Vault.CADirectory, k.Vault.TLSServerName, k.Vault.ClientCert, k.Vault.ClientKey} {
+	n := stringBytes(k.PodUID)
+	for _, s := range k.Strings() {
 		n += stringBytes(s)
 	}
 	return n

@@ -78,8 +78,8 @@ func TestEntryBytesBoundsTheHeap(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				k := Key{PodUID: fmt.Sprintf("9b7f0c1e-1111-4000-8000-%012d", i%50), Role: "web", AuthMount: "kubernetes", Audience: "vault",
-					Vault: vault.Config{Address: "https://vault.vault.svc:8200"}, Request: fmt.Sprintf("GET database/creds/web-%06d", i)}
+				k := Key{PodUID: fmt.Sprintf("9b7f0c1e-1111-4000-8000-%012d", i%50), Identity: Identity{Role: "web", AuthMount: "kubernetes", Audience: "vault",
+					Vault: vault.Config{Address: "https://vault.vault.svc:8200"}, Request: fmt.Sprintf("GET database/creds/web-%06d", i)}}
 				c.Put(k, s, "hvs.CAESIJ"+strings.Repeat("x", 86), time.Now().Add(time.Hour))
 			}
 			c := New(Options{MaxBytesPerPod: 1 << 40, MaxBytes: 1 << 40})

@@ -82,8 +82,7 @@ func (f *fetcher) fetchAll(ctx context.Context, reqs []*spc.Request) (responses,
 func (f *fetcher) fetch(ctx context.Context, r *spc.Request) (*api.Secret, error) {
 	var lk lease.Key
 	if f.leases != nil {
-		lk = lease.Key{PodUID: f.login.Pod.UID, Namespace: f.login.Pod.Namespace, ServiceAccount: f.login.Pod.ServiceAccount, Role: f.login.Role, AuthMount: f.login.AuthMount, Audience: f.login.Audience,
-			Vault: f.client.Config(), Request: r.Key}
+		lk = lease.Key{PodUID: f.login.Pod.UID, Identity: readIdentity(f.login, f.client.Config(), r)}
 		if s, ok := f.reuse(ctx, lk); ok {
 			return s, nil
 		}

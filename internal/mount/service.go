@@ -396,15 +396,21 @@ func reusePolicy(p *spc.Params) lease.Policy {
 	}
 }
 
+// loginRequest is the login the class asks for.
+func loginRequest(p *spc.Params) auth.LoginRequest {
+	return auth.LoginRequest{Pod: p.Pod, Role: p.RoleName, AuthMount: p.AuthMount, Audience: p.Audience, DriverTokens: p.DriverTokens}
+}
+
+// readIdentity is who reads request r from the Vault of cfg, logged in as
+// login: what kept leases and last good responses are keyed by.
+func readIdentity(login auth.LoginRequest, cfg vault.Config, r *spc.Request) lease.Identity {
+	return lease.Identity{Namespace: login.Pod.Namespace, ServiceAccount: login.Pod.ServiceAccount, Role: login.Role,
+		AuthMount: login.AuthMount, Audience: login.Audience, Vault: cfg, Request: r.Key}
+}
+
 // fetch logs in (or reuses a token) and sends the plan's requests.
 func (s *Service) fetch(ctx context.Context, client *vault.Client, p *spc.Params) (responses, error) {
-	lreq := auth.LoginRequest{
-		Pod:          p.Pod,
-		Role:         p.RoleName,
-		AuthMount:    p.AuthMount,
-		Audience:     p.Audience,
-		DriverTokens: p.DriverTokens,
-	}
+	lreq := loginRequest(p)
 	defer s.forgetIfGone(ctx, p.Pod.UID)
 	var (
 		got      responses

@@ -27,8 +27,7 @@ func (s *Service) staleWindow(p *spc.Params) time.Duration {
 
 // staleKey is the identity and request a response is kept under.
 func staleKey(cfg vault.Config, p *spc.Params, r *spc.Request) stale.Key {
-	return stale.Key{Namespace: p.Pod.Namespace, ServiceAccount: p.Pod.ServiceAccount, Role: p.RoleName,
-		AuthMount: p.AuthMount, Audience: p.Audience, Vault: cfg, Request: r.Key}
+	return readIdentity(loginRequest(p), cfg, r)
 }
 
 // keepForStale keeps the responses of a mount that succeeded, each charged

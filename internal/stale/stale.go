@@ -21,22 +21,14 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/lease"
-	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
 // DefaultMaxBytes bounds the responses kept for stale answers on the node.
 const DefaultMaxBytes = 16 << 20
 
-// Key is one identity's request.
-type Key struct {
-	Namespace      string
-	ServiceAccount string
-	Role           string
-	AuthMount      string
-	Audience       string
-	Vault          vault.Config
-	Request        string
-}
+// Key is one identity's request: that of a kept lease without its pod,
+// since a new pod of a known identity may be answered.
+type Key = lease.Identity
 
 // Response is a kept answer. Secret is nil for a request that was missing
 // in Vault (read only by optional objects): its objects are left out again.
@@ -92,8 +84,7 @@ func New(maxBytes int) *Cache {
 // charges to its account before it keeps one.
 func Size(k Key, s *api.Secret) int {
 	n := int(unsafe.Sizeof(entry{})) + 3*int(unsafe.Sizeof(list.Element{})) + 3*int(unsafe.Sizeof(k))
-	for _, v := range []string{k.Namespace, k.ServiceAccount, k.Role, k.AuthMount, k.Audience, k.Request, k.Vault.Address,
-		k.Vault.Namespace, k.Vault.CACert, k.Vault.CADirectory, k.Vault.TLSServerName, k.Vault.ClientCert, k.Vault.ClientKey} {
+	for _, v := range k.Strings() {
 		n += len(v)
 	}
 	return n + lease.SecretBytes(s)

@@ -54,8 +54,8 @@ func snapshot(t *testing.T) *state.Snapshot {
 		Written: now,
 		Tokens: []auth.Saved{{Pod: pod, Role: "web", AuthMount: "kubernetes", Audience: "vault", Vault: cfg, Token: tokenValue,
 			RefreshAt: now.Add(time.Hour), Expires: now.Add(90 * time.Minute), Used: now}},
-		Leases: []lease.Saved{{Key: lease.Key{PodUID: pod.UID, Role: "web", AuthMount: "kubernetes", Audience: "vault", Vault: cfg,
-			Request: "GET database/creds/web"}, Secret: leased, Token: tokenValue, Obtained: now, ValidUntil: now.Add(time.Hour),
+		Leases: []lease.Saved{{Key: lease.Key{PodUID: pod.UID, Identity: lease.Identity{Role: "web", AuthMount: "kubernetes", Audience: "vault", Vault: cfg,
+			Request: "GET database/creds/web"}}, Secret: leased, Token: tokenValue, Obtained: now, ValidUntil: now.Add(time.Hour),
 			Renewable: true, TokenEnd: now.Add(90 * time.Minute), Validity: time.Hour, Used: now.Add(-time.Second)}},
 		Stale: []stale.Saved{
 			{Key: stale.Key{Namespace: "shop", ServiceAccount: "web", Role: "web", AuthMount: "kubernetes", Audience: "vault", Vault: cfg,

@@ -26,7 +26,7 @@ func TestWriterRun(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
 	put := func(uid string) {
-		leases.Put(lease.Key{PodUID: uid, Request: "GET database/creds/web"},
+		leases.Put(lease.Key{PodUID: uid, Identity: lease.Identity{Request: "GET database/creds/web"}},
 			&api.Secret{LeaseID: "database/creds/web/" + uid, LeaseDuration: 3600, Data: map[string]any{"password": "s3cret"}},
 			"hvs.token", time.Time{})
 	}
