@@ -16,6 +16,59 @@ import (
 	"github.com/vault-csi-provider/vault-csi-provider/internal/vault"
 )
 
+// reusePolicy is what a class lets its mounts reuse.
+func reusePolicy(p *spc.Params) lease.Policy {
+	return lease.Policy{
+		NoLeases:              !p.LeaseReuse,
+		NoCertificates:        p.Certificates.Off,
+		RenewBefore:           p.Certificates.RenewBefore,
+		RenewBeforePercentage: p.Certificates.RenewBeforePercentage,
+	}
+}
+
+// loginRequest is the login the class asks for.
+func loginRequest(p *spc.Params) auth.LoginRequest {
+	return auth.LoginRequest{Pod: p.Pod, Role: p.RoleName, AuthMount: p.AuthMount, Audience: p.Audience, DriverTokens: p.DriverTokens}
+}
+
+// readIdentity is who reads request r from the Vault of cfg, logged in as
+// login: what kept leases and last good responses are keyed by.
+func readIdentity(login auth.LoginRequest, cfg vault.Config, r *spc.Request) lease.Identity {
+	return lease.Identity{Namespace: login.Pod.Namespace, ServiceAccount: login.Pod.ServiceAccount, Role: login.Role,
+		AuthMount: login.AuthMount, Audience: login.Audience, Vault: cfg, Request: r.Key}
+}
+
+// fetch logs in (or reuses a token) and sends the plan's requests.
+func (s *Service) fetch(ctx context.Context, client *vault.Client, p *spc.Params) (responses, error) {
+	lreq := loginRequest(p)
+	defer s.forgetIfGone(ctx, p.Pod.UID)
+	var (
+		got      responses
+		tokenEnd time.Time
+	)
+	err := s.opts.Auth.WithToken(ctx, client, lreq, func(tok auth.Token) error {
+		tokenEnd = tok.Expires
+		f := &fetcher{client: client, token: tok, login: lreq, limit: s.opts.Concurrency, leases: s.opts.Leases,
+			policy: reusePolicy(p)}
+		// Every response is held until the files are made.
+		budget := vault.NewResponseBudget(int64(s.opts.Defaults.Limits.ResponseBytes), spc.FlagMaxResponseBytes)
+		var err error
+		got, err = f.fetchAll(vault.WithResponseBudget(ctx, budget), p.Plan.Requests)
+		return err
+	})
+	window := s.staleWindow(p)
+	switch {
+	case window <= 0:
+	case err == nil:
+		s.keepForStale(ctx, client.Config(), p, got, tokenEnd)
+	default:
+		if old, ok := s.staleAnswer(ctx, client.Config(), p, window, err); ok {
+			return old, nil
+		}
+	}
+	return got, err
+}
+
 // responses holds what one mount read, by request. A request that is
 // absent was missing in Vault and read only by optional objects.
 type responses map[*spc.Request]*api.Secret

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -384,75 +383,4 @@ func (s *Service) versionKey(ctx context.Context) []byte {
 		s.opts.Logger.InfoContext(ctx, "HMAC key readable again: object versions use it")
 	}
 	return key
-}
-
-// reusePolicy is what a class lets its mounts reuse.
-func reusePolicy(p *spc.Params) lease.Policy {
-	return lease.Policy{
-		NoLeases:              !p.LeaseReuse,
-		NoCertificates:        p.Certificates.Off,
-		RenewBefore:           p.Certificates.RenewBefore,
-		RenewBeforePercentage: p.Certificates.RenewBeforePercentage,
-	}
-}
-
-// loginRequest is the login the class asks for.
-func loginRequest(p *spc.Params) auth.LoginRequest {
-	return auth.LoginRequest{Pod: p.Pod, Role: p.RoleName, AuthMount: p.AuthMount, Audience: p.Audience, DriverTokens: p.DriverTokens}
-}
-
-// readIdentity is who reads request r from the Vault of cfg, logged in as
-// login: what kept leases and last good responses are keyed by.
-func readIdentity(login auth.LoginRequest, cfg vault.Config, r *spc.Request) lease.Identity {
-	return lease.Identity{Namespace: login.Pod.Namespace, ServiceAccount: login.Pod.ServiceAccount, Role: login.Role,
-		AuthMount: login.AuthMount, Audience: login.Audience, Vault: cfg, Request: r.Key}
-}
-
-// fetch logs in (or reuses a token) and sends the plan's requests.
-func (s *Service) fetch(ctx context.Context, client *vault.Client, p *spc.Params) (responses, error) {
-	lreq := loginRequest(p)
-	defer s.forgetIfGone(ctx, p.Pod.UID)
-	var (
-		got      responses
-		tokenEnd time.Time
-	)
-	err := s.opts.Auth.WithToken(ctx, client, lreq, func(tok auth.Token) error {
-		tokenEnd = tok.Expires
-		f := &fetcher{client: client, token: tok, login: lreq, limit: s.opts.Concurrency, leases: s.opts.Leases,
-			policy: reusePolicy(p)}
-		// Every response is held until the files are made.
-		budget := vault.NewResponseBudget(int64(s.opts.Defaults.Limits.ResponseBytes), spc.FlagMaxResponseBytes)
-		var err error
-		got, err = f.fetchAll(vault.WithResponseBudget(ctx, budget), p.Plan.Requests)
-		return err
-	})
-	window := s.staleWindow(p)
-	switch {
-	case window <= 0:
-	case err == nil:
-		s.keepForStale(ctx, client.Config(), p, got, tokenEnd)
-	default:
-		if old, ok := s.staleAnswer(ctx, client.Config(), p, window, err); ok {
-			return old, nil
-		}
-	}
-	return got, err
-}
-
-// warnUnsyncable logs, for a Mount of the sync controller, the objects
-// whose files no SecretSync sourcePath can name (nested objectNames,
-// keysAsFiles directories). The Mount still succeeds: the driver may use
-// the same class with a volume.
-func (s *Service) warnUnsyncable(ctx context.Context, files []File) {
-	var objects []string
-	for _, f := range files {
-		if !spc.Syncable(f.Path) && !slices.Contains(objects, f.Object) {
-			objects = append(objects, f.Object)
-		}
-	}
-	if len(objects) > 0 {
-		s.opts.Metrics.SyncUnnameable.Add(float64(len(objects)))
-		s.opts.Logger.WarnContext(ctx, "sync controller: no sourcePath can name these objects' files; use a flat objectName without keysAsFiles",
-			slog.Any("objects", objects))
-	}
 }
