@@ -245,7 +245,7 @@ func renderTemplate(ctx context.Context, acct *account.Account, out *spc.Output,
 // without the request ID, which differs on every read and would make the
 // file and its version change when the secret has not.
 func wholeSecret(acct *account.Account, out *spc.Output, s *api.Secret) ([]byte, error) {
-	if err := acct.Charge(marshalBytes(s.Data)+4096, out.Label); err != nil {
+	if err := acct.Charge(account.MarshalBytes(s.Data)+4096, out.Label); err != nil {
 		return nil, err
 	}
 	if out.Shape == spc.ShapeData {
@@ -330,7 +330,7 @@ func fileBytes(acct *account.Account, out *spc.Output, v any, what string) ([]by
 		}
 		raw = []byte(str)
 	} else {
-		if err := acct.Charge(marshalBytes(v), out.Label); err != nil {
+		if err := acct.Charge(account.MarshalBytes(v), out.Label); err != nil {
 			return nil, err
 		}
 		b, err := json.Marshal(v)

@@ -1,7 +1,6 @@
 package spc
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -12,7 +11,8 @@ import (
 
 // parseArgs reads secretArgs, the JSON body of a PUT or POST. Whatever JSON
 // cannot encode (a non-string key in a nested map, .inf) is rejected here
-// rather than at fetch time, and so are args above limit bytes as JSON.
+// rather than at fetch time, and so are args that surely pass limit bytes as
+// JSON (buildPlan checks the encoding's exact size).
 func parseArgs(v *yaml.Node, label string, limit int, probs *problems) map[string]any {
 	if v.Kind == yaml.ScalarNode && v.ShortTag() == "!!null" {
 		return nil
@@ -31,32 +31,25 @@ func parseArgs(v *yaml.Node, label string, limit int, probs *problems) map[strin
 		probs.add("%s: secretArgs cannot be read: %v", label, err)
 		return nil
 	}
-	tooLarge := func(size string) {
-		probs.add("%s: secretArgs is %s bytes as JSON, above the limit of %d bytes (%s): shorten it, or ask the operator to raise %s",
-			label, size, limit, FlagMaxSecretArgsBytes, FlagMaxSecretArgsBytes)
-	}
 	// Aliases make the decoded args share their strings, so their JSON can
-	// be far larger than the document: measure before encoding.
+	// be far larger than the document: measure before encoding, which
+	// buildPlan does once, charged.
 	w := argsWalk{budget: limit}
 	if _, ok := w.jsonable(args); !ok {
 		switch {
 		case w.problem != "":
 			probs.add("%s: secretArgs%s %s", label, w.path(), w.problem)
 		default:
-			tooLarge("more than " + strconv.Itoa(limit))
+			argsTooLarge(probs, label, "more than "+strconv.Itoa(limit), limit)
 		}
 		return nil
 	}
-	b, err := json.Marshal(args)
-	if err != nil {
-		probs.add("%s: secretArgs cannot be sent as JSON: %v", label, err)
-		return nil
-	}
-	if len(b) > limit {
-		tooLarge(strconv.Itoa(len(b)))
-		return nil
-	}
 	return args
+}
+
+func argsTooLarge(probs *problems, label, size string, limit int) {
+	probs.add("%s: secretArgs is %s bytes as JSON, above the limit of %d bytes (%s): shorten it, or ask the operator to raise %s",
+		label, size, limit, FlagMaxSecretArgsBytes, FlagMaxSecretArgsBytes)
 }
 
 // argsWalk makes decoded secretArgs fit for JSON and checks them. budget is

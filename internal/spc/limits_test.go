@@ -103,6 +103,13 @@ func TestLimits(t *testing.T) {
 			want:  []string{`object "a": secretArgs is more than 65536 bytes as JSON, above the limit of 65536 bytes (-max-secret-args-bytes)`},
 		},
 		{
+			// Within the limit by length, past it once encoded: the exact
+			// size is measured on the one encoding made.
+			name:  "secretArgs past the size once escaped",
+			attrs: map[string]string{"objects": "- {objectName: a, secretPath: b, secretArgs: {csr: \"" + strings.Repeat("<", 20000) + "\"}}"},
+			want:  []string{`object "a": secretArgs is 120010 bytes as JSON, above the limit of 65536 bytes (-max-secret-args-bytes)`},
+		},
+		{
 			name:   "secretArgs expanded by aliases",
 			attrs:  map[string]string{"objects": aliasedArgs},
 			limits: Limits{SecretArgsBytes: 10 << 10},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/vault-csi-provider/vault-csi-provider/internal/account"
@@ -75,8 +76,11 @@ func buildPlan(objs []Object, labels []string, lim Limits, probs *problems) *Pla
 	for i, o := range objs {
 		out := &Output{Object: o, Label: labels[i]}
 		plan.Outputs = append(plan.Outputs, out)
+		// The object's strings and decoded secretArgs were charged as they
+		// were parsed; the plan keeps them, so they count in its size.
+		plan.Bytes += argsBytes(o.Args)
 		if !hold(planEntryBytes+len(labels[i])+len(o.Name)+len(o.Path)+len(o.Key)+len(o.JMESPath)+
-			argsBytes(o.Args)+stringsBytes(o.Keys), labels[i]) {
+			stringsBytes(o.Keys), labels[i]) {
 			return plan
 		}
 		if o.JMESPath != "" {
@@ -116,11 +120,19 @@ func buildPlan(objs []Object, labels []string, lim Limits, probs *problems) *Pla
 		}
 		var body []byte
 		if o.Args != nil {
+			// The encoding and what encoding it leaves behind; only the
+			// body is kept (in the request and its key, below).
+			if n := account.MarshalBytes(o.Args); !probs.charge(n, n, labels[i]+": secretArgs") {
+				return plan
+			}
 			var err error
-			// parseArgs has made them fit for JSON and measured them; this
-			// cannot fail.
+			// parseArgs has made them fit for JSON; this cannot fail.
 			if body, err = json.Marshal(o.Args); err != nil {
 				probs.add("%s: secretArgs cannot be sent as JSON", labels[i])
+				continue
+			}
+			if len(body) > lim.SecretArgsBytes {
+				argsTooLarge(probs, labels[i], strconv.Itoa(len(body)), lim.SecretArgsBytes)
 				continue
 			}
 		}

@@ -1,15 +1,15 @@
-package mount
+package account
 
 import (
 	"encoding/json"
 	"unicode/utf8"
 )
 
-// encodedBytes bounds the JSON encoding of a decoded value as json.Marshal
+// EncodedBytes bounds the JSON encoding of a decoded value as json.Marshal
 // writes it (HTML characters, control characters and invalid UTF-8
 // escaped), so that it can be charged before it is made. It visits each
 // value and byte once.
-func encodedBytes(v any) int {
+func EncodedBytes(v any) int {
 	switch t := v.(type) {
 	case string:
 		return quotedBytes(t)
@@ -18,27 +18,27 @@ func encodedBytes(v any) int {
 	case map[string]any:
 		n := 2
 		for k, e := range t {
-			n += quotedBytes(k) + 2 + encodedBytes(e)
+			n += quotedBytes(k) + 2 + EncodedBytes(e)
 		}
 		return n
 	case []any:
 		n := 2
 		for _, e := range t {
-			n += 1 + encodedBytes(e)
+			n += 1 + EncodedBytes(e)
 		}
 		return n
 	default:
-		// null, booleans, float64
+		// null, booleans, numbers of other decoders
 		return 32
 	}
 }
 
-// marshalBytes is what json.Marshal allocates encoding v: its buffer grows
+// MarshalBytes is what json.Marshal allocates encoding v: its buffer grows
 // by append (about five times the encoding in all, for a large one), the
 // encoding is copied out of it, and each map's keys are sorted on the way;
-// TestRenderChargesWhatItAllocates measures up to nine times the encoding.
-func marshalBytes(v any) int {
-	return 10 * encodedBytes(v)
+// TestMarshalBytesCoversMarshal measures up to nine times the encoding.
+func MarshalBytes(v any) int {
+	return 10 * EncodedBytes(v)
 }
 
 // quotedBytes is s as a JSON string.
