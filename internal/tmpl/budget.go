@@ -55,7 +55,7 @@ func (s *execState) check() error {
 		return &Error{msg: "cancelled: " + err.Error(), kinds: []error{ErrTimeout, err}}
 	}
 	if time.Now().After(s.deadline) {
-		return &Error{msg: fmt.Sprintf("took longer than %v", s.lim.Timeout), kinds: []error{ErrTimeout, context.DeadlineExceeded}}
+		return &Error{msg: fmt.Sprintf("took longer than %v, the time limit of one template execution", s.lim.Timeout), kinds: []error{ErrTimeout, context.DeadlineExceeded}}
 	}
 	return nil
 }
