@@ -169,3 +169,22 @@ func TestJSONBytesCoversDecoding(t *testing.T) {
 		})
 	}
 }
+
+// TestPoolShare: a tenant's share is a quarter of the node unless one
+// account's cap is more, and never more than the node.
+func TestPoolShare(t *testing.T) {
+	for _, tc := range []struct {
+		lim  PoolLimits
+		want int64
+	}{
+		{PoolLimits{Bytes: 64 << 20, Account: 16 << 20}, 16 << 20},
+		{PoolLimits{Bytes: 64 << 20, Account: 4 << 20}, 16 << 20},
+		{PoolLimits{Bytes: 64 << 20, Account: 32 << 20}, 32 << 20},
+		{PoolLimits{Bytes: 16 << 20, Account: 32 << 20}, 16 << 20},
+		{PoolLimits{Bytes: 64 << 20, Share: 8 << 20, Account: 32 << 20}, 8 << 20},
+	} {
+		if got := NewPool(tc.lim).Limits().Share; got != tc.want {
+			t.Errorf("NewPool(%+v) share %d, want %d", tc.lim, got, tc.want)
+		}
+	}
+}

@@ -11,8 +11,12 @@ type PoolLimits struct {
 	// Bytes bounds the bytes all open accounts hold together.
 	Bytes int64
 	// Share bounds what the accounts of one tenant (a namespace) hold
-	// together, so one namespace's mounts cannot take the whole node.
+	// together, so one namespace's mounts cannot take the whole node. Zero:
+	// a quarter of Bytes, and never less than Account.
 	Share int64
+	// Account is the cap of one account: a tenant may always hold one
+	// account at its cap, or its mounts could never be served whole.
+	Account int64
 	// Base is what an account is given when it opens: a mount that stays
 	// within it never meets a full node past admission.
 	Base int64
@@ -58,7 +62,7 @@ func NewPool(lim PoolLimits) *Pool {
 		lim.Bytes = d.Bytes
 	}
 	if lim.Share <= 0 {
-		lim.Share = lim.Bytes / 4
+		lim.Share = max(lim.Bytes/4, lim.Account)
 	}
 	if lim.Base <= 0 {
 		lim.Base = d.Base

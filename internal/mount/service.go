@@ -137,10 +137,7 @@ func NewService(o Options) (*Service, error) {
 	o.Defaults.Limits = o.Defaults.Limits.OrDefault()
 	lim := o.Defaults.Limits
 	acct := account.Limits{Bytes: int64(lim.MountMemory), Work: int64(lim.MountWork)}
-	// A namespace may hold a quarter of the node, and always one mount at
-	// its cap.
-	pool := account.NewPool(account.PoolLimits{Bytes: int64(lim.NodeMemory),
-		Share: max(int64(lim.NodeMemory)/4, acct.Bytes)})
+	pool := account.NewPool(account.PoolLimits{Bytes: int64(lim.NodeMemory), Account: acct.Bytes})
 	return &Service{opts: o, fallbackKey: fallback, parsed: parsed, gone: gone, account: acct, pool: pool,
 		revoking: newRevocations(revocationsPerAddress, revocationsTotal)}, nil
 }
