@@ -41,6 +41,11 @@ const (
 	pageBytes = 8 << 10
 )
 
+// These count what a kept entry holds, as measured, to bound the cache
+// across mounts; a mount is charged for the same response by
+// account.JSONBytes when it is decoded, a coarser bound that also covers
+// what decoding leaves behind.
+
 // entryBytes is the memory an entry for k keeps: its secret, its token,
 // the key's strings and the cache's own structures for it.
 func entryBytes(k Key, s *api.Secret, token string) int {
