@@ -31,6 +31,10 @@ import (
 // tokenSeconds is the lifetime the controller asks its TokenRequests for.
 const tokenSeconds = 600
 
+// controllerServiceAccount is the ServiceAccount the controller's chart
+// runs its pod as; it must exist in the controller's namespace.
+const controllerServiceAccount = "secrets-store-sync-controller-manager"
+
 // sourcePathPattern is the SecretSync CRD's pattern for
 // secretObject.data[].sourcePath (v0.0.4): a flat name, then numeric
 // path elements only.
@@ -105,7 +109,7 @@ func controllerPod(ctx context.Context, kc kubernetes.Interface, o *syncOptions)
 	pod = &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: o.controllerPod, Namespace: o.controllerNamespace,
 			Labels: map[string]string{"app": "secrets-store-sync-controller"}},
-		Spec: corev1.PodSpec{NodeName: o.nodeName, Containers: []corev1.Container{
+		Spec: corev1.PodSpec{NodeName: o.nodeName, ServiceAccountName: controllerServiceAccount, Containers: []corev1.Container{
 			{Name: "manager", Image: "registry.invalid/e2e/sync-controller:0.0.4"},
 			{Name: "provider-vault", Image: "registry.invalid/e2e/vault-csi-provider:e2e"},
 		}},
