@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"time"
 
@@ -34,11 +33,6 @@ const tokenSeconds = 600
 // controllerServiceAccount is the ServiceAccount the controller's chart
 // runs its pod as; it must exist in the controller's namespace.
 const controllerServiceAccount = "secrets-store-sync-controller-manager"
-
-// sourcePathPattern is the SecretSync CRD's pattern for
-// secretObject.data[].sourcePath (v0.0.4): a flat name, then numeric
-// path elements only.
-var sourcePathPattern = regexp.MustCompile(`^[A-Za-z0-9.]([-A-Za-z0-9]+([-._a-zA-Z0-9]?[A-Za-z0-9])*)?(\/([0-9]+))*$`)
 
 // class is what the controller reads of a SecretProviderClass.
 type class struct {
@@ -234,7 +228,7 @@ func check(out io.Writer, resp *pb.MountResponse, sourcePaths []string) error {
 	for _, p := range sourcePaths {
 		content, ok := files[p]
 		switch {
-		case !sourcePathPattern.MatchString(p):
+		case !spc.Syncable(p): // the SecretSync CRD's pattern
 			problems = append(problems, fmt.Errorf("sourcePath %q: the SecretSync CRD refuses it (a flat name with numeric /N suffixes only)", p))
 		case !ok:
 			problems = append(problems, fmt.Errorf("sourcePath %q: no returned file has this path", p))

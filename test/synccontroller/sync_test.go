@@ -7,16 +7,19 @@ import (
 	"testing"
 
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
+
+	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 )
 
-// TestSourcePathPattern: the SecretSync CRD's sourcePath pattern takes
-// flat names with numeric suffixes, never a keysAsFiles or nested path.
+// TestSourcePathPattern: the SecretSync CRD's sourcePath pattern
+// (spc.Syncable) takes flat names with numeric suffixes, never a
+// keysAsFiles or nested path.
 func TestSourcePathPattern(t *testing.T) {
 	for p, want := range map[string]bool{
 		"password": true, "tls.crt": true, "db-password": true, "cert/1": true, "cert/1/2": true, ".env": true,
 		"db/password": false, "team/app": false, "cert/": false, "/abs": false, "": false, "a b": false,
 	} {
-		if got := sourcePathPattern.MatchString(p); got != want {
+		if got := spc.Syncable(p); got != want {
 			t.Errorf("%q: match %v, want %v", p, got, want)
 		}
 	}
