@@ -189,8 +189,14 @@ $(KUBELET): test/kubelet/go.mod test/kubelet/go.sum $(wildcard test/kubelet/*.go
 	$(FETCH) test/kubelet
 	cd test/kubelet && $(GO) build -o $(KUBELET) .
 
+# The stand-in for the Secrets Store sync controller (test/synccontroller):
+# its Go module is not served here, so the bats cases make its Mount calls.
+SYNC_CLIENT := $(BIN)/e2e-sync-controller
+$(SYNC_CLIENT): go.mod go.sum $(wildcard test/synccontroller/*.go internal/csitest/*.go internal/spc/*.go)
+	$(GO) build -o $(SYNC_CLIENT) ./test/synccontroller
+
 .PHONY: e2e-tools e2e
-e2e-tools: $(KUBE_APISERVER) $(KUBE_CONTROLLER_MANAGER) $(CSI_DRIVER) $(KUBELET) ## build kube-apiserver, kube-controller-manager, the CSI driver and the test kubelet
+e2e-tools: $(KUBE_APISERVER) $(KUBE_CONTROLLER_MANAGER) $(CSI_DRIVER) $(KUBELET) $(SYNC_CLIENT) ## build kube-apiserver, kube-controller-manager, the CSI driver, the test kubelet and the sync controller's stand-in
 
 e2e: ## whole chain on real components: etcd, kube-apiserver, kube-controller-manager (GC), CSI driver, Vault, provider; bats cases (KUBE_VERSION=1.35 for another release)
 	test/e2e/run.sh

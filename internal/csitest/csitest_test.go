@@ -96,3 +96,49 @@ func TestWaitFor(t *testing.T) {
 		})
 	}
 }
+
+// TestSyncRequestBuild: the controller's Mount carries its own pod's name
+// and UID, the SecretSync's namespace and service account, and nothing the
+// driver adds for a volume.
+func TestSyncRequestBuild(t *testing.T) {
+	exp := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	req := SyncRequest{ControllerPodName: "ctrl-0", ControllerPodUID: "uid-ctrl", Namespace: "team-a", ServiceAccount: "app",
+		Params: map[string]string{spc.KeyRoleName: "r", spc.KeyPodNamespace: "spoofed"},
+		Tokens: map[string]Token{"vault": {Token: "jwt", Expiration: exp}}}
+	got, err := req.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var attrs map[string]string
+	if err := json.Unmarshal([]byte(got.Attributes), &attrs); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{spc.KeyRoleName: "r", spc.KeyPodName: "ctrl-0", spc.KeyPodUID: "uid-ctrl",
+		spc.KeyPodNamespace: "team-a", spc.KeyServiceAccount: "app",
+		spc.KeyDriverTokens: `{"vault":{"token":"jwt","expirationTimestamp":"2030-01-02T03:04:05Z"}}`}
+	if d := cmp.Diff(want, attrs); d != "" {
+		t.Errorf("attributes (-want +got):\n%s", d)
+	}
+	if !spc.FromSyncController(attrs) {
+		t.Error("spc.FromSyncController does not recognise the request")
+	}
+	if got.Secrets != "{}" || got.Permission != "420" || got.TargetPath != SyncTargetPath || len(got.CurrentObjectVersion) != 0 {
+		t.Errorf("secrets %q permission %q target %q versions %v", got.Secrets, got.Permission, got.TargetPath, got.CurrentObjectVersion)
+	}
+
+	req.Tokens = nil
+	got, err = req.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	attrs = nil
+	if err := json.Unmarshal([]byte(got.Attributes), &attrs); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := attrs[spc.KeyDriverTokens]; ok {
+		t.Error("a controller without an audience sent a tokens attribute")
+	}
+	if _, err := (SyncRequest{ControllerPodName: "c", ControllerPodUID: "u", Namespace: "ns"}).Build(); err == nil {
+		t.Error("a request without a service account built")
+	}
+}

@@ -19,9 +19,11 @@ func FromSyncController(attrs map[string]string) bool {
 	return !class && !ephemeral && attrs[KeyPodUID] != ""
 }
 
-// syncablePath is what a SecretSync's sourcePath can name: a flat name,
-// with an optional numeric "/N" suffix.
-var syncablePath = regexp.MustCompile(`^[^/]+(/[0-9]+)?$`)
+// syncablePath is what a SecretSync's sourcePath can name: the pattern of
+// the SecretSync CRD (v0.0.4) for secretObject.data[].sourcePath, a flat
+// name of letters, digits and single inner "-", "." or "_", then numeric
+// "/N" elements only.
+var syncablePath = regexp.MustCompile(`^[A-Za-z0-9.]([-A-Za-z0-9]+([-._a-zA-Z0-9]?[A-Za-z0-9])*)?(/[0-9]+)*$`)
 
 // Syncable reports whether a SecretSync's sourcePath can name a file at
 // path. Nested objectNames and keysAsFiles directories make paths it

@@ -51,7 +51,9 @@ func NewJWTIssuer(issuer string) (*JWTIssuer, error) {
 func (i *JWTIssuer) PublicKeyPEM() string { return i.pubPEM }
 
 // ServiceAccountToken returns a signed token for namespace/serviceAccount
-// running in pod podName (podUID), for audience, valid for ttl.
+// running in pod podName (podUID), for audience, valid for ttl. An empty
+// podName gives a token bound to no pod, as a TokenRequest without a
+// boundObjectRef (the Secrets Store sync controller's).
 func (i *JWTIssuer) ServiceAccountToken(namespace, serviceAccount, podName, podUID, audience string, ttl time.Duration) (string, error) {
 	if namespace == "" || serviceAccount == "" {
 		return "", errors.New("vaulttest: namespace and service account are required")
@@ -64,15 +66,18 @@ func (i *JWTIssuer) ServiceAccountToken(namespace, serviceAccount, podName, podU
 		"exp": now.Add(ttl).Unix(),
 		"iat": now.Unix(),
 		"nbf": now.Unix(),
-		"kubernetes.io": map[string]any{
-			"namespace": namespace,
-			"pod":       map[string]string{"name": podName, "uid": podUID},
-			"serviceaccount": map[string]string{
-				"name": serviceAccount,
-				"uid":  "sa-uid-" + namespace + "-" + serviceAccount,
-			},
+	}
+	k8s := map[string]any{
+		"namespace": namespace,
+		"serviceaccount": map[string]string{
+			"name": serviceAccount,
+			"uid":  "sa-uid-" + namespace + "-" + serviceAccount,
 		},
 	}
+	if podName != "" {
+		k8s["pod"] = map[string]string{"name": podName, "uid": podUID}
+	}
+	claims["kubernetes.io"] = k8s
 	return i.sign(claims)
 }
 

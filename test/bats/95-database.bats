@@ -5,7 +5,7 @@
 
 setup_file() {
 	load helpers
-	start_postgres
+	start_postgres postgres
 	vault secrets enable database >/dev/null
 	vault write database/config/e2e plugin_name=postgresql-database-plugin allowed_roles=e2e-app \
 		connection_url="postgresql://{{username}}:{{password}}@127.0.0.1:$PG_PORT/postgres?sslmode=disable" \
@@ -32,39 +32,6 @@ teardown_file() {
 setup() {
 	load helpers
 	source "$E2E_DIR/postgres.env"
-}
-
-# start_postgres: a throwaway cluster on a free port, run as the postgres
-# user (it refuses root), recorded with the stack's other processes.
-start_postgres() {
-	local bin data=$E2E_DIR/postgres as=()
-	bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
-	PG_PORT=$(ports_free 1)
-	PG_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
-	mkdir -p "$data"
-	if ((EUID == 0)); then
-		chmod 711 "$E2E_DIR"
-		chown postgres: "$data"
-		as=(setpriv --reuid postgres --regid postgres --init-groups --)
-	fi
-	printf '%s\n' "$PG_PASSWORD" >"$data.pw"
-	chmod 644 "$data.pw"
-	"${as[@]}" "$bin/initdb" -D "$data/db" -U postgres --auth=scram-sha-256 --pwfile="$data.pw" >"$E2E_DIR/logs/initdb.log" 2>&1
-	rm -f "$data.pw"
-	start_bg postgres "${as[@]}" "$bin/postgres" -D "$data/db" -p "$PG_PORT" -k "$data" -c listen_addresses=127.0.0.1
-	wait_until 30 "postgres" "$bin/pg_isready" -h 127.0.0.1 -p "$PG_PORT"
-	printf 'PG_PORT=%s\nPG_PASSWORD=%s\n' "$PG_PORT" "$PG_PASSWORD" >"$E2E_DIR/postgres.env"
-}
-
-ports_free() { e2e_kubelet ports "$1"; }
-
-# psql_as USER PASSWORD SQL
-psql_as() {
-	PGPASSWORD=$2 psql -h 127.0.0.1 -p "$PG_PORT" -U "$1" -d postgres -tAc "$3"
-}
-
-role_exists() {
-	[[ $(psql_as postgres "$PG_PASSWORD" "SELECT count(*) FROM pg_roles WHERE rolname = '$1'") == 1 ]]
 }
 
 @test "6. database credentials: a working pair from one lease, the same on republish" {

@@ -188,3 +188,37 @@ restart_provider() {
 	stop_one provider
 	start_provider
 }
+
+# start_postgres NAME: a throwaway PostgreSQL cluster on a free port, run as
+# the postgres user (it refuses root), recorded as NAME with the stack's
+# other processes (stop_one NAME INT stops it). Its port and superuser
+# password go to $E2E_DIR/NAME.env (PG_PORT, PG_PASSWORD) and are set here.
+start_postgres() {
+	local name=$1 bin data=$E2E_DIR/$1 as=()
+	bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+	PG_PORT=$(e2e_kubelet ports 1)
+	PG_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+	mkdir -p "$data"
+	if ((EUID == 0)); then
+		chmod 711 "$E2E_DIR"
+		chown postgres: "$data"
+		as=(setpriv --reuid postgres --regid postgres --init-groups --)
+	fi
+	printf '%s\n' "$PG_PASSWORD" >"$data.pw"
+	chmod 644 "$data.pw"
+	"${as[@]}" "$bin/initdb" -D "$data/db" -U postgres --auth=scram-sha-256 --pwfile="$data.pw" >"$E2E_DIR/logs/initdb-$name.log" 2>&1
+	rm -f "$data.pw"
+	start_bg "$name" "${as[@]}" "$bin/postgres" -D "$data/db" -p "$PG_PORT" -k "$data" -c listen_addresses=127.0.0.1
+	wait_until 30 "$name" "$bin/pg_isready" -h 127.0.0.1 -p "$PG_PORT"
+	printf 'PG_PORT=%s\nPG_PASSWORD=%s\n' "$PG_PORT" "$PG_PASSWORD" >"$E2E_DIR/$name.env"
+}
+
+# psql_as USER PASSWORD SQL: one query against the cluster of PG_PORT.
+psql_as() {
+	PGPASSWORD=$2 psql -h 127.0.0.1 -p "$PG_PORT" -U "$1" -d postgres -tAc "$3"
+}
+
+# role_exists ROLE: the cluster of PG_PORT has a role of that name.
+role_exists() {
+	[[ $(psql_as postgres "$PG_PASSWORD" "SELECT count(*) FROM pg_roles WHERE rolname = '$1'") == 1 ]]
+}
