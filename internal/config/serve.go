@@ -136,7 +136,7 @@ func ServeFlags(getenv Getenv, usage io.Writer) (fs *flag.FlagSet, finish func()
 		"(vaultCACertPath, vaultCADirectory, vaultTLSClientCertPath, vaultTLSClientKeyPath) may be; empty: none. The -vault-tls-* files are always allowed")
 	leaseReuse := fs.Bool("lease-reuse", true, "return still-valid leased secrets (database credentials, leased certificates) on republish instead of new ones; false turns it off for every class")
 	fs.IntVar(&s.MaxKeptBytesPerPod, "max-kept-bytes-per-pod", lease.DefaultMaxBytesPerPod,
-		"estimated bytes of the leased secrets and certificates kept for reuse for one pod; past it the pod's least recently used are dropped "+
+		"estimated bytes of the leased secrets and certificates kept for reuse for one pod (for the sync controller: one namespace and service account); past it the pod's least recently used are dropped "+
 			"(their leases are not revoked), and one larger than it is not kept")
 	fs.IntVar(&s.MaxKeptBytes, "max-kept-bytes", lease.DefaultMaxBytes,
 		"estimated bytes of the leased secrets and certificates kept for reuse on the node, at least -max-kept-bytes-per-pod; "+

@@ -32,11 +32,12 @@ func checkBounds(t *testing.T, c *Cache, m *metrics.Metrics) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	total, listed := 0, 0
-	for uid, p := range c.pods {
+	for pk, p := range c.pods {
+		uid := pk.uid
 		sum := 0
 		for el := p.lru.Front(); el != nil; el = el.Next() {
 			e := el.Value.(*Entry)
-			if e.key.PodUID != uid || c.entries[e.key] != e {
+			if e.key.pod() != pk || c.entries[e.key] != e {
 				t.Errorf("pod %s lists an entry of %s that the cache does not hold", uid, e.key.PodUID)
 			}
 			sum += e.size
@@ -190,6 +191,44 @@ func TestForgetPodReleasesBytes(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(m.LeaseCacheDropped.WithLabelValues("node_limit")); got != 0 {
 		t.Errorf("dropped for the node's bound: %v, want 0", got)
+	}
+	checkBounds(t, c, m)
+}
+
+// TestPodBoundIsPerTenant: the SecretSyncs of every namespace come with the
+// sync controller's one pod UID; each namespace and service account has its
+// own bound, so one tenant's entries never push out another's, and
+// ForgetPod drops them all.
+func TestPodBoundIsPerTenant(t *testing.T) {
+	const controller = "5f1c1e0a-0000-4000-8000-000000000001"
+	tenant := func(ns, sa, req string) Key {
+		k := key(controller, req)
+		k.Namespace, k.ServiceAccount = ns, sa
+		return k
+	}
+	// u here is one tenant's entry: its key is longer than unit's.
+	u := entryBytes(tenant("rival", "app", "r1"), leased(3600, true), "tok")
+	c, m, _ := newBoundedCache(t, Options{MaxBytesPerPod: 2 * u, MaxBytes: 9 * u})
+	shop, shopOther := tenant("shop", "app", "r1"), tenant("shop", "other", "r1")
+	c.Put(shop, leased(3600, true), "tok", time.Time{})
+	c.Put(shopOther, leased(3600, true), "tok", time.Time{})
+	for _, req := range []string{"r1", "r2", "r3", "r4"} {
+		c.Put(tenant("rival", "app", req), leased(3600, true), "tok", time.Time{})
+	}
+	checkBounds(t, c, m)
+	for _, k := range []Key{shop, shopOther} {
+		if _, st := c.Get(k, Policy{}); st != Fresh {
+			t.Errorf("%s/%s's entry after another namespace passed its own bound: %v, want Fresh", k.Namespace, k.ServiceAccount, st)
+		}
+	}
+	if got := testutil.ToFloat64(m.LeaseCacheDropped.WithLabelValues("pod_limit")); got != 2 {
+		t.Errorf("dropped for the pod's bound: %v, want 2 (rival's own)", got)
+	}
+	if got := c.PodUIDs(); len(got) != 1 || got[0] != controller {
+		t.Errorf("PodUIDs = %q, want the controller's once", got)
+	}
+	if got := len(c.ForgetPod(controller)); got != 4 {
+		t.Errorf("ForgetPod returned %d entries, want every tenant's 4", got)
 	}
 	checkBounds(t, c, m)
 }

@@ -100,7 +100,12 @@ func (e *Entry) Leased() bool { return !e.certificate }
 type Cache struct {
 	mu      sync.Mutex
 	entries map[Key]*Entry
-	pods    map[string]*podEntries
+	// pods holds each pod's entries. A pod here is a pod UID with the
+	// namespace and service account it mounts for: the sync controller
+	// sends one pod UID for the SecretSyncs of every namespace, and each
+	// of them gets its own bound, so that one tenant never pushes out
+	// another's entries.
+	pods map[podKey]*podEntries
 	// lru lists every entry, the most recently used first.
 	lru             list.List
 	bytes           int
@@ -113,6 +118,11 @@ type Cache struct {
 	changes atomic.Uint64
 }
 
+// podKey names the entries one pod's bound applies to.
+type podKey struct{ uid, namespace, serviceAccount string }
+
+func (k Key) pod() podKey { return podKey{k.PodUID, k.Namespace, k.ServiceAccount} }
+
 // podEntries lists one pod's entries, the most recently used first.
 type podEntries struct {
 	lru   list.List
@@ -121,7 +131,7 @@ type podEntries struct {
 
 // New returns an empty cache.
 func New(o Options) *Cache {
-	c := &Cache{entries: map[Key]*Entry{}, pods: map[string]*podEntries{}, maxPod: o.MaxBytesPerPod, maxNode: o.MaxBytes,
+	c := &Cache{entries: map[Key]*Entry{}, pods: map[podKey]*podEntries{}, maxPod: o.MaxBytesPerPod, maxNode: o.MaxBytes,
 		now: time.Now, metrics: o.Metrics}
 	if c.maxPod == 0 {
 		c.maxPod = DefaultMaxBytesPerPod
@@ -248,18 +258,23 @@ func (c *Cache) Drop(k Key) {
 	c.dropLocked(k, "expired")
 }
 
-// ForgetPod drops the pod's entries and returns them, so the caller can
-// revoke what they hold.
+// ForgetPod drops the entries of the pod UID, for every namespace and
+// service account, and returns them, so the caller can revoke what they
+// hold.
 func (c *Cache) ForgetPod(uid string) []*Entry {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	p, ok := c.pods[uid]
-	if !ok {
-		return nil
+	var out []*Entry
+	for k, p := range c.pods {
+		if k.uid != uid {
+			continue
+		}
+		for el := p.lru.Front(); el != nil; el = el.Next() {
+			out = append(out, el.Value.(*Entry))
+		}
 	}
-	out := make([]*Entry, 0, p.lru.Len())
-	for el := p.lru.Front(); el != nil; el = el.Next() {
-		out = append(out, el.Value.(*Entry))
+	if out == nil {
+		return nil
 	}
 	for _, e := range out {
 		c.removeLocked(e)
@@ -272,9 +287,13 @@ func (c *Cache) ForgetPod(uid string) []*Entry {
 func (c *Cache) PodUIDs() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	seen := make(map[string]bool, len(c.pods))
 	out := make([]string, 0, len(c.pods))
-	for uid := range c.pods {
-		out = append(out, uid)
+	for k := range c.pods {
+		if !seen[k.uid] {
+			seen[k.uid] = true
+			out = append(out, k.uid)
+		}
 	}
 	return out
 }
@@ -299,16 +318,16 @@ func (c *Cache) keepLocked(k Key, e *Entry, now time.Time) {
 		c.metrics.LeaseCacheDropped.WithLabelValues("too_large").Inc()
 		return
 	}
-	for p := c.pods[k.PodUID]; p != nil && p.bytes+e.size > c.maxPod; p = c.pods[k.PodUID] {
+	for p := c.pods[k.pod()]; p != nil && p.bytes+e.size > c.maxPod; p = c.pods[k.pod()] {
 		c.evictLocked(p.lru.Back(), "pod_limit")
 	}
 	for c.bytes+e.size > c.maxNode {
 		c.evictLocked(c.lru.Back(), "node_limit")
 	}
-	p, ok := c.pods[k.PodUID]
+	p, ok := c.pods[k.pod()]
 	if !ok {
 		p = &podEntries{}
-		c.pods[k.PodUID] = p
+		c.pods[k.pod()] = p
 	}
 	e.key = k
 	c.changes.Add(1)
@@ -326,7 +345,7 @@ func (c *Cache) evictLocked(el *list.Element, reason string) {
 func (c *Cache) touchLocked(e *Entry) {
 	e.used = c.now()
 	c.lru.MoveToFront(e.node)
-	c.pods[e.key.PodUID].lru.MoveToFront(e.pod)
+	c.pods[e.key.pod()].lru.MoveToFront(e.pod)
 }
 
 // removeLocked takes e out of the cache; the caller updates the gauges.
@@ -335,11 +354,11 @@ func (c *Cache) removeLocked(e *Entry) {
 	delete(c.entries, e.key)
 	c.lru.Remove(e.node)
 	c.bytes -= e.size
-	p := c.pods[e.key.PodUID]
+	p := c.pods[e.key.pod()]
 	p.lru.Remove(e.pod)
 	p.bytes -= e.size
 	if p.lru.Len() == 0 {
-		delete(c.pods, e.key.PodUID)
+		delete(c.pods, e.key.pod())
 	}
 }
 

@@ -60,7 +60,7 @@ func entryOverhead() int {
 		slotFactor*int(unsafe.Sizeof(Key{})+unsafe.Sizeof((*Entry)(nil))+1) + // the slot in Cache.entries
 		2*allocBytes(int(unsafe.Sizeof(list.Element{}))) + // in the node's and the pod's lists
 		allocBytes(int(unsafe.Sizeof(podEntries{}))) +
-		slotFactor*int(unsafe.Sizeof("")+unsafe.Sizeof((*podEntries)(nil))+1) // the slot in Cache.pods
+		slotFactor*int(unsafe.Sizeof(podKey{})+unsafe.Sizeof((*podEntries)(nil))+1) // the slot in Cache.pods
 }
 
 // keyBytes counts the key's strings whole, though entries of one pod may
