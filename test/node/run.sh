@@ -57,7 +57,7 @@ print_logs() {
 our_pids() {
 	local p
 	for p in /proc/[0-9]*; do
-		tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF "$E2E_DIR/" && echo "${p#/proc/}"
+		tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF "$E2E_DIR/" && echo "${p#/proc/}"
 	done
 	return 0
 }
