@@ -114,9 +114,11 @@ rollout_done() {
 	baseline=$(seconds_to_ready "$OLD_NS" | sort -n | tail -1)
 
 	# A second tag of the same image, imported as a release would be.
-	local new_tag=${PROVIDER_IMAGE##*:}-rollout-$RUN_ID
+	local new_tag=${PROVIDER_IMAGE##*:}-rollout-$RUN_ID ref=$PROVIDER_IMAGE
+	# containerd's name for an image without a registry.
+	[[ $ref == */* ]] || ref=docker.io/library/$ref
 	"$ROOT/bin/node/ctr" --address "$CONTAINERD_SOCK" --namespace k8s.io images tag \
-		"$PROVIDER_IMAGE" "${PROVIDER_IMAGE%:*}:$new_tag" >/dev/null
+		"$ref" "${ref%:*}:$new_tag" >/dev/null
 	local old_pod audit_from
 	old_pod=$(kubectl -n vault-csi-provider get pods -l app.kubernetes.io/name=vault-csi-provider -o jsonpath='{.items[0].metadata.name}')
 	audit_from=$(wc -l <"$AUDIT_LOG")
@@ -172,13 +174,20 @@ rollout_done() {
 		'[.items[] | select((.metadata.creationTimestamp | fromdateiso8601) <= $t)] | length')
 	failed=$(kubectl -n "$NEW_NS" get events --field-selector reason=FailedMount \
 		-o jsonpath='{range .items[*]}{.involvedObject.name}{"\n"}{end}' | sort -u | grep -c . || true)
+	# The kubelet's failed attempts for the new pods (its log names a pod by
+	# UID), with or without an event.
+	local attempts uids=$BATS_TEST_TMPDIR/uids
+	kubectl -n "$NEW_NS" get pods -o jsonpath='{range .items[*]}{.metadata.uid}{"\n"}{end}' >"$uids"
+	attempts=$(grep -F "MountVolume.SetUp failed" "$E2E_DIR/logs/kubelet.log" | grep -cFf "$uids" || true)
+	grep -F "MountVolume.SetUp failed" "$E2E_DIR/logs/kubelet.log" | grep -Ff "$uids" |
+		grep -oE 'desc = .{0,100}' | sort | uniq -c | sed 's/^/# rollout: failed attempt: /' >&3 || true
 	times=$(seconds_to_ready "$NEW_NS" | sort -n)
 	max=$(tail -1 <<<"$times")
 	waited=$(awk -v b="$baseline" '$1 > b + 2' <<<"$times" | wc -l)
 	echo "# rollout: $during pods started during the update, $failed failed, $waited waited (max $max s)," \
 		"$logins new logins, $certs new certificates" \
 		"(the $OLD_PODS pods already running; the $n new pods: $new_logins logins, $new_certs certificates;" \
-		"baseline $baseline s, update to Ready $((ready_at - start)) s)" >&3
+		"baseline $baseline s, update to Ready $((ready_at - start)) s, $attempts failed mount attempts)" >&3
 	echo "# rollout: seconds to Ready of the new pods: $(tr '\n' ' ' <<<"$times")" >&3
 	assert_equal "$logins" 0
 	assert_equal "$certs" 0

@@ -67,7 +67,7 @@ rendered() { printf 'value=%s' "$1"; }
 # app_pod NS POD CLASS [ENV_SECRET [FILE...]]: a pod of the test app
 # mounting CLASS at /mnt/secrets, with VALUE from the Secret ENV_SECRET when
 # given (may be ""); it reports the files value and rendered.conf, and each
-# FILE (a name in the volume).
+# FILE (a name in the volume). Its service account is app, or $APP_SA.
 app_pod() {
 	local ns=$1 pod=$2 class=$3 env_secret=${4:-} f files=value,rendered.conf
 	shift 4 2>/dev/null || shift $#
@@ -80,7 +80,7 @@ app_pod() {
 		kind: Pod
 		metadata: {name: $pod, namespace: $ns}
 		spec:
-		  serviceAccountName: app
+		  serviceAccountName: ${APP_SA:-app}
 		  terminationGracePeriodSeconds: 1
 		  containers:
 		    - name: app
