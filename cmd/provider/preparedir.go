@@ -110,8 +110,9 @@ func ownDir(path string, report func(string)) error {
 
 // moveLegacyState moves the state file a provider listening on
 // dir/vault.sock kept (dir/vault.state, the default beside that socket) into
-// own, so that moving to the non-root layout keeps tokens and leases. A
-// state file already in own is newer: the old one is removed.
+// own, so that moving to the non-root layout keeps tokens and leases. When
+// own holds one too (the layout changed back and forth), the one written
+// last is kept and the other removed.
 func moveLegacyState(dir, own string, report func(string)) error {
 	old := filepath.Join(dir, providerName+".state")
 	fi, err := os.Lstat(old)
@@ -125,7 +126,7 @@ func moveLegacyState(dir, own string, report func(string)) error {
 		return nil
 	}
 	dst := filepath.Join(own, providerName+".state")
-	if _, err := os.Lstat(dst); err == nil {
+	if cur, err := os.Lstat(dst); err == nil && !fi.ModTime().After(cur.ModTime()) {
 		if err := os.Remove(old); err != nil {
 			return fmt.Errorf("prepare-dir: %w", err)
 		}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The tests chown to this process's own user: no capability needed, and the
@@ -80,15 +81,40 @@ func TestPrepareDirFromRootLayout(t *testing.T) {
 	if got, _ := os.Readlink(filepath.Join(dir, "vault.sock")); got != "vault/vault.sock" {
 		t.Errorf("vault.sock -> %q", got)
 	}
-	// A second old state file while vault/ has one: the one in vault/ wins.
-	if err := os.WriteFile(filepath.Join(dir, "vault.state"), []byte("older"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := prepareDir(dir, uid, gid, func(string) {}); err != nil {
-		t.Fatal(err)
-	}
-	if b, _ := os.ReadFile(filepath.Join(dir, "vault", "vault.state")); string(b) != "sealed" {
-		t.Errorf("vault/vault.state = %q, want the newer one kept", b)
+	// Another old state file while vault/ has one (the layout changed back
+	// and forth): the one written last is kept, the other removed.
+	now := time.Now()
+	for _, tc := range []struct {
+		name     string
+		oldAge   time.Duration // how long ago dir/vault.state was written
+		ownAge   time.Duration // and vault/vault.state
+		want     string
+		oldValue string
+	}{
+		{"vault/ newer", 2 * time.Hour, time.Hour, "sealed", "older"},
+		{"dir newer", time.Hour, 2 * time.Hour, "newer", "newer"},
+	} {
+		if err := os.WriteFile(filepath.Join(dir, "vault", "vault.state"), []byte("sealed"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "vault.state"), []byte(tc.oldValue), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(filepath.Join(dir, "vault.state"), now, now.Add(-tc.oldAge)); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(filepath.Join(dir, "vault", "vault.state"), now, now.Add(-tc.ownAge)); err != nil {
+			t.Fatal(err)
+		}
+		if err := prepareDir(dir, uid, gid, func(string) {}); err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := os.ReadFile(filepath.Join(dir, "vault", "vault.state")); string(b) != tc.want {
+			t.Errorf("%s: vault/vault.state = %q, want %q", tc.name, b, tc.want)
+		}
+		if _, err := os.Lstat(filepath.Join(dir, "vault.state")); !os.IsNotExist(err) {
+			t.Errorf("%s: old state file still there: %v", tc.name, err)
+		}
 	}
 }
 

@@ -14,12 +14,12 @@
 # the restart caused); the new pods' own are printed after it.
 
 # Pods started before the update, and during it: at least ROLLOUT_PODS, a
-# batch of ROLLOUT_BATCH every ROLLOUT_EVERY seconds until the new provider
-# is Ready; at most ROLLOUT_MAX.
+# batch of ROLLOUT_BATCH (one kubectl apply) every ROLLOUT_EVERY seconds
+# until the new provider is Ready; at most ROLLOUT_MAX.
 OLD_PODS=3
 ROLLOUT_PODS=${ROLLOUT_PODS:-24}
 ROLLOUT_BATCH=${ROLLOUT_BATCH:-3}
-ROLLOUT_EVERY=${ROLLOUT_EVERY:-2}
+ROLLOUT_EVERY=${ROLLOUT_EVERY:-1}
 ROLLOUT_MAX=${ROLLOUT_MAX:-40}
 
 setup_file() {
@@ -102,7 +102,7 @@ rollout_done() {
 }
 
 @test "rollout: a new image tag while pods keep starting" {
-	local i n=0 start old_certs=() cert_line p
+	local i n=0 start old_certs=()
 	for ((i = 1; i <= OLD_PODS; i++)); do app_pod "$OLD_NS" "old-$i" db "" cert.pem; done
 	kubectl -n "$OLD_NS" wait --for condition=Ready pods --all --timeout 120s >/dev/null
 	for ((i = 1; i <= OLD_PODS; i++)); do
@@ -129,8 +129,10 @@ rollout_done() {
 	while ((n < ROLLOUT_MAX)); do
 		for ((i = 0; i < ROLLOUT_BATCH && n < ROLLOUT_MAX; i++)); do
 			n=$((n + 1))
-			app_pod "$NEW_NS" "new-$n" db "" cert.pem
-		done
+			app_pod_yaml "$NEW_NS" "new-$n" db "" cert.pem
+			echo ---
+		done | kubectl apply -f - >/dev/null
+		n=$(kubectl -n "$NEW_NS" get pods -o name | wc -l)
 		if ((n >= ROLLOUT_PODS)) && rollout_done; then break; fi
 		sleep "$ROLLOUT_EVERY"
 	done
@@ -194,4 +196,57 @@ rollout_done() {
 	# Each new pod got a certificate (a mount cut short by the restart may
 	# have asked for one more).
 	assert [ "$new_certs" -ge "$n" ]
+}
+
+# upgrade SETS...: helm upgrade of the provider's release, the values kept
+# but for SETS, and the rollout waited for.
+upgrade() {
+	local args=() s
+	for s in "$@"; do args+=(--set "$s"); done
+	"$ROOT/bin/helm" upgrade vault-csi-provider "$ROOT/deployment/helm/vault-csi-provider" \
+		--namespace vault-csi-provider --reuse-values "${args[@]}" >/dev/null
+	kubectl -n vault-csi-provider rollout status daemonset/vault-csi-provider --timeout 120s >/dev/null
+}
+
+@test "upgrading from the root layout (vault.sock and vault.state in the provider directory) keeps the pods' tokens and certificates" {
+	local ns=ro-up-$RUN_ID i certs=() audit_from
+	# The first case's pods go: the root layout below starts without their state.
+	kubectl delete namespace "$OLD_NS" "$NEW_NS" --wait=false >/dev/null
+	# The layout of releases before 0.3.0: root, listening on vault.sock
+	# itself. The link goes first (deployment/README.md): the provider
+	# removes nothing but a socket.
+	rm "$PROVIDERS_DIR/vault.sock"
+	upgrade socketDir.prepare=false podSecurityContext.runAsNonRoot=false securityContext.runAsUser=0
+	wait_until 30 "a socket at vault.sock" test -S "$PROVIDERS_DIR/vault.sock"
+	new_namespace "$ns" app
+	kv_app "$ns" db "value-$ns"
+	cert_class "$ns"
+	for ((i = 1; i <= OLD_PODS; i++)); do app_pod "$ns" "pod-$i" db "" cert.pem; done
+	kubectl -n "$ns" wait --for condition=Ready pods --all --timeout 120s >/dev/null
+	for ((i = 1; i <= OLD_PODS; i++)); do
+		wait_until 30 "pod-$i's certificate" eval "app_log $ns pod-$i | grep -q '^file /mnt/secrets/cert.pem sha256='"
+		certs+=("$(app_log "$ns" "pod-$i" | grep '^file /mnt/secrets/cert.pem ')")
+	done
+
+	# Back to the chart's default: prepare-dir moves vault.state into vault/.
+	audit_from=$(wc -l <"$AUDIT_LOG")
+	upgrade socketDir.prepare=true podSecurityContext.runAsNonRoot=true securityContext.runAsUser=null
+	run readlink "$PROVIDERS_DIR/vault.sock"
+	assert_output vault/vault.sock
+	assert [ ! -e "$PROVIDERS_DIR/vault.state" ]
+	run kubectl -n vault-csi-provider logs daemonset/vault-csi-provider -c prepare-dir
+	assert_output --partial "moved /provider/vault.state to /provider/vault/vault.state"
+	wait_until 60 "a republish of $ns by the new provider" eval \
+		"(( \$(audit_count $audit_from secret/data/$ns/db $ns) > 0 ))"
+	sleep 6 # another republish round of the kubelet's 5 s
+	for ((i = 1; i <= OLD_PODS; i++)); do
+		run eval "app_log $ns pod-$i | grep '^file /mnt/secrets/cert.pem '"
+		assert_output "${certs[$((i - 1))]}"
+	done
+	local logins issued
+	logins=$(audit_count "$audit_from" auth/kubernetes/login "$ns")
+	issued=$(audit_count "$audit_from" pki/issue/node "$ns")
+	echo "# upgrade from the root layout: $logins new logins, $issued new certificates for the $OLD_PODS pods running" >&3
+	assert_equal "$logins" 0
+	assert_equal "$issued" 0
 }

@@ -68,7 +68,10 @@ rendered() { printf 'value=%s' "$1"; }
 # mounting CLASS at /mnt/secrets, with VALUE from the Secret ENV_SECRET when
 # given (may be ""); it reports the files value and rendered.conf, and each
 # FILE (a name in the volume). Its service account is app, or $APP_SA.
-app_pod() {
+app_pod() { app_pod_yaml "$@" | kubectl apply -f - >/dev/null; }
+
+# app_pod_yaml NS POD CLASS [ENV_SECRET [FILE...]]: app_pod's manifest.
+app_pod_yaml() {
 	local ns=$1 pod=$2 class=$3 env_secret=${4:-} f files=value,rendered.conf
 	shift 4 2>/dev/null || shift $#
 	for f in "$@"; do files+=,$f; done
@@ -102,7 +105,7 @@ app_pod() {
 		        readOnly: true
 		        volumeAttributes: {secretProviderClass: $class}
 		YAML
-	} | kubectl apply -f - >/dev/null
+	}
 }
 
 # app_log NS POD: what the app reported.
