@@ -198,13 +198,11 @@ rollout_done() {
 	assert [ "$new_certs" -ge "$n" ]
 }
 
-# upgrade SETS...: helm upgrade of the provider's release, the values kept
-# but for SETS, and the rollout waited for.
+# upgrade HELM_ARGS...: helm upgrade of the provider's release, and the
+# rollout waited for.
 upgrade() {
-	local args=() s
-	for s in "$@"; do args+=(--set "$s"); done
 	"$ROOT/bin/helm" upgrade vault-csi-provider "$ROOT/deployment/helm/vault-csi-provider" \
-		--namespace vault-csi-provider --reuse-values "${args[@]}" >/dev/null
+		--namespace vault-csi-provider "$@" >/dev/null
 	kubectl -n vault-csi-provider rollout status daemonset/vault-csi-provider --timeout 120s >/dev/null
 }
 
@@ -215,8 +213,10 @@ upgrade() {
 	# The layout of releases before 0.3.0: root, listening on vault.sock
 	# itself. The link goes first (deployment/README.md): the provider
 	# removes nothing but a socket.
+	local values=$BATS_TEST_TMPDIR/values.yaml
+	"$ROOT/bin/helm" get values vault-csi-provider --namespace vault-csi-provider -o yaml >"$values"
 	rm "$PROVIDERS_DIR/vault.sock"
-	upgrade socketDir.prepare=false podSecurityContext.runAsNonRoot=false securityContext.runAsUser=0
+	upgrade --reuse-values --set socketDir.prepare=false,podSecurityContext.runAsNonRoot=false,securityContext.runAsUser=0
 	wait_until 30 "a socket at vault.sock" test -S "$PROVIDERS_DIR/vault.sock"
 	new_namespace "$ns" app
 	kv_app "$ns" db "value-$ns"
@@ -228,9 +228,14 @@ upgrade() {
 		certs+=("$(app_log "$ns" "pod-$i" | grep '^file /mnt/secrets/cert.pem ')")
 	done
 
-	# Back to the chart's default: prepare-dir moves vault.state into vault/.
+	# Back to the chart's defaults, with the values we had (as a user with a
+	# values file upgrades): prepare-dir moves vault.state into vault/.
 	audit_from=$(wc -l <"$AUDIT_LOG")
-	upgrade socketDir.prepare=true podSecurityContext.runAsNonRoot=true securityContext.runAsUser=null
+	upgrade --reset-values -f "$values"
+	run stat -c '%u:%g %a' "$PROVIDERS_DIR/vault"
+	assert_output '65532:65532 700'
+	run stat -c '%u:%g' "$PROVIDERS_DIR/vault/vault.state"
+	assert_output '65532:65532'
 	run readlink "$PROVIDERS_DIR/vault.sock"
 	assert_output vault/vault.sock
 	assert [ ! -e "$PROVIDERS_DIR/vault.state" ]
