@@ -1,7 +1,9 @@
 // Command vault-csi-provider is the HashiCorp Vault provider for the
 // Secrets Store CSI driver. Without a subcommand it serves the driver's
 // provider API on a unix socket; "vault-csi-provider mount" runs one mount
-// offline to debug a SecretProviderClass.
+// offline to debug a SecretProviderClass; "vault-csi-provider prepare-dir"
+// (an init container, as root) readies the driver's provider directory for a
+// provider that runs as non-root.
 package main
 
 import (
@@ -25,12 +27,15 @@ func main() {
 	}
 }
 
-// run dispatches to the daemon or to the offline check.
+// run dispatches to the daemon, the offline check or prepare-dir.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	var err error
-	if len(args) > 0 && args[0] == "mount" {
+	switch {
+	case len(args) > 0 && args[0] == "mount":
 		err = runCheck(ctx, args[1:], stdout, stderr, getenv)
-	} else {
+	case len(args) > 0 && args[0] == "prepare-dir":
+		err = runPrepareDir(args[1:], stdout, stderr)
+	default:
 		err = serve(ctx, args, stdout, stderr, getenv)
 	}
 	if errors.Is(err, flag.ErrHelp) {

@@ -34,11 +34,12 @@ declare -A sets=(
 	[helm-dashboards-alerts]="monitoring.dashboard.enabled=true,monitoring.dashboard.namespace=monitoring,monitoring.dashboard.annotations.grafana_folder=Vault,monitoring.prometheusRule.enabled=true,monitoring.prometheusRule.labels.release=prometheus,maxVaultRequests=128"
 	[helm-no-policy]="policy.enabled=false"
 	[helm-policy-file]=""
+	[helm-root]="socketDir.prepare=false,podSecurityContext.runAsNonRoot=false,securityContext.runAsUser=0"
 )
 # The example policy for two teams, installed as a whole file.
 declare -A files=([helm-policy-file]="policy.file=$root/deployment/examples/policy/two-teams.yaml")
 
-for name in helm-default helm-tls-monitoring helm-minimal helm-driver-tokens-only helm-dashboards-alerts helm-no-policy helm-policy-file; do
+for name in helm-default helm-tls-monitoring helm-minimal helm-driver-tokens-only helm-dashboards-alerts helm-no-policy helm-policy-file helm-root; do
 	args=()
 	if [[ -n ${sets[$name]} ]]; then
 		args=(--set "${sets[$name]}")
@@ -63,7 +64,17 @@ reject() {
 	if grep -qE -- "$2" "$out/$1"; then echo "$1: unexpected $3" >&2; exit 1; fi
 }
 expect helm-default.yaml '^kind: DaemonSet$' "DaemonSet"
-expect helm-default.yaml '- -endpoint=/provider/vault\.sock$' "-endpoint"
+expect helm-default.yaml '- -endpoint=/provider/vault/vault\.sock$' "-endpoint in the provider's own directory"
+# Non-root by default: the provider as 65532, the init container as root
+# with CHOWN alone, preparing the provider's directory for that user.
+expect helm-default.yaml '^        runAsNonRoot: true$' "runAsNonRoot on the pod"
+expect helm-default.yaml '^        runAsUser: 65532$' "runAsUser 65532 on the pod"
+expect helm-default.yaml '^        - name: prepare-dir$' "prepare-dir init container"
+expect helm-default.yaml '^            - -uid=65532$' "prepare-dir -uid"
+expect helm-default.yaml '^              - CHOWN$' "CAP_CHOWN for prepare-dir"
+expect helm-root.yaml '- -endpoint=/provider/vault\.sock$' "-endpoint in the provider directory"
+reject helm-root.yaml 'prepare-dir' "prepare-dir without socketDir.prepare"
+expect helm-root.yaml '^            runAsUser: 0$' "root provider container"
 expect helm-default.yaml '- -metrics-addr=:8081$' "-metrics-addr"
 expect helm-default.yaml '^kind: Service$' "metrics Service"
 reject helm-default.yaml '^kind: ServiceMonitor$' "ServiceMonitor"
@@ -99,6 +110,9 @@ expect helm-dashboards-alerts.yaml '^  namespace: monitoring$' "the dashboard's 
 expect helm-dashboards-alerts.yaml '^  vault-csi-provider\.json: \|-$' "dashboard JSON"
 expect kustomize-base.yaml '^kind: DaemonSet$' "DaemonSet"
 expect kustomize-base.yaml 'resourceNames:' "resourceNames on the Secret rule"
+expect kustomize-base.yaml '- -endpoint=/provider/vault/vault\.sock$' "-endpoint in the provider's own directory"
+expect kustomize-base.yaml '^        - prepare-dir$' "prepare-dir init container"
+expect kustomize-base.yaml '^        runAsUser: 65532$' "runAsUser 65532 on the pod"
 
 # The alert rules: the file as the chart ships it, its unit tests, and the
 # rules as rendered into the PrometheusRule (with another cap).

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# Process and wait helpers shared by run.sh (the stack) and the bats helpers
-# (which restart the provider). Every process started here has its PID in
+# Process and wait helpers shared by run.sh (the stack), test/node/run.sh
+# (the one-node cluster) and the bats helpers (which restart the provider);
+# the certificates, kubeconfigs, packages, logs and clean-up both runs need. Every process started here has its PID in
 # $E2E_DIR/pids/NAME.pid and its output in $E2E_DIR/logs/NAME.log; stop_all
 # stops them by those PIDs.
 
@@ -117,4 +118,112 @@ stop_bats() {
 	[[ -f $E2E_DIR/pids/bats.pid ]] || return 0
 	kill -TERM -- "-$(pid_of bats)" 2>/dev/null || true
 	stop_one bats
+}
+
+# ports N: N free loopback ports (bound with port 0 and read back).
+ports() { "$ROOT/bin/e2e-kubelet" ports "$1"; }
+
+# ensure_packages CHECK:PACKAGE...: installs (hack/apt-install.sh) the Debian
+# package of each CHECK that is missing, a command or, when it starts with /,
+# a path or glob; bats and its libraries always.
+ensure_packages() {
+	local missing=() c check lib
+	for c in bats:bats "$@"; do
+		check=${c%%:*}
+		if [[ $check == /* ]]; then
+			compgen -G "$check" >/dev/null || missing+=("${c#*:}")
+		else
+			command -v "$check" >/dev/null || missing+=("${c#*:}")
+		fi
+	done
+	for lib in bats-assert bats-support bats-file; do
+		[[ -f /usr/lib/bats/$lib/load.bash ]] || missing+=("$lib")
+	done
+	((${#missing[@]} == 0)) && return 0
+	"$ROOT/hack/apt-install.sh" "${missing[@]}"
+}
+
+# gen_certs [SAN...]: under $E2E_DIR/pki, a CA, the API server's serving
+# certificate for the SANs (default IP:127.0.0.1 DNS:localhost), and the key
+# pair that signs and verifies service-account tokens.
+gen_certs() {
+	local d=$E2E_DIR/pki sans
+	(($# > 0)) || set -- IP:127.0.0.1 DNS:localhost
+	sans=$(IFS=,; echo "$*")
+	mkdir -p "$d"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=e2e-ca \
+		-keyout "$d/ca.key" -out "$d/ca.crt" 2>/dev/null
+	openssl req -newkey rsa:2048 -nodes -subj /CN=kube-apiserver \
+		-keyout "$d/apiserver.key" -out "$d/apiserver.csr" 2>/dev/null
+	printf 'subjectAltName=%s\nextendedKeyUsage=serverAuth\n' "$sans" >"$d/apiserver.ext"
+	openssl x509 -req -in "$d/apiserver.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+		-days 2 -extfile "$d/apiserver.ext" -out "$d/apiserver.crt" 2>/dev/null
+	openssl genrsa -out "$d/sa.key" 2048 2>/dev/null
+	openssl rsa -in "$d/sa.key" -pubout -out "$d/sa.pub" 2>/dev/null
+}
+
+# write_kubeconfig FILE TOKEN: a kubeconfig for $APISERVER_URL (CA
+# $E2E_DIR/pki/ca.crt) and a bearer token.
+write_kubeconfig() {
+	cat >"$1" <<-KUBECONFIG
+	apiVersion: v1
+	kind: Config
+	clusters:
+	- name: e2e
+	  cluster:
+	    server: $APISERVER_URL
+	    certificate-authority: $E2E_DIR/pki/ca.crt
+	users:
+	- name: user
+	  user:
+	    token: $2
+	contexts:
+	- name: e2e
+	  context: {cluster: e2e, user: user}
+	current-context: e2e
+	KUBECONFIG
+	chmod 600 "$1"
+}
+
+# print_logs: the end of every host process's log and of every pod
+# container's (a node's kubelet writes them under $E2E_DIR/pod-logs), for a
+# failed run.
+print_logs() {
+	local f n=${E2E_LOG_LINES:-60}
+	for f in "$E2E_DIR"/logs/*.log; do
+		[[ -e $f ]] || continue
+		echo "===== $(basename "$f") (last $n lines) ====="
+		tail -n "$n" "$f"
+	done
+	while read -r f; do
+		echo "===== pod log ${f#"$E2E_DIR/pod-logs/"} (last $n lines) ====="
+		tail -n "$n" "$f"
+	done < <(find "$E2E_DIR/pod-logs" -name '*.log' 2>/dev/null | sort)
+	echo "logs kept in $E2E_DIR"
+	LOGS_PRINTED=1
+}
+
+# unmount_all: everything mounted under $E2E_DIR, and $E2E_DIR itself,
+# deepest first (twice: a lazy unmount can uncover another).
+unmount_all() {
+	local mnt
+	for _ in 1 2; do
+		while read -r mnt; do
+			umount "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
+		done < <(awk -v d="$E2E_DIR/" 'index($2, d) == 1 || $2 == substr(d, 1, length(d) - 1) {print $2}' /proc/mounts | sort -r)
+	done
+}
+
+# finish_dir RC: once everything is stopped: keep $E2E_DIR when holding or
+# with E2E_KEEP=1, print the logs of a failed run, else remove it.
+finish_dir() {
+	if [[ ${E2E_HOLD:-} == 1 ]]; then
+		echo "stopped; logs kept in $E2E_DIR"
+	elif (($1 != 0)); then
+		[[ -n ${LOGS_PRINTED:-} ]] || print_logs
+	elif [[ ${E2E_KEEP:-} == 1 ]]; then
+		echo "kept $E2E_DIR"
+	else
+		rm -rf "$E2E_DIR"
+	fi
 }

@@ -18,37 +18,10 @@ source test/e2e/lib.sh
 # shellcheck source=stack.sh
 source test/e2e/stack.sh
 
-ensure_packages() {
-	local missing=() cmd lib
-	# command:package
-	for cmd in etcd:etcd-server bats:bats jq:jq curl:curl openssl:openssl psql:postgresql-client; do
-		command -v "${cmd%%:*}" >/dev/null || missing+=("${cmd#*:}")
-	done
-	for lib in bats-assert bats-support bats-file; do
-		[[ -f /usr/lib/bats/$lib/load.bash ]] || missing+=("$lib")
-	done
-	# PostgreSQL for the database cases (95-database.bats).
-	compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
-	((${#missing[@]} == 0)) && return 0
-	"$ROOT/hack/apt-install.sh" "${missing[@]}"
-}
-
-# print_logs: the end of every component's log, for a failed run.
-print_logs() {
-	local f
-	for f in "$E2E_DIR"/logs/*.log; do
-		[[ -e $f ]] || continue
-		echo "===== $(basename "$f") (last ${E2E_LOG_LINES:-60} lines) ====="
-		tail -n "${E2E_LOG_LINES:-60}" "$f"
-	done
-	echo "e2e: logs kept in $E2E_DIR/logs"
-	LOGS_PRINTED=1
-}
-
 # Stop everything by the PIDs recorded, unmount what the driver left mounted,
 # print the logs if anything failed, and remove the temp dir on success.
 cleanup() {
-	local rc=$? name f mnt
+	local rc=$? name f
 	trap - EXIT INT TERM
 	if [[ -d ${E2E_DIR:-} ]]; then
 		stop_bats
@@ -58,19 +31,8 @@ cleanup() {
 		for f in "$E2E_DIR"/pids/*.pid; do
 			[[ -e $f ]] && stop_one "$(basename "$f" .pid)"
 		done
-		# Deepest mounts first.
-		while read -r mnt; do
-			umount "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
-		done < <(awk -v d="$E2E_DIR/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r)
-		if [[ ${E2E_HOLD:-} == 1 ]]; then
-			echo "e2e: stack stopped; logs kept in $E2E_DIR/logs"
-		elif ((rc != 0)); then
-			[[ -n ${LOGS_PRINTED:-} ]] || print_logs
-		elif [[ ${E2E_KEEP:-} == 1 ]]; then
-			echo "e2e: kept $E2E_DIR"
-		else
-			rm -rf "$E2E_DIR"
-		fi
+		unmount_all
+		finish_dir "$rc"
 	fi
 	exit "$rc"
 }
@@ -78,7 +40,9 @@ cleanup() {
 main() {
 	local start=$SECONDS
 	((EUID == 0)) || { e2e_log "run as root: the driver mounts a tmpfs for each volume"; return 1; }
-	ensure_packages
+	# PostgreSQL for the database cases (95-database.bats).
+	ensure_packages etcd:etcd-server jq:jq curl:curl openssl:openssl psql:postgresql-client \
+		'/usr/lib/postgresql/*/bin/postgres:postgresql'
 	command -v kubectl >/dev/null || { e2e_log "kubectl is needed"; return 1; }
 	e2e_log "building what is missing (make e2e-tools build, bin/vault, bin/helm)"
 	# helm: for the server-side dry run of the chart (99-deployment.bats).

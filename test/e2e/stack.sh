@@ -6,46 +6,6 @@
 # KUBE_BIN: the directory of the Kubernetes release's kube-apiserver and
 # kube-controller-manager (`make kube-bin`, e.g. $ROOT/bin/kube/1.37.2).
 
-# ports N: N free loopback ports (bound with port 0 and read back).
-ports() { "$ROOT/bin/e2e-kubelet" ports "$1"; }
-
-gen_certs() {
-	local d=$E2E_DIR/pki
-	mkdir -p "$d"
-	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=e2e-ca \
-		-keyout "$d/ca.key" -out "$d/ca.crt" 2>/dev/null
-	openssl req -newkey rsa:2048 -nodes -subj /CN=kube-apiserver \
-		-keyout "$d/apiserver.key" -out "$d/apiserver.csr" 2>/dev/null
-	printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$d/apiserver.ext"
-	openssl x509 -req -in "$d/apiserver.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
-		-days 2 -extfile "$d/apiserver.ext" -out "$d/apiserver.crt" 2>/dev/null
-	# The key pair that signs and verifies service-account tokens.
-	openssl genrsa -out "$d/sa.key" 2048 2>/dev/null
-	openssl rsa -in "$d/sa.key" -pubout -out "$d/sa.pub" 2>/dev/null
-}
-
-# write_kubeconfig FILE TOKEN: a kubeconfig for this API server and a bearer token.
-write_kubeconfig() {
-	cat >"$1" <<-KUBECONFIG
-	apiVersion: v1
-	kind: Config
-	clusters:
-	- name: e2e
-	  cluster:
-	    server: $APISERVER_URL
-	    certificate-authority: $E2E_DIR/pki/ca.crt
-	users:
-	- name: user
-	  user:
-	    token: $2
-	contexts:
-	- name: e2e
-	  context: {cluster: e2e, user: user}
-	current-context: e2e
-	KUBECONFIG
-	chmod 600 "$1"
-}
-
 start_etcd() {
 	local p
 	mapfile -t p < <(ports 2)

@@ -8,10 +8,7 @@
 
 NODE_NAME=node-e2e
 NODE_BIN=$ROOT/bin/node
-IMAGE_TAG=test
-
-# ports N: N free loopback ports (bound with port 0 and read back).
-ports() { "$ROOT/bin/e2e-kubelet" ports "$1"; }
+IMAGE_TAG="test"
 
 # pick_subnet: a 10.X.0.0/16 that no address or route of this machine uses:
 # 10.X.0.0/24 for Services (the first, 10.X.0.1, is the kubernetes
@@ -23,7 +20,6 @@ pick_subnet() {
 		x=$((100 + RANDOM % 150))
 		ip -4 addr show | grep -q " 10\.$x\." && continue
 		ip -4 route show | grep -q "^10\.$x\." && continue
-		NET_X=$x
 		SERVICE_CIDR=10.$x.0.0/24 CLUSTER_IP=10.$x.0.1
 		POD_CIDR=10.$x.1.0/24 GATEWAY=10.$x.1.1
 		BRIDGE=vcsi$x
@@ -58,43 +54,6 @@ net_up() {
 	  ]
 	}
 	JSON
-}
-
-gen_certs() {
-	local d=$E2E_DIR/pki
-	mkdir -p "$d"
-	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=node-e2e-ca \
-		-keyout "$d/ca.key" -out "$d/ca.crt" 2>/dev/null
-	openssl req -newkey rsa:2048 -nodes -subj /CN=kube-apiserver \
-		-keyout "$d/apiserver.key" -out "$d/apiserver.csr" 2>/dev/null
-	printf 'subjectAltName=IP:%s,IP:127.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\nextendedKeyUsage=serverAuth\n' \
-		"$CLUSTER_IP" >"$d/apiserver.ext"
-	openssl x509 -req -in "$d/apiserver.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
-		-days 2 -extfile "$d/apiserver.ext" -out "$d/apiserver.crt" 2>/dev/null
-	openssl genrsa -out "$d/sa.key" 2048 2>/dev/null
-	openssl rsa -in "$d/sa.key" -pubout -out "$d/sa.pub" 2>/dev/null
-}
-
-# write_kubeconfig FILE TOKEN
-write_kubeconfig() {
-	cat >"$1" <<-KUBECONFIG
-	apiVersion: v1
-	kind: Config
-	clusters:
-	- name: node
-	  cluster:
-	    server: $APISERVER_URL
-	    certificate-authority: $E2E_DIR/pki/ca.crt
-	users:
-	- name: user
-	  user:
-	    token: $2
-	contexts:
-	- name: node
-	  context: {cluster: node, user: user}
-	current-context: node
-	KUBECONFIG
-	chmod 600 "$1"
 }
 
 start_etcd() {
@@ -330,7 +289,8 @@ install_driver() {
 		"kubectl get csinode $NODE_NAME -o jsonpath='{.spec.drivers[*].name}' | grep -qx secrets-store.csi.k8s.io"
 }
 
-# install_provider [HELM ARGS...]: our chart with the imported image.
+# install_provider: our chart with the imported image, its defaults otherwise
+# (non-root, the prepare-dir init container).
 install_provider() {
 	local repo=${PROVIDER_IMAGE%:*} tag=${PROVIDER_IMAGE##*:}
 	"$ROOT/bin/helm" upgrade --install vault-csi-provider "$ROOT/deployment/helm/vault-csi-provider" \
@@ -338,8 +298,7 @@ install_provider() {
 		--set image.repository="$repo",image.tag="$tag",image.pullPolicy=Never \
 		--set vault.address="$VAULT_ADDR" \
 		--set providersDir="$E2E_DIR/providers" \
-		--set logLevel=debug \
-		"$@" >/dev/null
+		--set logLevel=debug >/dev/null
 	kubectl -n vault-csi-provider rollout status daemonset/vault-csi-provider --timeout 120s >/dev/null
 }
 
@@ -357,7 +316,8 @@ write_env() {
 node_up() {
 	local t=$SECONDS
 	net_up
-	gen_certs
+	gen_certs "IP:$CLUSTER_IP" IP:127.0.0.1 DNS:kubernetes DNS:kubernetes.default DNS:kubernetes.default.svc \
+		DNS:kubernetes.default.svc.cluster.local
 	e2e_log "starting etcd, kube-apiserver on $CLUSTER_IP:443"
 	start_etcd
 	start_apiserver

@@ -21,49 +21,18 @@ source test/node/cluster.sh
 # Debian's runc: this machine's kernel runs it, and it needs no build.
 RUNC=/usr/sbin/runc
 
-ensure_packages() {
-	local missing=() cmd lib
-	# command:package
-	for cmd in etcd:etcd-server runc:runc bats:bats jq:jq curl:curl openssl:openssl ip:iproute2; do
-		command -v "${cmd%%:*}" >/dev/null || missing+=("${cmd#*:}")
-	done
-	# The driver image's mount and umount.
-	[[ -x /bin/busybox ]] || missing+=(busybox-static)
-	for lib in bats-assert bats-support bats-file; do
-		[[ -f /usr/lib/bats/$lib/load.bash ]] || missing+=("$lib")
-	done
-	((${#missing[@]} == 0)) && return 0
-	"$ROOT/hack/apt-install.sh" "${missing[@]}"
-}
-
-print_logs() {
-	local f
-	for f in "$E2E_DIR"/logs/*.log; do
-		[[ -e $f ]] || continue
-		echo "===== $(basename "$f") (last ${E2E_LOG_LINES:-60} lines) ====="
-		tail -n "${E2E_LOG_LINES:-60}" "$f"
-	done
-	# The pods' containers: their logs are the kubelet's files.
-	while read -r f; do
-		echo "===== pod log ${f#"$E2E_DIR/pod-logs/"} (last ${E2E_LOG_LINES:-60} lines) ====="
-		tail -n "${E2E_LOG_LINES:-60}" "$f"
-	done < <(find "$E2E_DIR/pod-logs" -name '*.log' 2>/dev/null | sort)
-	echo "e2e-node: logs kept in $E2E_DIR"
-	LOGS_PRINTED=1
-}
-
 # our_pids: processes whose command line names our temp dir (containerd's
 # shims, started by containerd and left behind when it stops).
 our_pids() {
 	local p
 	for p in /proc/[0-9]*; do
-		tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF "$E2E_DIR/" && echo "${p#/proc/}"
+		tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF "$E2E_DIR/" && echo "${p#/proc/}"
 	done
 	return 0
 }
 
 cleanup() {
-	local rc=$? name f mnt id pid
+	local rc=$? name f id pid
 	trap - EXIT INT TERM
 	if [[ -d ${E2E_DIR:-} ]]; then
 		stop_bats
@@ -84,22 +53,12 @@ cleanup() {
 		for f in "$E2E_DIR"/pids/*.pid; do
 			[[ -e $f ]] && stop_one "$(basename "$f" .pid)"
 		done
-		# Deepest mounts first: volumes, overlays, network namespaces, the kubelet's bind mount.
-		for _ in 1 2; do
-			while read -r mnt; do
-				umount "$mnt" 2>/dev/null || umount -l "$mnt" 2>/dev/null || true
-			done < <(awk -v d="$E2E_DIR/" 'index($2, d) == 1 || $2 == substr(d, 1, length(d) - 1) {print $2}' /proc/mounts | sort -r)
-		done
-		[[ -f $E2E_DIR/bridge ]] && ip link del "$(cat "$E2E_DIR/bridge")" 2>/dev/null || true
-		if [[ ${E2E_HOLD:-} == 1 ]]; then
-			echo "e2e-node: stopped; logs kept in $E2E_DIR"
-		elif ((rc != 0)); then
-			[[ -n ${LOGS_PRINTED:-} ]] || print_logs
-		elif [[ ${E2E_KEEP:-} == 1 ]]; then
-			echo "e2e-node: kept $E2E_DIR"
-		else
-			rm -rf "$E2E_DIR"
+		# Volumes, overlays, network namespaces, the kubelet's bind mount.
+		unmount_all
+		if [[ -f $E2E_DIR/bridge ]]; then
+			ip link del "$(cat "$E2E_DIR/bridge")" 2>/dev/null || true
 		fi
+		finish_dir "$rc"
 	fi
 	exit "$rc"
 }
@@ -107,7 +66,8 @@ cleanup() {
 main() {
 	local start=$SECONDS
 	((EUID == 0)) || { e2e_log "run as root: a kubelet, containerd and a bridge"; return 1; }
-	ensure_packages
+	# Debian's runc; busybox is the driver image's mount and umount.
+	ensure_packages etcd:etcd-server runc:runc jq:jq curl:curl openssl:openssl ip:iproute2 /bin/busybox:busybox-static
 	command -v kubectl >/dev/null || { e2e_log "kubectl is needed"; return 1; }
 	e2e_log "building what is missing (make e2e-node-tools image, bin/e2e-kubelet for free ports)"
 	make e2e-node-tools image "$ROOT/bin/e2e-kubelet" >&2

@@ -23,8 +23,8 @@ const (
 	caFile = "etc/ssl/certs/ca-certificates.crt"
 	// nonRoot is the image's default user, numeric so that kubelet can
 	// check runAsNonRoot without an /etc/passwd (the distroless "nonroot"
-	// uid). The chart and the kustomize base override it with runAsUser: 0
-	// (see their securityContext).
+	// uid). The chart and the kustomize base run the provider as this user;
+	// only their prepare-dir init container runs as root (CHOWN alone).
 	nonRoot = "65532:65532"
 )
 

@@ -1,10 +1,14 @@
 #!/usr/bin/env bats
-# Case 5: what the kubelet's events say when a mount cannot be made.
+# Case 5: what the kubelet's events say when a mount cannot be made: a
+# class that does not exist, a service account Vault's role does not allow
+# (the provider's PermissionDenied, as test/bats/20-errors.bats #8 sees it
+# from the driver), the provider down.
 
 setup_file() {
 	load helpers
 	new_namespace node-events app
 	kv_app node-events db some-value
+	kubectl -n node-events create serviceaccount intruder >/dev/null
 }
 
 setup() { load helpers; }
@@ -26,6 +30,17 @@ teardown_file() {
 	assert_output --partial 'not found'
 	run kubectl -n node-events get pod no-class -o jsonpath='{.status.phase}'
 	assert_output Pending
+}
+
+@test "a service account the role does not allow: the event says PermissionDenied and names the role, never the token" {
+	APP_SA=intruder app_pod node-events denied db
+	wait_until 60 "a FailedMount event" eval "events node-events denied | grep -q '^FailedMount:'"
+	run events node-events denied
+	assert_output --partial 'PermissionDenied'
+	assert_output --partial 'role "node-events"'
+	assert_output --partial 'node-events/intruder'
+	refute_output --partial 'eyJ'
+	refute_output --partial 'some-value'
 }
 
 @test "the provider down (its DaemonSet scheduled away): a FailedMount event, and the pod starts once it is back" {

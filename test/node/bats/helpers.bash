@@ -28,8 +28,9 @@ new_namespace() {
 
 # kv_app NS NAME VALUE: a kv secret secret/NS/NAME {value: VALUE}, a policy
 # and a kubernetes auth role NS for NS's service account app, and a
-# SecretProviderClass NAME that mounts it as the file "value" and syncs it
-# to the Secret NAME (key value).
+# SecretProviderClass NAME that mounts it as the file "value", renders it
+# into the file "rendered.conf" ("value=VALUE", a template over the whole
+# secret) and syncs it to the Secret NAME (key value).
 kv_app() {
 	local ns=$1 name=$2
 	vault kv put "secret/$ns/$name" value="$3" >/dev/null
@@ -52,26 +53,43 @@ kv_app() {
 	      - objectName: value
 	        secretPath: secret/data/$ns/$name
 	        secretKey: value
+	      - objectName: db
+	        secretPath: secret/data/$ns/$name
+	        templateOnly: true
+	      - objectName: rendered.conf
+	        template: 'value={{ .db.data.data.value }}'
 	YAML
 }
 
-# app_pod NS POD CLASS [ENV_SECRET]: a pod of the test app mounting CLASS at
-# /mnt/secrets, with VALUE from the Secret ENV_SECRET when given.
-app_pod() {
-	local ns=$1 pod=$2 class=$3 env_secret=${4:-}
+# rendered VALUE: what kv_app's template renders for VALUE.
+rendered() { printf 'value=%s' "$1"; }
+
+# app_pod NS POD CLASS [ENV_SECRET [FILE...]]: a pod of the test app
+# mounting CLASS at /mnt/secrets, with VALUE from the Secret ENV_SECRET when
+# given (may be ""); it reports the files value and rendered.conf, and each
+# FILE (a name in the volume). Its service account is app, or $APP_SA.
+app_pod() { app_pod_yaml "$@" | kubectl apply -f - >/dev/null; }
+
+# app_pod_yaml NS POD CLASS [ENV_SECRET [FILE...]]: app_pod's manifest.
+app_pod_yaml() {
+	local ns=$1 pod=$2 class=$3 env_secret=${4:-} f files=value,rendered.conf
+	shift 4 2>/dev/null || shift $#
+	for f in "$@"; do files+=,$f; done
+	local args="-interval, 500ms, -env, VALUE"
+	for f in ${files//,/ }; do args+=", -file, /mnt/secrets/$f"; done
 	{
 		cat <<-YAML
 		apiVersion: v1
 		kind: Pod
 		metadata: {name: $pod, namespace: $ns}
 		spec:
-		  serviceAccountName: app
+		  serviceAccountName: ${APP_SA:-app}
 		  terminationGracePeriodSeconds: 1
 		  containers:
 		    - name: app
 		      image: docker.io/vault-csi-node/app:test
 		      imagePullPolicy: Never
-		      args: [-file, /mnt/secrets/value, -env, VALUE, -interval, 500ms]
+		      args: [$args]
 		      volumeMounts: [{name: secrets, mountPath: /mnt/secrets, readOnly: true}]
 		YAML
 		[[ -z $env_secret ]] || cat <<-YAML
@@ -87,7 +105,7 @@ app_pod() {
 		        readOnly: true
 		        volumeAttributes: {secretProviderClass: $class}
 		YAML
-	} | kubectl apply -f - >/dev/null
+	}
 }
 
 # app_log NS POD: what the app reported.
@@ -103,4 +121,21 @@ wait_log() {
 events() {
 	kubectl -n "$1" get events --field-selector "involvedObject.name=$2" \
 		-o jsonpath='{range .items[*]}{.reason}: {.message}{"\n"}{end}'
+}
+
+# container_pid NS POD [CONTAINER_INDEX]: the host PID of a pod's container,
+# from runc's state under this node's runc root (another node on this
+# machine has its own).
+container_pid() {
+	local id
+	id=$(kubectl -n "$1" get pod "$2" -o jsonpath="{.status.containerStatuses[${3:-0}].containerID}")
+	/usr/sbin/runc --root "$E2E_DIR/containerd/runc/k8s.io" state "${id#containerd://}" | jq -r .pid
+}
+
+# provider_pid: the host PID of the provider's process.
+provider_pid() {
+	local pod
+	pod=$(kubectl -n vault-csi-provider get pods -l app.kubernetes.io/name=vault-csi-provider \
+		--field-selector status.phase=Running -o jsonpath='{.items[0].metadata.name}')
+	container_pid vault-csi-provider "$pod"
 }

@@ -43,6 +43,35 @@ provider directory, and the provider's name is vault: not a value.
 */}}
 {{- define "vault-csi-provider.socketName" -}}vault.sock{{- end -}}
 
+{{/*
+Where the provider listens, in its container: in a directory of its own
+(vault/, made by the prepare-dir init container, which links vault.sock to
+it) with socketDir.prepare, else in the provider directory itself.
+*/}}
+{{- define "vault-csi-provider.endpoint" -}}
+{{- if .Values.socketDir.prepare -}}
+/provider/vault/{{ include "vault-csi-provider.socketName" . }}
+{{- else -}}
+/provider/{{ include "vault-csi-provider.socketName" . }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The provider's user and group (the container's securityContext, else the
+pod's, else the image's 65532): the owner prepare-dir gives its directory.
+*/}}
+{{- define "vault-csi-provider.runAs" -}}
+{{- $pod := .Values.podSecurityContext | default dict -}}
+{{- $ctr := .Values.securityContext | default dict -}}
+{{- $uid := 65532 -}}
+{{- if hasKey $pod "runAsUser" }}{{ if not (kindIs "invalid" $pod.runAsUser) }}{{ $uid = $pod.runAsUser }}{{ end }}{{ end -}}
+{{- if hasKey $ctr "runAsUser" }}{{ if not (kindIs "invalid" $ctr.runAsUser) }}{{ $uid = $ctr.runAsUser }}{{ end }}{{ end -}}
+{{- $gid := 65532 -}}
+{{- if hasKey $pod "runAsGroup" }}{{ if not (kindIs "invalid" $pod.runAsGroup) }}{{ $gid = $pod.runAsGroup }}{{ end }}{{ end -}}
+{{- if hasKey $ctr "runAsGroup" }}{{ if not (kindIs "invalid" $ctr.runAsGroup) }}{{ $gid = $ctr.runAsGroup }}{{ end }}{{ end -}}
+-uid={{ int64 $uid }} -gid={{ int64 $gid }}
+{{- end -}}
+
 {{/* Where the Vault CA Secret is mounted in the container. */}}
 {{- define "vault-csi-provider.caDir" -}}/vault/tls{{- end -}}
 
@@ -88,7 +117,7 @@ file is not read here, so with one the provider may always watch.
 
 {{/* The provider's flags, one quoted list item each. */}}
 {{- define "vault-csi-provider.args" -}}
-{{- $args := list (printf "-endpoint=/provider/%s" (include "vault-csi-provider.socketName" .)) -}}
+{{- $args := list (printf "-endpoint=%s" (include "vault-csi-provider.endpoint" .)) -}}
 {{- $args = append $args (printf "-vault-addr=%s" (required "vault.address is required" .Values.vault.address)) -}}
 {{- with .Values.vault.namespace }}
 {{- $args = append $args (printf "-vault-namespace=%s" .) -}}
