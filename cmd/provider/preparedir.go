@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 )
 
 // "vault-csi-provider prepare-dir" lets the provider run as a user that
@@ -142,7 +143,9 @@ func moveLegacyState(dir, own string, report func(string)) error {
 
 // chownEntries gives the provider's user the regular files and sockets in
 // own (a state file, a stale socket) that a provider running as another
-// user left; anything else is left alone.
+// user left; anything else is left alone. A file with more than one link
+// may be another file of the node, linked in by whoever ran as the
+// provider's user: it is left alone too, as giving it away would.
 func chownEntries(own string, uid, gid int) error {
 	entries, err := os.ReadDir(own)
 	if err != nil {
@@ -150,6 +153,13 @@ func chownEntries(own string, uid, gid int) error {
 	}
 	for _, e := range entries {
 		if t := e.Type(); t != 0 && t != fs.ModeSocket {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			return fmt.Errorf("prepare-dir: %w", err)
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
 			continue
 		}
 		if err := os.Lchown(filepath.Join(own, e.Name()), uid, gid); err != nil {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -175,6 +176,41 @@ func TestPrepareDirFlags(t *testing.T) {
 		if err := run(context.Background(), append([]string{"prepare-dir"}, bad...), io.Discard, io.Discard,
 			func(string) string { return "" }); err == nil {
 			t.Errorf("prepare-dir %q: no error", bad)
+		}
+	}
+}
+
+// TestPrepareDirLeavesLinkedFilesAlone: a file of the node hard-linked into
+// vault/ keeps its owner; only the provider's own files are given away.
+func TestPrepareDirLeavesLinkedFilesAlone(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: the test gives files to another user")
+	}
+	dir := t.TempDir()
+	node := filepath.Join(dir, "node-file")
+	if err := os.WriteFile(node, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "vault"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(node, filepath.Join(dir, "vault", "vault.state")); err != nil {
+		t.Fatal(err)
+	}
+	own := filepath.Join(dir, "vault", "stale.sock")
+	if err := os.WriteFile(own, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := prepareDir(dir, 12345, 12345, func(string) {}); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]uint32{node: 0, own: 12345} {
+		fi, err := os.Lstat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Sys().(*syscall.Stat_t).Uid; got != want {
+			t.Errorf("%s: owner %d, want %d", filepath.Base(path), got, want)
 		}
 	}
 }
