@@ -60,30 +60,40 @@ func (r Request) Build() (*pb.MountRequest, error) {
 	if r.Pod.Name == "" || r.Pod.Namespace == "" || r.Pod.UID == "" || r.Pod.ServiceAccount == "" {
 		return nil, errors.New("csitest: the pod needs a name, namespace, uid and service account")
 	}
-	attrs := maps.Clone(r.Params)
-	if attrs == nil {
-		attrs = map[string]string{}
-	}
-	attrs[spc.KeyPodName] = r.Pod.Name
-	attrs[spc.KeyPodNamespace] = r.Pod.Namespace
-	attrs[spc.KeyPodUID] = r.Pod.UID
-	attrs[spc.KeyServiceAccount] = r.Pod.ServiceAccount
-	if len(r.Tokens) > 0 {
-		tokens, err := json.Marshal(r.Tokens)
-		if err != nil {
-			return nil, fmt.Errorf("csitest: tokens: %w", err)
-		}
-		attrs[spc.KeyDriverTokens] = string(tokens)
-	}
-	js, err := json.Marshal(attrs)
+	js, err := attributes(r.Params, r.Pod, r.Tokens)
 	if err != nil {
-		return nil, fmt.Errorf("csitest: attributes: %w", err)
+		return nil, err
 	}
 	target := r.TargetPath
 	if target == "" {
 		target = "/var/lib/kubelet/pods/" + r.Pod.UID + "/volumes/kubernetes.io~csi/secrets/mount"
 	}
 	return &pb.MountRequest{Attributes: string(js), Secrets: "null", Permission: "420", TargetPath: target}, nil
+}
+
+// attributes are params with the pod's keys and the tokens over them, as
+// JSON: what the driver and the sync controller both send.
+func attributes(params map[string]string, pod Pod, tokens map[string]Token) ([]byte, error) {
+	attrs := maps.Clone(params)
+	if attrs == nil {
+		attrs = map[string]string{}
+	}
+	attrs[spc.KeyPodName] = pod.Name
+	attrs[spc.KeyPodNamespace] = pod.Namespace
+	attrs[spc.KeyPodUID] = pod.UID
+	attrs[spc.KeyServiceAccount] = pod.ServiceAccount
+	if len(tokens) > 0 {
+		js, err := json.Marshal(tokens)
+		if err != nil {
+			return nil, fmt.Errorf("csitest: tokens: %w", err)
+		}
+		attrs[spc.KeyDriverTokens] = string(js)
+	}
+	js, err := json.Marshal(attrs)
+	if err != nil {
+		return nil, fmt.Errorf("csitest: attributes: %w", err)
+	}
+	return js, nil
 }
 
 // WaitFor calls cond at once and then every interval until it reports

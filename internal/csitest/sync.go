@@ -1,14 +1,9 @@
 package csitest
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
-	"maps"
 
 	pb "sigs.k8s.io/secrets-store-csi-driver/provider/v1alpha1"
-
-	"github.com/vault-csi-provider/vault-csi-provider/internal/spc"
 )
 
 // SyncTargetPath is the target path the Secrets Store sync controller
@@ -38,24 +33,12 @@ func (r SyncRequest) Build() (*pb.MountRequest, error) {
 	if r.ControllerPodName == "" || r.ControllerPodUID == "" || r.Namespace == "" || r.ServiceAccount == "" {
 		return nil, errors.New("csitest: a sync request needs the controller's pod name and UID, a namespace and a service account")
 	}
-	attrs := maps.Clone(r.Params)
-	if attrs == nil {
-		attrs = map[string]string{}
-	}
-	attrs[spc.KeyPodName] = r.ControllerPodName
-	attrs[spc.KeyPodUID] = r.ControllerPodUID
-	attrs[spc.KeyPodNamespace] = r.Namespace
-	attrs[spc.KeyServiceAccount] = r.ServiceAccount
-	if len(r.Tokens) > 0 {
-		tokens, err := json.Marshal(r.Tokens)
-		if err != nil {
-			return nil, fmt.Errorf("csitest: tokens: %w", err)
-		}
-		attrs[spc.KeyDriverTokens] = string(tokens)
-	}
-	js, err := json.Marshal(attrs)
+	// The controller's own pod, in the SecretSync's namespace, with its
+	// service account.
+	pod := Pod{Name: r.ControllerPodName, UID: r.ControllerPodUID, Namespace: r.Namespace, ServiceAccount: r.ServiceAccount}
+	js, err := attributes(r.Params, pod, r.Tokens)
 	if err != nil {
-		return nil, fmt.Errorf("csitest: attributes: %w", err)
+		return nil, err
 	}
 	return &pb.MountRequest{Attributes: string(js), Secrets: "{}", Permission: "420", TargetPath: SyncTargetPath}, nil
 }
