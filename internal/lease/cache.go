@@ -118,11 +118,6 @@ type Cache struct {
 	changes atomic.Uint64
 }
 
-// podKey names the entries one pod's bound applies to.
-type podKey struct{ uid, namespace, serviceAccount string }
-
-func (k Key) pod() podKey { return podKey{k.PodUID, k.Namespace, k.ServiceAccount} }
-
 // podEntries lists one pod's entries, the most recently used first.
 type podEntries struct {
 	lru   list.List

@@ -33,3 +33,8 @@ type Key struct {
 	PodUID string
 	Identity
 }
+
+// podKey names the entries one pod's bound applies to.
+type podKey struct{ uid, namespace, serviceAccount string }
+
+func (k Key) pod() podKey { return podKey{k.PodUID, k.Namespace, k.ServiceAccount} }
