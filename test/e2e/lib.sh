@@ -107,6 +107,22 @@ run_bats() {
 	((rc == 0 && BATS_FAILED == 0))
 }
 
+# run_cases START DIR WHERE [FILE...]: runs the bats FILEs, or every
+# DIR/*.bats; prints the logs on a failure, the time since START (a
+# $SECONDS) and WHERE, then the summary. Fails if any case failed.
+run_cases() {
+	local start=$1 dir=$2 where=$3
+	shift 3
+	local files=("$@")
+	((${#files[@]} > 0)) || files=("$dir"/*.bats)
+	local rc=0
+	run_bats "${files[@]}" || rc=$?
+	((rc == 0)) || print_logs
+	e2e_log "total $((SECONDS - start))s $where"
+	print_summary
+	return "$rc"
+}
+
 # print_summary: the last line CI reads, "N passed, N failed".
 print_summary() {
 	((${BATS_SKIPPED:-0} == 0)) || echo "$BATS_SKIPPED skipped"
@@ -118,6 +134,21 @@ stop_bats() {
 	[[ -f $E2E_DIR/pids/bats.pid ]] || return 0
 	kill -TERM -- "-$(pid_of bats)" 2>/dev/null || true
 	stop_one bats
+}
+
+# start_vault HOST: a Vault dev server (root token "root") on HOST and a
+# free port; exports VAULT_ADDR and VAULT_TOKEN.
+start_vault() {
+	local port health
+	port=$(ports 1)
+	export VAULT_ADDR=http://$1:$port VAULT_TOKEN=root
+	start_bg vault "$ROOT/bin/vault" server -dev -dev-root-token-id=root \
+		-dev-listen-address "$1:$port" -dev-no-store-token
+	wait_until 30 "vault /v1/sys/health" http_ok "$VAULT_ADDR/v1/sys/health"
+	# The Vault we configure must be the one we started.
+	alive vault || { e2e_log "vault exited"; return 1; }
+	health=$(curl -fsS "$VAULT_ADDR/v1/sys/health")
+	[[ $health == *'"version":"1.13.0"'* ]] || { e2e_log "unexpected Vault at $VAULT_ADDR: $health"; return 1; }
 }
 
 # ports N: N free loopback ports (bound with port 0 and read back).

@@ -66,14 +66,7 @@ main() {
 		return 1
 	fi
 
-	local files=("$@")
-	((${#files[@]} > 0)) || files=(test/bats/*.bats)
-	local rc=0
-	run_bats "${files[@]}" || rc=$?
-	((rc == 0)) || print_logs
-	e2e_log "total $((SECONDS - start))s against kube-apiserver $KUBE_SERVER_VERSION"
-	print_summary
-	return "$rc"
+	run_cases "$start" test/bats "against kube-apiserver $KUBE_SERVER_VERSION" "$@"
 }
 
 main "$@"

@@ -110,19 +110,6 @@ setup_kube_objects() {
 	write_kubeconfig "$E2E_DIR/provider.kubeconfig" "$(cat "$E2E_DIR/provider.token")"
 }
 
-start_vault() {
-	local port health
-	port=$(ports 1)
-	export VAULT_ADDR=http://127.0.0.1:$port VAULT_TOKEN=root
-	start_bg vault "$ROOT/bin/vault" server -dev -dev-root-token-id=root \
-		-dev-listen-address "127.0.0.1:$port" -dev-no-store-token
-	wait_until 30 "vault /v1/sys/health" http_ok "$VAULT_ADDR/v1/sys/health"
-	# The Vault we configure must be the one we started.
-	alive vault || { e2e_log "vault exited"; return 1; }
-	health=$(curl -fsS "$VAULT_ADDR/v1/sys/health")
-	[[ $health == *'"version":"1.13.0"'* ]] || { e2e_log "unexpected Vault at $VAULT_ADDR: $health"; return 1; }
-}
-
 # configure_vault: kubernetes auth against this API server, reviewing tokens
 # with the token-reviewer ServiceAccount. Roles and secrets are the bats files'.
 configure_vault() {
@@ -171,7 +158,7 @@ stack_up() {
 	e2e_log "starting kube-controller-manager (garbage collector)"
 	start_controller_manager
 	e2e_log "starting vault"
-	start_vault
+	start_vault 127.0.0.1
 	configure_vault
 	e2e_log "starting the secrets store CSI driver"
 	start_driver

@@ -234,19 +234,6 @@ start_kubelet() {
 	wait_until 120 "node $NODE_NAME Ready" kubectl wait --for condition=Ready "node/$NODE_NAME" --timeout 5s
 }
 
-start_vault() {
-	local port health
-	port=$(ports 1)
-	# On the pods' gateway: pods and this machine reach it there.
-	export VAULT_ADDR=http://$GATEWAY:$port VAULT_TOKEN=root
-	start_bg vault "$ROOT/bin/vault" server -dev -dev-root-token-id=root \
-		-dev-listen-address "$GATEWAY:$port" -dev-no-store-token
-	wait_until 30 "vault /v1/sys/health" http_ok "$VAULT_ADDR/v1/sys/health"
-	alive vault || { e2e_log "vault exited"; return 1; }
-	health=$(curl -fsS "$VAULT_ADDR/v1/sys/health")
-	[[ $health == *'"version":"1.13.0"'* ]] || { e2e_log "unexpected Vault at $VAULT_ADDR: $health"; return 1; }
-}
-
 # configure_vault: kubernetes auth against this API server.
 configure_vault() {
 	kubectl create namespace vault-auth >/dev/null
@@ -329,7 +316,8 @@ node_up() {
 	e2e_log "starting the kubelet"
 	start_kubelet
 	e2e_log "node Ready after $((SECONDS - t))s; starting vault on $GATEWAY"
-	start_vault
+	# On the pods' gateway: pods and this machine reach it there.
+	start_vault "$GATEWAY"
 	configure_vault
 	e2e_log "installing the driver's chart"
 	install_driver

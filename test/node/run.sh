@@ -85,14 +85,7 @@ main() {
 		e2e_log "the kubelet exited"
 		return 1
 	fi
-	local files=("$@")
-	((${#files[@]} > 0)) || files=(test/node/bats/*.bats)
-	local rc=0
-	run_bats "${files[@]}" || rc=$?
-	((rc == 0)) || print_logs
-	e2e_log "total $((SECONDS - start))s on a node of Kubernetes $KUBE_SERVER_VERSION"
-	print_summary
-	return "$rc"
+	run_cases "$start" test/node/bats "on a node of Kubernetes $KUBE_SERVER_VERSION" "$@"
 }
 
 main "$@"
